@@ -1,0 +1,229 @@
+"""Self-describing safetensors checkpoints (never pickle).
+
+``model.safetensors``  what apply/sample need: the inference modules' weights (``name.param``),
+                       their EMA (``ema.name.param``) when EMA is on, and metadata naming the plugin
+                       and its version, the toolkit version, the step and the full resolved config.
+``state.safetensors``  the training state for ``--resume``: every module, optimiser, scheduler,
+                       grad scaler, plugin buffer, the data position and the RNG states.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from . import __version__
+from .config import from_plain, to_plain
+from .errors import UserError
+from .fileio import atomic_path
+
+MODEL_FORMAT = "translate.model/1"
+STATE_FORMAT = "translate.state/1"
+MODEL_FILE = "model.safetensors"
+STATE_FILE = "state.safetensors"
+
+
+def _contiguous(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    # safetensors refuses shared or strided storage; cloning costs little next to the disk write.
+    return {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
+
+
+def write_safetensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    with atomic_path(path) as tmp:
+        save_file(_contiguous(tensors), str(tmp), metadata=metadata)
+
+
+def run_metadata(plugin, config, options, data: dict[str, str], step: int) -> dict[str, str]:
+    return {
+        "plugin": plugin.name,
+        "plugin_version": plugin.version,
+        "plugin_distribution": plugin.distribution,
+        "translate_version": __version__,
+        "step": str(step),
+        "config": json.dumps(to_plain(config)),
+        "options": json.dumps(to_plain(options)),
+        "data": json.dumps(data),
+    }
+
+
+def save_model(path: Path, plugin, config, options, data, step: int, modules: dict[str, torch.nn.Module],
+               ema: dict[str, torch.nn.Module] | None) -> None:
+    tensors: dict[str, torch.Tensor] = {}
+    for name in plugin.inference_modules:
+        tensors.update({f"{name}.{k}": v for k, v in modules[name].state_dict().items()})
+        if ema:
+            tensors.update({f"ema.{name}.{k}": v for k, v in ema[name].state_dict().items()})
+    meta = run_metadata(plugin, config, options, data, step)
+    meta.update(format=MODEL_FORMAT, ema="true" if ema else "false",
+                modules=json.dumps(list(plugin.inference_modules)))
+    write_safetensors(path, tensors, meta)
+
+
+def read_safetensors(path: str | Path, expected_format: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata, or a one-line error if this is not a checkpoint of this toolkit."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / (MODEL_FILE if expected_format == MODEL_FORMAT else STATE_FILE)
+    if not path.is_file():
+        raise UserError(f"{path}: no such checkpoint file; pass a run folder or its {MODEL_FILE}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            if meta.get("format") != expected_format:
+                raise UserError(f"{path}: not a translate checkpoint (no '{expected_format}' metadata); "
+                                f"pass the {MODEL_FILE} written by 'translate train'")
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise UserError(f"{path}: not a safetensors checkpoint ({str(exc).splitlines()[0]}); "
+                        f"pass the {MODEL_FILE} written by 'translate train'") from None
+    return tensors, meta
+
+
+@dataclass
+class LoadedModel:
+    plugin: Any
+    config: Any
+    options: Any
+    data: dict[str, str]
+    step: int
+    modules: dict[str, torch.nn.Module]  # inference modules, eval mode, EMA weights if present
+    path: Path
+
+
+def check_version(plugin, meta: dict[str, str], path: Path) -> None:
+    """A checkpoint from another major version of its plugin may not load: warn, then try."""
+    saved, installed = meta.get("plugin_version", "0"), plugin.version
+    if saved.split(".")[0] != installed.split(".")[0]:
+        print(f"warning: {path} was written by plugin '{plugin.name}' {saved}; installed is {installed} "
+              "(different major version: outputs may differ or loading may fail)", file=sys.stderr)
+
+
+def load_model(path: str | Path, device: torch.device | str = "cpu", use_ema: bool = True) -> LoadedModel:
+    from .options import TrainOptions
+    from .registry import get_info
+
+    tensors, meta = read_safetensors(path, MODEL_FORMAT)
+    path = Path(path)
+    name = meta.get("plugin", "?")
+    try:
+        info = get_info(name)
+    except UserError:
+        raise UserError(f"{path}: written by plugin '{name}' ({meta.get('plugin_distribution', '?')} "
+                        f"{meta.get('plugin_version', '?')}), which is not installed; install it, "
+                        "then run 'translate plugins' to check") from None
+    plugin = info.load()
+    check_version(plugin, meta, path)
+    config = from_plain(plugin.Config, json.loads(meta["config"]), f"{path} config")
+    options = from_plain(TrainOptions, json.loads(meta["options"]), f"{path} options")
+    modules = plugin.build(config, options)
+    prefix = "ema." if use_ema and meta.get("ema") == "true" else ""
+    inference = {}
+    for mod_name in json.loads(meta["modules"]):
+        module = modules[mod_name]
+        state = {k[len(prefix) + len(mod_name) + 1:]: v for k, v in tensors.items()
+                 if k.startswith(f"{prefix}{mod_name}.")}
+        try:
+            module.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise UserError(f"{path}: weights of '{mod_name}' do not fit plugin '{name}' {plugin.version} "
+                            f"({str(exc).splitlines()[0]})") from None
+        inference[mod_name] = module.to(device).eval()
+    return LoadedModel(plugin, config, options, json.loads(meta.get("data", "{}")), int(meta["step"]),
+                       inference, path)
+
+
+# ---- training state ---------------------------------------------------------------------------
+
+def _flatten_optimizer(prefix: str, state_dict: dict, tensors: dict, plain: dict) -> None:
+    plain[prefix] = {"param_groups": state_dict["param_groups"], "scalars": {}}
+    for idx, values in state_dict["state"].items():
+        for key, value in values.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{prefix}.{idx}.{key}"] = value
+            else:
+                plain[prefix]["scalars"][f"{idx}.{key}"] = value
+
+
+def _unflatten_optimizer(prefix: str, tensors: dict, plain: dict) -> dict:
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        if key.startswith(prefix + "."):
+            idx, name = key[len(prefix) + 1:].split(".", 1)
+            state.setdefault(int(idx), {})[name] = value
+    for key, value in plain[prefix]["scalars"].items():
+        idx, name = key.split(".", 1)
+        state.setdefault(int(idx), {})[name] = value
+    return {"state": state, "param_groups": plain[prefix]["param_groups"]}
+
+
+def save_state(path: Path, meta: dict[str, str], step: int, consumed: int, modules, ema, optimizers,
+               schedulers, scalers, buffers: dict[str, torch.Tensor]) -> None:
+    tensors: dict[str, torch.Tensor] = {}
+    plain: dict[str, Any] = {"schedulers": {}, "scalers": {}}
+    for name, module in modules.items():
+        tensors.update({f"module.{name}.{k}": v for k, v in module.state_dict().items()})
+    for name, module in (ema or {}).items():
+        tensors.update({f"ema.{name}.{k}": v for k, v in module.state_dict().items()})
+    for name, opt in optimizers.items():
+        _flatten_optimizer(f"optim.{name}", opt.state_dict(), tensors, plain)
+    for name, sched in schedulers.items():
+        plain["schedulers"][name] = {k: v for k, v in sched.state_dict().items() if k != "lr_lambdas"}
+    for name, scaler in scalers.items():
+        plain["scalers"][name] = {k: (v.item() if isinstance(v, torch.Tensor) else v)
+                                  for k, v in scaler.state_dict().items()}
+    tensors.update({f"buffer.{k}": v for k, v in buffers.items()})
+    tensors["rng.cpu"] = torch.get_rng_state()
+    if torch.cuda.is_available():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{i}"] = s
+    full = dict(meta, format=STATE_FORMAT, step=str(step), consumed=str(consumed), plain=json.dumps(plain))
+    write_safetensors(path, tensors, full)
+
+
+def load_state(path: Path, modules, ema, optimizers, schedulers, scalers) -> tuple[int, int, dict]:
+    """Restore everything saved by :func:`save_state`; returns (step, consumed, buffers)."""
+    tensors, meta = read_safetensors(path, STATE_FORMAT)
+    plain = json.loads(meta["plain"])
+    for name, module in modules.items():
+        module.load_state_dict({k[len(f"module.{name}."):]: v for k, v in tensors.items()
+                                if k.startswith(f"module.{name}.")})
+    for name, module in (ema or {}).items():
+        module.load_state_dict({k[len(f"ema.{name}."):]: v for k, v in tensors.items()
+                                if k.startswith(f"ema.{name}.")})
+    for name, opt in optimizers.items():
+        opt.load_state_dict(_unflatten_optimizer(f"optim.{name}", tensors, plain))
+    for name, sched in schedulers.items():
+        sched.load_state_dict(plain["schedulers"][name])
+    for name, scaler in scalers.items():
+        if name in plain["scalers"]:
+            scaler.load_state_dict(plain["scalers"][name])
+    buffers = {k[len("buffer."):]: v for k, v in tensors.items() if k.startswith("buffer.")}
+    torch.set_rng_state(tensors["rng.cpu"])
+    cuda_keys = sorted((k for k in tensors if k.startswith("rng.cuda.")), key=lambda k: int(k.rsplit(".", 1)[1]))
+    cuda_states = [tensors[k] for k in cuda_keys]
+    if cuda_states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda_states[: torch.cuda.device_count()])
+    return int(meta["step"]), int(meta["consumed"]), buffers
+
+
+def read_run_metadata(path: Path) -> dict[str, str]:
+    """Metadata of a training-state file (plugin, config, options, data) without its tensors."""
+    path = Path(path)
+    file = path / STATE_FILE if path.is_dir() else path
+    if not file.is_file():
+        raise UserError(f"--resume {path}: no {STATE_FILE} there; pass the --out folder of an earlier run")
+    try:
+        with safe_open(str(file), framework="pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError) as exc:
+        raise UserError(f"{file}: not a safetensors file ({exc})") from None
+    if meta.get("format") != STATE_FORMAT:
+        raise UserError(f"{file}: not a translate training state; pass the --out folder of an earlier run")
+    return meta

@@ -1,0 +1,1 @@
+"""Data: image files, built-in datasets, augmentation and the resumable sampler."""

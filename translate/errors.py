@@ -1,0 +1,10 @@
+"""User-facing errors: one line, naming the thing at fault and the fix. The CLI prints them
+without a traceback; anything else that escapes is a bug and keeps its traceback."""
+
+
+class UserError(Exception):
+    """A problem with the user's input (a file, a flag, a checkpoint), not with the code."""
+
+
+class PluginError(UserError):
+    """A plugin failed to load or does not honour the plugin contract. The message names it."""

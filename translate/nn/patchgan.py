@@ -1,0 +1,64 @@
+"""PatchGAN discriminator (Isola et al. 2017, §3.2.2 and appendix 6.1.2), used by pix2pix and
+CycleGAN: a fully convolutional net that classifies each N×N patch as real or fake. With
+``n_layers=3`` each output logit sees a 70×70 receptive field; ``n_layers=0`` is the 1×1
+"PixelGAN"."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..interfaces import Discriminator
+
+
+def norm_layer(kind: str, channels: int) -> nn.Module:
+    """``batch`` or ``instance`` (affine=False, as in the reference CycleGAN), or ``none``."""
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "instance":
+        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"unknown norm '{kind}' (batch, instance or none)")
+
+
+def init_normal(module: nn.Module, std: float = 0.02) -> None:
+    """N(0, 0.02) weights, norm scales N(1, 0.02), zero biases (Isola et al. 2017, §4)."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(module.weight, 0.0, std)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, (nn.BatchNorm2d, nn.InstanceNorm2d)) and module.weight is not None:
+        nn.init.normal_(module.weight, 1.0, std)
+        nn.init.zeros_(module.bias)
+
+
+class PatchDiscriminator(Discriminator):
+    """C64-C128-C256-C512 (4×4 convs, LeakyReLU 0.2, no norm on the first layer), then a 1-channel
+    convolution giving a map of patch logits. ``n_layers`` strided blocks set the patch size:
+    1 → 16×16, 2 → 34×34, 3 → 70×70 (default), 4 → 142×142; 0 → 1×1 PixelGAN."""
+
+    def __init__(self, in_channels: int, features: int = 64, n_layers: int = 3, norm: str = "batch"):
+        super().__init__()
+        use_bias = norm != "batch"  # a following BatchNorm makes the bias redundant
+        if n_layers == 0:
+            layers: list[nn.Module] = [
+                nn.Conv2d(in_channels, features, 1), nn.LeakyReLU(0.2, True),
+                nn.Conv2d(features, features * 2, 1, bias=use_bias), norm_layer(norm, features * 2),
+                nn.LeakyReLU(0.2, True), nn.Conv2d(features * 2, 1, 1),
+            ]
+        else:
+            layers = [nn.Conv2d(in_channels, features, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+            width = features
+            for i in range(1, n_layers + 1):
+                out = features * min(2 ** i, 8)
+                stride = 2 if i < n_layers else 1  # the last block keeps the resolution
+                layers += [nn.Conv2d(width, out, 4, stride, 1, bias=use_bias), norm_layer(norm, out),
+                           nn.LeakyReLU(0.2, True)]
+                width = out
+            layers.append(nn.Conv2d(width, 1, 4, 1, 1))
+        self.net = nn.Sequential(*layers)
+        self.apply(init_normal)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)

@@ -1,0 +1,34 @@
+"""Options every plugin shares (the trainer's, not the model's). Each becomes a ``translate train``
+flag next to the plugin's own config fields; a plugin may change their defaults with
+``Plugin.train_defaults`` (pix2pix trains with batch size 1, DCGAN with 128)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from .config import param
+
+
+@dataclass
+class TrainOptions:
+    steps: int = param(2000, "generator updates to train for (each after the plugin's discriminator steps)")
+    batch_size: int = param(16, "images per batch")
+    size: int = param(64, "training image size in pixels (square)")
+    seed: int = param(0, "seed for weights, data order, augmentation and noise")
+    device: Literal["auto", "cpu", "cuda"] = param("auto", "where to train; auto picks cuda when available")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = param(
+        "auto", "autocast precision; auto = bf16 where the hardware runs it fast, else fp32"
+    )
+    ema: float = param(0.0, "EMA decay of the generator weights, used by apply/sample (0 = off; 0.999 is typical)")
+    checkpoint_every: int = param(1000, "write a checkpoint every N steps (and always at the end)")
+    sample_every: int = param(500, "write a sample grid PNG every N steps (0 = only at the end)")
+    log_every: int = param(10, "append losses to log.jsonl every N steps")
+    workers: int = param(0, "data-loading worker processes (0 = load in the training process)")
+    skip_bad_images: bool = param(False, "skip unreadable images with a count instead of stopping with their paths")
+
+
+# Fields that may change when resuming: they do not alter the model or the optimisation.
+RESUMABLE_OVERRIDES = frozenset(
+    {"steps", "device", "precision", "checkpoint_every", "sample_every", "log_every", "workers"}
+)

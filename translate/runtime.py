@@ -1,0 +1,80 @@
+"""Device and precision: which device, which autocast dtype, channels_last or not."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .errors import UserError
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA device is available here; use --device cpu or auto")
+    return torch.device(name)
+
+
+def cpu_has_fast_bf16() -> bool:
+    """AMX or AVX-512 BF16: bf16 autocast is several times faster than fp32 there (measured in
+    benchmarks/); on other CPUs bf16 is emulated and slower, so auto stays fp32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def pick_precision(name: str, device: torch.device, preferred: str | None = None) -> str:
+    """Resolve ``auto``; reject combinations that cannot work."""
+    if name == "auto":
+        if preferred:
+            return preferred
+        if device.type == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "bf16" if cpu_has_fast_bf16() else "fp32"
+    if name == "fp16" and device.type != "cuda":
+        raise UserError("--precision fp16 needs a CUDA device (CPUs have no fast fp16); use bf16 or fp32")
+    return name
+
+
+@dataclass(frozen=True)
+class Runtime:
+    device: torch.device
+    precision: str
+    channels_last: bool
+
+    def autocast(self):
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=DTYPES[self.precision])
+
+    def module(self, module: torch.nn.Module) -> torch.nn.Module:
+        module = module.to(self.device)
+        if self.channels_last:
+            module = module.to(memory_format=torch.channels_last)
+        return module
+
+    def tensor(self, value):
+        """Move a batch (tensor, or dict/list of tensors) to the device, images channels_last."""
+        if isinstance(value, torch.Tensor):
+            value = value.to(self.device, non_blocking=True)
+            if self.channels_last and value.dim() == 4:
+                value = value.contiguous(memory_format=torch.channels_last)
+            return value
+        if isinstance(value, dict):
+            return {k: self.tensor(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(self.tensor(v) for v in value)
+        return value
+
+
+def make_runtime(device: str, precision: str, channels_last: bool, preferred: str | None = None) -> Runtime:
+    dev = pick_device(device)
+    return Runtime(dev, pick_precision(precision, dev, preferred), channels_last)

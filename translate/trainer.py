@@ -1,0 +1,296 @@
+"""One training loop for every plugin.
+
+The trainer owns everything that is not the model: devices and precision, data order, EMA,
+logging, sample grids, checkpoints, Ctrl-C and ``--resume``. The plugin owns the networks and
+what one step does (see :mod:`translate.plugin`). Nothing here is global, so a distributed
+launcher can later wrap the modules without changing this loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import shutil
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+
+from .checkpoint import MODEL_FILE, STATE_FILE, load_state, run_metadata, save_model, save_state
+from .config import dumps_toml, to_plain
+from .data.images import save_grid, save_scatter
+from .data.sampler import ResumableSampler
+from .errors import UserError
+from .fileio import write_text_atomic
+from .progress import Progress
+from .runtime import Runtime, make_runtime
+
+PREVIEW_SEED = 1234  # fixed, so successive sample grids show the same noise / inputs
+
+
+class Interrupted(Exception):
+    """Raised after Ctrl-C once the checkpoint is safely written."""
+
+    def __init__(self, step: int, out_dir: Path):
+        super().__init__(f"interrupted at step {step}; checkpoint saved in {out_dir} "
+                         f"(continue with --resume {out_dir})")
+
+
+@dataclass
+class TrainContext:
+    """What a plugin's steps see. ``config`` is the plugin's config, ``options`` the trainer's."""
+
+    plugin: Any
+    config: Any
+    options: Any
+    runtime: Runtime
+    modules: dict[str, torch.nn.Module]
+    optimizers: dict[str, torch.optim.Optimizer]
+    schedulers: dict[str, Any]
+    scalers: dict[str, Any]
+    ema: dict[str, torch.nn.Module] | None
+    buffers: dict[str, torch.Tensor] = field(default_factory=dict)
+    step: int = 0
+    consumed: int = 0  # batches drawn from the data stream so far
+    _batches: Iterator | None = None
+    _preview_batch: dict | None = None
+
+    @property
+    def device(self) -> torch.device:
+        return self.runtime.device
+
+    def next_batch(self) -> dict[str, Any]:
+        """A fresh batch, on the device (4-D tensors channels_last when the plugin asks for it)."""
+        self.consumed += 1
+        return self.runtime.tensor(next(self._batches))
+
+    def autocast(self):
+        return self.runtime.autocast()
+
+    def optimize(self, name: str, loss: torch.Tensor) -> None:
+        """Backward ``loss`` and step optimiser ``name``, with the fp16 grad scaler when in use.
+        Gradients of that optimiser's parameters are cleared first, so stale gradients that other
+        losses left in them never leak into this update."""
+        opt = self.optimizers[name]
+        opt.zero_grad(set_to_none=True)
+        scaler = self.scalers.get(name)
+        # Backward runs outside autocast (as PyTorch recommends) even when called inside it.
+        with torch.autocast(self.device.type, enabled=False):
+            if scaler is None:
+                loss.backward()
+                opt.step()
+            else:
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+
+    @contextlib.contextmanager
+    def frozen(self, *modules: torch.nn.Module):
+        """Turn off gradients of ``modules`` (e.g. D during the G step) to save their backward."""
+        saved = [(p, p.requires_grad) for m in modules for p in m.parameters()]
+        for p, _ in saved:
+            p.requires_grad_(False)
+        try:
+            yield
+        finally:
+            for p, flag in saved:
+                p.requires_grad_(flag)
+
+    def randn(self, *shape: int) -> torch.Tensor:
+        """Noise on the device from the run's RNG (restored on resume)."""
+        return torch.randn(*shape, device=self.device)
+
+    def inference_modules(self) -> dict[str, torch.nn.Module]:
+        """The modules apply/sample would use now: EMA copies when EMA is on."""
+        source = self.ema if self.ema else self.modules
+        return {name: source[name] for name in self.plugin.inference_modules}
+
+    def preview_generator(self) -> torch.Generator:
+        return torch.Generator(device="cpu").manual_seed(PREVIEW_SEED)
+
+    def preview_batch(self) -> dict[str, Any]:
+        """The same few dataset items every time (for translation previews)."""
+        return self.runtime.tensor(self._preview_batch)
+
+
+def _collate_preview(dataset, n: int = 8) -> dict[str, Any]:
+    items = [dataset[(i, PREVIEW_SEED + i)] for i in range(min(n, len(dataset)))]
+    return torch.utils.data.default_collate(items)
+
+
+def _update_ema(ema: dict[str, torch.nn.Module], modules: dict[str, torch.nn.Module], decay: float) -> None:
+    with torch.no_grad():
+        for name, shadow in ema.items():
+            live = modules[name]
+            e_params = [p for p in shadow.parameters()]
+            l_params = [p.detach() for p in live.parameters()]
+            if e_params:
+                torch._foreach_lerp_(e_params, l_params, 1.0 - decay)
+            for eb, lb in zip(shadow.buffers(), live.buffers()):
+                eb.copy_(lb)
+
+
+class _StopFlag:
+    """First Ctrl-C asks the loop to stop after the current step; a second one aborts."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
+def _model_is_finite(modules: dict[str, torch.nn.Module]) -> bool:
+    return all(torch.isfinite(p).all() for m in modules.values() for p in m.parameters())
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    step: int
+    seconds: float
+    images_per_second: float
+    last_logs: dict[str, float]
+
+
+def train(plugin, config, options, data: dict[str, str], out_dir: str | Path, resume: bool = False,
+          progress: bool = True) -> TrainResult:
+    """Train ``plugin`` and write the run folder; ``resume`` continues the run already in it."""
+    out_dir = Path(out_dir)
+    torch.manual_seed(options.seed)
+    runtime = make_runtime(options.device, options.precision, plugin.channels_last,
+                           plugin.preferred_precision(config, options))
+    if runtime.device.type == "cpu" and torch.get_num_threads() < 1:
+        torch.set_num_threads(1)
+
+    dataset = plugin.dataset(config, options, data)
+    if len(dataset) == 0:
+        raise UserError(f"plugin '{plugin.name}': the dataset from {data} is empty")
+    modules = {name: runtime.module(m) for name, m in plugin.build(config, options).items()}
+    missing = [n for n in plugin.inference_modules if n not in modules]
+    if missing:
+        raise UserError(f"plugin '{plugin.name}': build() returned no module named {', '.join(missing)}")
+    optimizers = plugin.optimizers(config, modules)
+    schedulers = plugin.schedulers(config, optimizers, options.steps)
+    scalers = ({name: torch.amp.GradScaler("cuda") for name in optimizers}
+               if runtime.precision == "fp16" else {})
+    ema = ({name: copy.deepcopy(modules[name]).requires_grad_(False).eval() for name in plugin.inference_modules}
+           if options.ema > 0 else None)
+    ctx = TrainContext(plugin, config, options, runtime, modules, optimizers, schedulers, scalers, ema)
+
+    start = 0
+    if resume:
+        start, ctx.consumed, buffers = load_state(out_dir / STATE_FILE, modules, ema, optimizers, schedulers,
+                                                  scalers)
+        ctx.buffers.update({k: runtime.tensor(v) for k, v in buffers.items()})
+    ctx.step = start
+
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=options.batch_size,
+        sampler=ResumableSampler(len(dataset), options.seed, start=ctx.consumed * options.batch_size),
+        num_workers=options.workers,
+        # Own generator: creating the iterator must not draw from the global RNG, or a resumed run
+        # would diverge from an uninterrupted one.
+        generator=torch.Generator().manual_seed(options.seed),
+        pin_memory=runtime.device.type == "cuda",
+        drop_last=True,
+        persistent_workers=options.workers > 0,
+    )
+    ctx._batches = iter(loader)
+    ctx._preview_batch = _collate_preview(dataset)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "samples").mkdir(exist_ok=True)
+    write_text_atomic(out_dir / "config.toml", dumps_toml(
+        {"run": {"plugin": plugin.name, "plugin_version": plugin.version}, "data": data,
+         "train": to_plain(options), "model": to_plain(config)},
+        header=f"Resolved config of this run (runtime: {runtime.device.type}, {runtime.precision}).\n"
+               f"Re-run with: translate train {plugin.name} --config config.toml",
+    ))
+
+    def checkpoint() -> None:
+        meta = run_metadata(plugin, config, options, data, ctx.step)
+        save_state(out_dir / STATE_FILE, meta, ctx.step, ctx.consumed, modules, ema, optimizers, schedulers,
+                   scalers, ctx.buffers)
+        save_model(out_dir / MODEL_FILE, plugin, config, options, data, ctx.step, modules, ema)
+
+    def preview() -> None:
+        was_training = {n: m.training for n, m in modules.items()}
+        for m in modules.values():
+            m.eval()
+        with torch.no_grad(), runtime.autocast():
+            shown = plugin.preview(ctx, ctx.preview_batch())
+        for n, m in modules.items():
+            m.train(was_training[n])
+        if shown is None:
+            return
+        path = out_dir / "samples" / f"step-{ctx.step:07d}.png"
+        if shown.dim() == 2:  # 2-D points
+            modes = getattr(getattr(dataset, "source", None), "modes", None)
+            save_scatter(path, shown.float().cpu().numpy(), modes)
+        else:
+            save_grid(path, shown)
+        shutil.copyfile(path, out_dir / "samples.png")
+
+    bar = Progress(options.steps, start, enabled=progress)
+    logs: dict[str, float] = {}
+    t0 = time.perf_counter()
+    consumed0 = ctx.consumed
+    images_per_s = 0.0
+    with _StopFlag() as stop, open(out_dir / "log.jsonl", "a") as log_file:
+        for m in modules.values():
+            m.train()
+        while ctx.step < options.steps:
+            raw = plugin.train_step(ctx)
+            for sched in schedulers.values():
+                sched.step()
+            if ema is not None:
+                _update_ema(ema, modules, options.ema)
+            ctx.step += 1
+            elapsed = time.perf_counter() - t0
+            images_per_s = (ctx.consumed - consumed0) * options.batch_size / max(elapsed, 1e-9)
+            if ctx.step % options.log_every == 0 or ctx.step == options.steps:
+                logs = {k: float(v) for k, v in raw.items()}
+                record = {"step": ctx.step, **logs, "images_per_s": round(images_per_s, 2),
+                          "seconds": round(elapsed, 3)}
+                log_file.write(json.dumps(record) + "\n")
+                log_file.flush()
+                bad = [k for k, v in logs.items() if v != v or v in (float("inf"), float("-inf"))]
+                if bad and not _model_is_finite(modules):
+                    raise UserError(f"plugin '{plugin.name}': training diverged at step {ctx.step} "
+                                    f"({', '.join(bad)} not finite); lower the learning rate or use "
+                                    "--precision fp32")
+            bar.update(ctx.step, logs, images_per_s)
+            if options.sample_every and ctx.step % options.sample_every == 0 and ctx.step < options.steps:
+                preview()
+            if options.checkpoint_every and ctx.step % options.checkpoint_every == 0 and ctx.step < options.steps:
+                checkpoint()
+            if stop.requested:
+                checkpoint()
+                preview()
+                bar.close()
+                raise Interrupted(ctx.step, out_dir)
+    checkpoint()
+    preview()
+    bar.close()
+    seconds = time.perf_counter() - t0
+    return TrainResult(out_dir, ctx.step, seconds, images_per_s, logs)
