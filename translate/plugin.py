@@ -47,6 +47,13 @@ What a plugin may define
     ``apply(modules, config, images, **options) -> Tensor``  image batch in [-1, 1] in, images
                           out. Enables ``translate apply``; unknown options must raise UserError.
     ``evaluate(modules, config, out_dir, **options) -> dict[str, float]``  ``translate eval``.
+Latent-space hooks (enable ``translate interpolate``, ``attribute`` and ``neighbours``)
+    ``latent_dim(config) -> int``  size of the noise vector z (0 = no latent space).
+    ``class_names(config) -> tuple[str, ...]``  classes of a class-conditional model, in label
+                          order (empty for unconditional models); ``--class NAME`` picks one.
+    ``generate(modules, config, z, labels=None) -> Tensor``  given latents (N×latent_dim, on the
+                          CPU) and, for conditional models, class indices (N,), the samples, as
+                          ``sample`` returns them. ``sample`` = ``generate`` of fresh noise.
 
 Training state that is not a module or optimizer (e.g. CycleGAN's image pools) goes into
 ``ctx.buffers``: a dict of tensors saved with the training state and restored on ``--resume``.
@@ -138,12 +145,21 @@ class Plugin:
     def evaluate(self, modules: dict[str, Any], config: Any, out_dir: Any, **options: Any) -> dict[str, float]:
         raise self._missing("evaluate")
 
+    def latent_dim(self, config: Any) -> int:
+        return 0
+
+    def class_names(self, config: Any) -> tuple[str, ...]:
+        return ()
+
+    def generate(self, modules: dict[str, Any], config: Any, z: Any, labels: Any = None) -> Any:
+        raise self._missing("generate")
+
     # ---- helpers for the core ---------------------------------------------------------------
     def _missing(self, hook: str) -> PluginError:
         return PluginError(f"plugin '{self.name or type(self).__name__}' does not implement {hook}()")
 
     def can(self, hook: str) -> bool:
-        """Whether this plugin overrides an optional hook (sample, apply, evaluate)."""
+        """Whether this plugin overrides an optional hook (sample, apply, evaluate, generate)."""
         return getattr(type(self), hook) is not getattr(Plugin, hook)
 
     def __repr__(self) -> str:

@@ -33,12 +33,13 @@ def dataclass_options(cls: type, defaults: dict[str, Any] | None = None, group: 
             help_text = f"[{group}] {help_text}"
         base, _ = _unwrap_optional(tp)
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else str(default)
+        help_text = f"{help_text}  [default: {shown}]"
         if base is bool:
             opt = click.Option([f"{flag_name(f.name)}/--no-{f.name.replace('_', '-')}"], default=default,
-                               help=help_text, show_default=True)
+                               help=help_text)
         else:
             opt = click.Option([flag_name(f.name)], type=_click_type(tp), default=None, help=help_text,
-                               show_default=shown, metavar=describe_type(tp))
+                               metavar=describe_type(tp))
         options.append(opt)
     return options
 

@@ -14,7 +14,7 @@ from .sources import ImageSource, PointSource
 
 def uint8_to_tensor(img: np.ndarray) -> torch.Tensor:
     """H×W×C uint8 → C×H×W float in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
+    return torch.from_numpy(np.array(img, copy=True)).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
 
 
 class ImageDataset(Dataset):

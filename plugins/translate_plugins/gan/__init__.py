@@ -1,8 +1,17 @@
-"""``gan``: unconditional GANs on images or 2-D points.
+"""``gan``: unconditional and class-conditional GANs on images or 2-D points.
 
-Networks: the MLP GAN of the seed notes (Linear 256/512/1024, LeakyReLU, Tanh output for images)
-and DCGAN (Radford et al. 2016, "Unsupervised Representation Learning with Deep Convolutional
-GANs"). Losses: non-saturating (default) and minimax (Goodfellow et al. 2014).
+Networks (networks.py): the MLP GAN of the seed notes (Linear 256/512/1024, LeakyReLU, Tanh output
+for images) and DCGAN (Radford et al. 2016), each optionally class-conditional (label embedding into
+G; projection or concatenation in D). Losses (translate.losses): minimax, non-saturating, LSGAN,
+hinge, WGAN (weight clipping) and WGAN-GP. Stabilisers: k critic steps, separate G/D learning rates
+(TTUR), spectral norm, R1, DiffAugment (diffaugment.py); EMA of G is the trainer's ``--ema``.
+
+Choosing ``--loss wgan`` or ``--loss wgan-gp`` also applies that paper's optimiser, learning rate
+and critic steps, unless the flag (or config-file key) is given explicitly.
+
+Conditional models (``--conditional``) need labelled data: built-in ``shapes``/``digits``, or a
+folder whose images all sit in one sub-folder per class. The class names are stored in the config
+(``classes``), so the checkpoint knows them: ``translate sample CKPT --class NAME``.
 
 This module stays free of torch imports so that ``translate train gan --help`` is instant; the
 networks and losses are imported inside the hooks.
@@ -12,51 +21,144 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from translate.config import param
 from translate.errors import UserError
 from translate.plugin import Plugin
 
+LossName = Literal["nonsaturating", "minimax", "lsgan", "hinge", "wgan", "wgan-gp"]
+
+# The settings each loss's paper trained with; applied by finalize_config unless set explicitly.
+LOSS_DEFAULTS: dict[str, dict[str, Any]] = {
+    # Arjovsky et al. 2017, Alg. 1: α = 5e-5, c = 0.01, n_critic = 5, RMSProp (momentum hurt).
+    "wgan": {"optimizer": "rmsprop", "lr": 5e-5, "clip": 0.01, "d_steps": 5},
+    # Gulrajani et al. 2017, Alg. 1: λ = 10, n_critic = 5, Adam α = 1e-4, β1 = 0, β2 = 0.9.
+    "wgan-gp": {"optimizer": "adam", "lr": 1e-4, "beta1": 0.0, "beta2": 0.9, "gp_weight": 10.0, "d_steps": 5},
+}
+DIFFAUGMENT_POLICIES = ("color", "translation", "cutout")
+
 
 @dataclass
 class GanConfig:
-    """Unconditional GAN: MLP (seed notes) or DCGAN (Radford et al. 2016)."""
+    """GAN on images or 2-D points: MLP (seed notes) or DCGAN (Radford et al. 2016), optionally class-conditional."""
 
     arch: Literal["auto", "mlp", "dcgan"] = param(
         "auto", "network family; auto = mlp for 2-D point data, dcgan for images")
     latent_dim: int = param(100, "size of the noise vector z (Radford et al. 2016, §4: 100)")
     channels: int = param(3, "image channels: 3 = RGB, 1 = grayscale (images are converted on load)")
-    loss: Literal["nonsaturating", "minimax"] = param(
-        "nonsaturating", "generator loss: -log D(G(z)) (Goodfellow et al. 2014, §3) or the saturating "
-        "log(1 - D(G(z))) of the minimax game")
-    d_steps: int = param(1, "discriminator steps per generator step (k in Goodfellow et al. 2014, Alg. 1: 1)")
-    lr: float = param(2e-4, "Adam learning rate for G and D (Radford et al. 2016, §4: 0.0002)")
-    beta1: float = param(0.5, "Adam beta1 (Radford et al. 2016, §4: 0.5, for stability)")
-    beta2: float = param(0.999, "Adam beta2 (Kingma & Ba 2015 default)")
+    loss: LossName = param(
+        "nonsaturating", "adversarial loss: nonsaturating -log D(G(z)) (Goodfellow et al. 2014, §3), minimax "
+        "log(1 - D(G(z))) (ibid., eq. 1), lsgan (Mao et al. 2017), hinge (Lim & Ye 2017), wgan (Arjovsky et al. "
+        "2017, weight clipping), wgan-gp (Gulrajani et al. 2017); wgan/wgan-gp bring their paper's optimiser "
+        "settings unless given")
+    d_steps: int = param(1, "discriminator steps per generator step (k in Goodfellow et al. 2014, Alg. 1: 1; "
+                            "n_critic = 5 for wgan/wgan-gp, Arjovsky et al. 2017 / Gulrajani et al. 2017)")
+    optimizer: Literal["adam", "rmsprop"] = param(
+        "adam", "optimiser of G and D: adam (Radford et al. 2016, §4), rmsprop for wgan (Arjovsky et al. 2017, §3)")
+    lr: float = param(2e-4, "learning rate of G and D (Radford et al. 2016, §4: 0.0002; wgan 5e-5, wgan-gp 1e-4)")
+    lr_g: float | None = param(None, "generator learning rate; default --lr. TTUR: give G and D different "
+                                     "rates (Heusel et al. 2017, §4)")
+    lr_d: float | None = param(None, "discriminator learning rate; default --lr (see --lr-g)")
+    beta1: float = param(0.5, "Adam beta1 (Radford et al. 2016, §4: 0.5; wgan-gp: 0, Gulrajani et al. 2017)")
+    beta2: float = param(0.999, "Adam beta2 (Kingma & Ba 2015: 0.999; wgan-gp: 0.9, Gulrajani et al. 2017)")
+    clip: float = param(0.01, "wgan: clamp critic weights to [-c, c] after each step (Arjovsky et al. 2017, "
+                              "Alg. 1: c = 0.01)")
+    gp_weight: float = param(10.0, "wgan-gp: gradient-penalty weight λ (Gulrajani et al. 2017, Alg. 1: 10)")
+    r1: float = param(0.0, "R1 penalty γ/2·E‖∇D(x)‖² on real data (Mescheder et al. 2018, eq. 9; they use "
+                           "γ = 10 on images); 0 = off")
+    spectral_norm: bool = param(False, "spectral normalisation of every D layer (Miyato et al. 2018, §2.1)")
+    d_norm: Literal["auto", "batch", "layer", "none"] = param(
+        "auto", "DCGAN discriminator normalisation; auto = batch (Radford et al. 2016), layer for wgan-gp "
+                "(Gulrajani et al. 2017, §4), none with --spectral-norm (Miyato et al. 2018)")
+    diffaugment: tuple[str, ...] = param(
+        (), "DiffAugment policies applied to real and fake images before D, e.g. color,translation,cutout "
+            "(Zhao et al. 2020, §3: all three for small datasets); empty = off")
+    conditional: bool = param(False, "class-conditional GAN (Mirza & Osindero 2014): needs labelled data "
+                                     "(shapes, digits, or a folder with one sub-folder per class)")
+    cond_d: Literal["projection", "concat"] = param(
+        "projection", "how D sees the class: projection (Miyato & Koyama 2018, eq. 3) or concatenation of a "
+                      "one-hot label to its input (Mirza & Osindero 2014)")
+    embed_dim: int = param(50, "conditional: size of the class embedding concatenated to z in G "
+                               "(Mirza & Osindero 2014 feed y through a learned layer)")
+    classes: tuple[str, ...] = param((), "class names of a conditional model (set from the data)")
     features: int = param(64, "DCGAN width: channels of the last G / first D conv (Radford et al. 2016, Fig. 1: 64·2^k)")
     hidden: tuple[int, ...] = param((256, 512, 1024), "MLP hidden widths of G; D mirrors them (seed notes 004)")
     leak: float = param(0.2, "LeakyReLU slope in D (Radford et al. 2016, §3: 0.2)")
     flip: bool = param(False, "random horizontal flips of training images")
     points: bool = param(False, "the data are 2-D points (set automatically from --data)")
+    point_set: str = param("", "the built-in mixture the points come from, for translate eval (set from --data)")
+
+
+def _data_classes(value: str) -> list[str]:
+    """Class names of labelled image data, without reading the images."""
+    from translate.data import builtin
+    from translate.data.images import find_images
+
+    if not Path(value).exists() and value in builtin.IMAGE_SETS:
+        return list(builtin.IMAGE_SETS[value](size=8, count=1).classes)
+    if not Path(value).is_dir():
+        return []
+    root = Path(value)
+    paths = find_images(root, "--data")
+    if any(p.parent == root for p in paths):
+        return []  # some images are not in a class folder: unlabelled, as open_images decides
+    return sorted({p.relative_to(root).parts[0] for p in paths})
+
+
+def _loss_defaults(config: GanConfig, explicit: set[str]) -> GanConfig:
+    changes = {k: v for k, v in LOSS_DEFAULTS.get(config.loss, {}).items() if k not in explicit}
+    if "d_norm" not in explicit and config.d_norm == "auto":
+        changes["d_norm"] = ("none" if config.spectral_norm else "layer" if config.loss == "wgan-gp" else "batch")
+    return dataclasses.replace(config, **changes)
+
+
+def _check(config: GanConfig) -> None:
+    bad = [p for p in config.diffaugment if p not in DIFFAUGMENT_POLICIES]
+    if bad:
+        raise UserError(f"--diffaugment {','.join(bad)}: unknown policy; choose from {','.join(DIFFAUGMENT_POLICIES)}")
+    if config.points and config.diffaugment:
+        raise UserError("--diffaugment works on images; 2-D point data takes no augmentation")
+    if config.points and config.conditional:
+        raise UserError("--conditional needs labelled images (shapes, digits, or a folder of class sub-folders), "
+                        "not 2-D points")
+    for name in ("d_steps", "latent_dim"):
+        if getattr(config, name) < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be at least 1")
+    if config.r1 < 0 or config.gp_weight < 0 or config.clip <= 0:
+        raise UserError("--r1 and --gp-weight must be ≥ 0, --clip > 0")
 
 
 class GanPlugin(Plugin):
-    description = "Unconditional GANs: MLP GAN and DCGAN, non-saturating or minimax loss"
+    description = "GANs: MLP/DCGAN, unconditional or class-conditional; minimax, NS, LSGAN, hinge, WGAN(-GP)"
     Config = GanConfig
-    data_flags = {"data": "image folder, points file (.npy/.csv), or built-in: shapes, digits, ring8, grid25"}
+    data_flags = {"data": "image folder (class sub-folders for --conditional), points file (.npy/.csv), or "
+                          "built-in: shapes, digits, ring8, grid25"}
     train_defaults = {"batch_size": 64, "size": 32, "steps": 2000}
 
     def finalize_config(self, config: GanConfig, explicit: set[str], data: dict[str, str]) -> GanConfig:
+        from translate.data.builtin import POINT_SETS
         from translate.data.sources import is_points
 
-        points = bool(data.get("data")) and is_points(data["data"])
+        value = data.get("data") or ""
+        points = bool(value) and is_points(value)
         arch = config.arch
         if arch == "auto":
             arch = "mlp" if points else "dcgan"
         if points and arch != "mlp":
             raise UserError(f"--arch {arch}: 2-D point data needs --arch mlp")
-        return dataclasses.replace(config, arch=arch, points=points)
+        point_set = value if points and value in POINT_SETS and not Path(value).exists() else ""
+        config = dataclasses.replace(config, arch=arch, points=points, point_set=point_set)
+        config = _loss_defaults(config, explicit)
+        if config.conditional and value and not points:
+            classes = _data_classes(value)
+            if len(classes) < 2:
+                raise UserError(f"--data {value}: --conditional needs labelled images: a folder whose images all "
+                                "sit in one sub-folder per class (at least two), or built-in shapes/digits")
+            config = dataclasses.replace(config, classes=tuple(classes))
+        _check(config)
+        return config
 
     def preferred_precision(self, config: GanConfig, options: Any) -> str | None:
         # bf16 keeps ~3 significant digits: too coarse for points with σ = 0.01 on a radius-1 ring.
@@ -75,16 +177,21 @@ class GanPlugin(Plugin):
             return PointDataset(open_points(data["data"]))
         source = open_images(data["data"], "--data", size=options.size, seed=options.seed,
                              skip_bad=options.skip_bad_images)
+        if config.conditional and list(source.classes) != list(config.classes):
+            raise UserError(f"--data {data['data']}: its classes ({', '.join(source.classes) or 'none'}) are not "
+                            f"the model's ({', '.join(config.classes)})")
         return ImageDataset(source, options.size, config.channels, flip=config.flip)
 
     def optimizers(self, config: GanConfig, modules: dict[str, Any]) -> dict[str, Any]:
         import torch
 
-        betas = (config.beta1, config.beta2)
-        return {
-            "generator": torch.optim.Adam(modules["generator"].parameters(), lr=config.lr, betas=betas),
-            "discriminator": torch.optim.Adam(modules["discriminator"].parameters(), lr=config.lr, betas=betas),
-        }
+        def make(module, lr):
+            if config.optimizer == "rmsprop":
+                return torch.optim.RMSprop(module.parameters(), lr=lr)
+            return torch.optim.Adam(module.parameters(), lr=lr, betas=(config.beta1, config.beta2))
+
+        return {"generator": make(modules["generator"], config.lr_g if config.lr_g is not None else config.lr),
+                "discriminator": make(modules["discriminator"], config.lr_d if config.lr_d is not None else config.lr)}
 
     def discriminator_step(self, ctx: Any, batch: dict[str, Any]) -> dict[str, Any]:
         from .training import discriminator_step
@@ -100,9 +207,32 @@ class GanPlugin(Plugin):
         n = 2000 if ctx.config.points else 64
         return self.sample(ctx.inference_modules(), ctx.config, n, ctx.preview_generator())
 
-    def sample(self, modules: dict[str, Any], config: GanConfig, n: int, generator: Any, **options: Any) -> Any:
+    def sample(self, modules: dict[str, Any], config: GanConfig, n: int, generator: Any,
+               label: str | None = None, **options: Any) -> Any:
         from .training import sample
 
         if options:
-            raise UserError(f"plugin 'gan' is unconditional: it takes no {', '.join('--' + k for k in options)}")
-        return sample(modules["generator"], n, generator)
+            raise UserError(f"plugin 'gan' takes no {', '.join('--' + k for k in options)} when sampling")
+        return sample(modules["generator"], config, n, generator, label)
+
+    def latent_dim(self, config: GanConfig) -> int:
+        return config.latent_dim
+
+    def class_names(self, config: GanConfig) -> tuple[str, ...]:
+        return tuple(config.classes) if config.conditional else ()
+
+    def generate(self, modules: dict[str, Any], config: GanConfig, z: Any, labels: Any = None) -> Any:
+        from .training import generate
+
+        return generate(modules["generator"], z, labels if config.conditional else None)
+
+    def evaluate(self, modules: dict[str, Any], config: GanConfig, out_dir: Any, data: str | None = None,
+                 n: int | None = None, seed: int = 0, **options: Any) -> dict[str, float]:
+        from .diagnostics import evaluate_points
+
+        if options:
+            raise UserError(f"plugin 'gan' eval takes no {', '.join('--' + k for k in options)}")
+        if not config.points:
+            raise UserError("translate eval of a gan model measures mode coverage of 2-D point models (ring8, "
+                            "grid25); for image models use 'translate neighbours' or 'translate interpolate'")
+        return evaluate_points(modules["generator"], config, Path(out_dir), data, n or 2500, seed)

@@ -1,25 +1,44 @@
-"""Networks of the ``gan`` plugin: the seed notes' MLP GAN and DCGAN (Radford et al. 2016)."""
+"""Networks of the ``gan`` plugin: the seed notes' MLP GAN and DCGAN (Radford et al. 2016), each
+optionally class-conditional.
+
+Conditioning (Mirza & Osindero 2014): G gets a learned class embedding concatenated to z. D either
+gets the label concatenated to its input (one-hot vector for the MLP, one-hot planes for DCGAN) or
+uses the projection discriminator of Miyato & Koyama 2018 (eq. 3): D(x, y) = ψ(φ(x)) + ⟨e_y, φ(x)⟩,
+where φ are D's penultimate features (summed over space for DCGAN) and e_y a class embedding.
+"""
 
 from __future__ import annotations
 
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from translate.errors import UserError
 from translate.interfaces import Discriminator, Generator
 
 
+def _with_label(z: torch.Tensor, embed: nn.Embedding | None, labels: torch.Tensor | None) -> torch.Tensor:
+    """z, or [z, embed(y)] for a conditional generator."""
+    if embed is None:
+        return z
+    if labels is None:
+        raise ValueError("a class-conditional generator needs labels")
+    return torch.cat([z, embed(labels).to(z.dtype)], dim=1)
+
+
 class MLPGenerator(Generator):
     """z → Linear/LeakyReLU blocks → data; Tanh output for images in [-1, 1] (seed notes 004),
     linear output for 2-D points, whose range is not bounded."""
 
-    def __init__(self, latent_dim: int, out_shape: tuple[int, ...], hidden: tuple[int, ...], bounded: bool):
+    def __init__(self, latent_dim: int, out_shape: tuple[int, ...], hidden: tuple[int, ...], bounded: bool,
+                 num_classes: int = 0, embed_dim: int = 0):
         super().__init__()
         self.latent_dim, self.out_shape = latent_dim, out_shape
+        self.embed = nn.Embedding(num_classes, embed_dim) if num_classes else None
         layers: list[nn.Module] = []
-        width = latent_dim
+        width = latent_dim + (embed_dim if num_classes else 0)
         for h in hidden:
             layers += [nn.Linear(width, h), nn.LeakyReLU(0.2)]
             width = h
@@ -28,26 +47,49 @@ class MLPGenerator(Generator):
             layers.append(nn.Tanh())
         self.net = nn.Sequential(*layers)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z).view(z.shape[0], *self.out_shape)
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(_with_label(z, self.embed, labels)).view(z.shape[0], *self.out_shape)
+
+
+class ConditionalHead(nn.Module):
+    """The last layer of D, plus the class term: projection ⟨e_y, φ(x)⟩ (Miyato & Koyama 2018)."""
+
+    def __init__(self, head: nn.Module, width: int, num_classes: int, projection: bool):
+        super().__init__()
+        self.head = head
+        self.embed = nn.Embedding(num_classes, width) if projection and num_classes else None
+        if self.embed is not None:
+            nn.init.normal_(self.embed.weight, 0.0, 0.02)
+
+    def forward(self, h: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        out = self.head(h).view(h.shape[0])
+        if self.embed is not None:
+            pooled = h.sum(dim=(2, 3)) if h.dim() == 4 else h  # global sum pooling (Miyato & Koyama 2018)
+            out = out + (self.embed(labels).to(pooled.dtype) * pooled).sum(dim=1)
+        return out
 
 
 class MLPDiscriminator(Discriminator):
     """The generator mirrored (1024/512/256 by default), ending in one logit (no sigmoid: the loss
-    takes logits)."""
+    takes logits). ``concat_classes`` > 0 appends a one-hot label to the flattened input."""
 
-    def __init__(self, in_shape: tuple[int, ...], hidden: tuple[int, ...], leak: float):
+    def __init__(self, in_shape: tuple[int, ...], hidden: tuple[int, ...], leak: float, num_classes: int = 0,
+                 projection: bool = True):
         super().__init__()
-        layers: list[nn.Module] = [nn.Flatten()]
-        width = math.prod(in_shape)
+        self.concat_classes = num_classes if num_classes and not projection else 0
+        layers: list[nn.Module] = []
+        width = math.prod(in_shape) + self.concat_classes
         for h in reversed(hidden):
             layers += [nn.Linear(width, h), nn.LeakyReLU(leak)]
             width = h
-        layers.append(nn.Linear(width, 1))
-        self.net = nn.Sequential(*layers)
+        self.body = nn.Sequential(*layers)
+        self.head = ConditionalHead(nn.Linear(width, 1), width, num_classes, projection)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).view(-1)
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        x = x.flatten(1)
+        if self.concat_classes:
+            x = torch.cat([x, F.one_hot(labels, self.concat_classes).to(x.dtype)], dim=1)
+        return self.head(self.body(x), labels)
 
 
 def _dcgan_depth(size: int) -> int:
@@ -62,12 +104,15 @@ class DCGANGenerator(Generator):
     """Fractionally-strided convolutions with BatchNorm and ReLU, Tanh output (Radford et al. 2016,
     §3). z is projected to 4×4×(features·2^(depth-1)) and doubled in size ``depth`` times."""
 
-    def __init__(self, latent_dim: int, channels: int, size: int, features: int):
+    def __init__(self, latent_dim: int, channels: int, size: int, features: int, num_classes: int = 0,
+                 embed_dim: int = 0):
         super().__init__()
         self.latent_dim = latent_dim
+        self.embed = nn.Embedding(num_classes, embed_dim) if num_classes else None
         depth = _dcgan_depth(size)
         width = features * 2 ** (depth - 1)
-        layers: list[nn.Module] = [nn.ConvTranspose2d(latent_dim, width, 4, 1, 0, bias=False),
+        z_width = latent_dim + (embed_dim if num_classes else 0)
+        layers: list[nn.Module] = [nn.ConvTranspose2d(z_width, width, 4, 1, 0, bias=False),
                                    nn.BatchNorm2d(width), nn.ReLU(True)]
         for _ in range(depth - 1):
             layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width // 2),
@@ -76,28 +121,45 @@ class DCGANGenerator(Generator):
         layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        z = _with_label(z, self.embed, labels)
         return self.net(z.view(z.shape[0], -1, 1, 1))
 
 
-class DCGANDiscriminator(Discriminator):
-    """Strided convolutions, BatchNorm except on the input layer, LeakyReLU 0.2 (Radford et al.
-    2016, §3); a final 4×4 convolution gives one logit."""
+def _d_norm(kind: str, width: int) -> nn.Module:
+    """BatchNorm (Radford et al. 2016); layer norm for WGAN-GP, whose per-sample penalty is invalid
+    with batch statistics (Gulrajani et al. 2017, §4); none with spectral norm (Miyato et al. 2018)."""
+    if kind == "batch":
+        return nn.BatchNorm2d(width)
+    if kind == "layer":
+        return nn.GroupNorm(1, width)  # one group = layer norm over C×H×W of each sample
+    return nn.Identity()
 
-    def __init__(self, channels: int, size: int, features: int, leak: float):
+
+class DCGANDiscriminator(Discriminator):
+    """Strided convolutions, normalisation except on the input layer, LeakyReLU 0.2 (Radford et al.
+    2016, §3); a final 4×4 convolution gives one logit. ``concat`` conditioning adds one-hot planes."""
+
+    def __init__(self, channels: int, size: int, features: int, leak: float, norm: str = "batch",
+                 num_classes: int = 0, projection: bool = True):
         super().__init__()
         depth = _dcgan_depth(size)
-        layers: list[nn.Module] = [nn.Conv2d(channels, features, 4, 2, 1), nn.LeakyReLU(leak, True)]
+        self.concat_classes = num_classes if num_classes and not projection else 0
+        layers: list[nn.Module] = [nn.Conv2d(channels + self.concat_classes, features, 4, 2, 1),
+                                   nn.LeakyReLU(leak, True)]
         width = features
         for _ in range(depth - 1):
-            layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width * 2),
+            layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=norm == "none"), _d_norm(norm, width * 2),
                        nn.LeakyReLU(leak, True)]
             width *= 2
-        layers.append(nn.Conv2d(width, 1, 4, 1, 0))
-        self.net = nn.Sequential(*layers)
+        self.body = nn.Sequential(*layers)
+        self.head = ConditionalHead(nn.Conv2d(width, 1, 4, 1, 0), width, num_classes, projection)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).view(-1)
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.concat_classes:
+            planes = F.one_hot(labels, self.concat_classes).to(x.dtype)[:, :, None, None]
+            x = torch.cat([x, planes.expand(-1, -1, *x.shape[2:])], dim=1)
+        return self.head(self.body(x), labels)
 
 
 def dcgan_init(module: nn.Module) -> None:
@@ -111,14 +173,29 @@ def dcgan_init(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
+def add_spectral_norm(module: nn.Module) -> nn.Module:
+    """Spectral normalisation of every linear and convolution weight (Miyato et al. 2018, §2.1: one
+    power iteration per forward pass)."""
+    for child in list(module.modules()):
+        if isinstance(child, (nn.Linear, nn.Conv2d)):
+            nn.utils.parametrizations.spectral_norm(child)
+    return module
+
+
 def build_networks(config, size: int) -> dict[str, nn.Module]:
+    classes = len(config.classes) if config.conditional else 0
+    projection = config.cond_d == "projection"
     if config.arch == "dcgan":
-        g = DCGANGenerator(config.latent_dim, config.channels, size, config.features)
-        d = DCGANDiscriminator(config.channels, size, config.features, config.leak)
+        g = DCGANGenerator(config.latent_dim, config.channels, size, config.features, classes, config.embed_dim)
+        d = DCGANDiscriminator(config.channels, size, config.features, config.leak, config.d_norm, classes,
+                               projection)
         g.apply(dcgan_init)
         d.apply(dcgan_init)
     else:
         shape = (2,) if config.points else (config.channels, size, size)
-        g = MLPGenerator(config.latent_dim, shape, tuple(config.hidden), bounded=not config.points)
-        d = MLPDiscriminator(shape, tuple(config.hidden), config.leak)
+        g = MLPGenerator(config.latent_dim, shape, tuple(config.hidden), bounded=not config.points,
+                         num_classes=classes, embed_dim=config.embed_dim)
+        d = MLPDiscriminator(shape, tuple(config.hidden), config.leak, classes, projection)
+    if config.spectral_norm:
+        add_spectral_norm(d)
     return {"generator": g, "discriminator": d}

@@ -1,4 +1,5 @@
-"""One discriminator step and one generator step of the GAN game (Goodfellow et al. 2014, Alg. 1)."""
+"""One discriminator step and one generator step of the GAN game (Goodfellow et al. 2014, Alg. 1),
+with the stabilisers of the config: WGAN weight clipping, WGAN-GP, R1, DiffAugment, conditioning."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Any
 
 import torch
 
-from translate.losses import make_loss
+from translate.errors import UserError
+from translate.losses import clip_weights, gradient_penalty, make_loss, r1_penalty
 
 
 @functools.lru_cache(maxsize=None)
@@ -19,26 +21,82 @@ def real_samples(batch: dict[str, Any]) -> torch.Tensor:
     return batch["point"] if "point" in batch else batch["image"]
 
 
+def batch_labels(config, batch: dict[str, Any]) -> torch.Tensor | None:
+    """Class labels of a conditional model: fakes get the real batch's labels, so D sees the same
+    class balance on both sides."""
+    return batch["label"].long() if config.conditional else None
+
+
+def _augment(config):
+    if not config.diffaugment:
+        return lambda x: x
+    from .diffaugment import diff_augment
+
+    return functools.partial(diff_augment, policy=tuple(config.diffaugment))
+
+
 def discriminator_step(ctx, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+    cfg = ctx.config
     G, D = ctx.modules["generator"], ctx.modules["discriminator"]
-    real = real_samples(batch)
+    real, y = real_samples(batch), batch_labels(cfg, batch)
     with torch.no_grad():
-        fake = G(ctx.randn(real.shape[0], ctx.config.latent_dim))
-    loss = _loss(ctx.config.loss).discriminator(D(real), D(fake))
+        fake = G(ctx.randn(real.shape[0], cfg.latent_dim), y)
+    aug = _augment(cfg)
+    if cfg.r1 > 0:  # R1 differentiates D with respect to the (un-augmented) real input
+        real = real.detach().requires_grad_(True)
+    real_logits, fake_logits = D(aug(real), y), D(aug(fake), y)
+    loss = _loss(cfg.loss).discriminator(real_logits, fake_logits)
+    logs = {"loss_d": loss.detach()}
+    if cfg.loss == "wgan-gp":
+        gp = gradient_penalty(lambda x: D(x, y), real, fake)
+        loss = loss + cfg.gp_weight * gp
+        logs["gp"] = gp.detach()
+    if cfg.r1 > 0:
+        r1 = r1_penalty(real_logits, real)
+        loss = loss + 0.5 * cfg.r1 * r1  # γ/2 (Mescheder et al. 2018, eq. 9)
+        logs["r1"] = r1.detach()
     ctx.optimize("discriminator", loss)
-    return {"loss_d": loss.detach()}
+    if cfg.loss == "wgan":
+        clip_weights(D, cfg.clip)
+    return logs
 
 
 def generator_step(ctx, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+    cfg = ctx.config
     G, D = ctx.modules["generator"], ctx.modules["discriminator"]
-    n = real_samples(batch).shape[0]
+    n, y = real_samples(batch).shape[0], batch_labels(cfg, batch)
     with ctx.frozen(D):
-        loss = _loss(ctx.config.loss).generator(D(G(ctx.randn(n, ctx.config.latent_dim))))
+        fake = G(ctx.randn(n, cfg.latent_dim), y)
+        loss = _loss(cfg.loss).generator(D(_augment(cfg)(fake), y))
         ctx.optimize("generator", loss)
     return {"loss_g": loss.detach()}
 
 
-def sample(generator: torch.nn.Module, n: int, rng: torch.Generator) -> torch.Tensor:
+def class_index(config, label: str) -> int:
+    if not config.conditional:
+        raise UserError(f"--class {label}: this gan model is unconditional (trained without --conditional)")
+    if label not in config.classes:
+        raise UserError(f"--class {label}: not a class of this model; choose one of {', '.join(config.classes)}")
+    return config.classes.index(label)
+
+
+def sample_labels(config, n: int, label: str | None) -> torch.Tensor | None:
+    """The requested class for every sample, or the classes in turn (0, 1, ..., K-1, 0, ...)."""
+    if not config.conditional:
+        if label is not None:
+            class_index(config, label)  # raises the one-line error
+        return None
+    if label is None:
+        return torch.arange(n) % len(config.classes)
+    return torch.full((n,), class_index(config, label), dtype=torch.long)
+
+
+def generate(generator: torch.nn.Module, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
     device = next(generator.parameters()).device
-    z = torch.randn(n, generator.latent_dim, generator=rng).to(device)
-    return generator(z)
+    return generator(z.to(device), None if labels is None else labels.to(device))
+
+
+def sample(generator: torch.nn.Module, config, n: int, rng: torch.Generator, label: str | None = None) -> torch.Tensor:
+    labels = sample_labels(config, n, label)
+    z = torch.randn(n, generator.latent_dim, generator=rng)
+    return generate(generator, z, labels)

@@ -1,0 +1,102 @@
+"""``vaegan``: VAE-GAN (Larsen et al. 2016, "Autoencoding beyond pixels using a learned similarity
+metric"), packaged as a third-party translate plugin.
+
+A VAE whose decoder is also a GAN generator; reconstructions are compared in the feature space of
+an intermediate discriminator layer (Dis_l) instead of pixel by pixel.
+
+This module is what the entry point names, so it stays free of torch: ``translate train vaegan
+--help`` reads the Config below without importing torch. Networks and the training step live in
+``networks.py`` and ``training.py`` and are imported inside the hooks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from translate.config import param
+from translate.errors import UserError
+from translate.plugin import Plugin
+
+__version__ = "1.0.0"
+
+
+@dataclass
+class VAEGANConfig:
+    """VAE-GAN (Larsen et al. 2016): encoder, decoder = generator, and a discriminator whose
+    l-th layer features are the reconstruction metric."""
+
+    latent_dim: int = param(128, "size of z (Larsen et al. 2016, authors' code celeba_aegan.py at 64×64: 128)")
+    channels: int = param(3, "image channels: 3 = RGB, 1 = grayscale (images are converted on load)")
+    features: int = param(32, "base width f: encoder convs 2f,4f,8f; decoder 8f,4f,f; discriminator f,4f,8f,8f "
+                              "(Larsen et al. 2016, authors' code img64x64: f = 32)")
+    gamma: float = param(1e-5, "weight of the feature reconstruction against the GAN loss in the decoder's "
+                               "objective (Larsen et al. 2016, Alg. 1: γ; authors' code celeba: 1e-5)")
+    loss: Literal["nonsaturating", "minimax"] = param(
+        "nonsaturating", "decoder's adversarial term: -log D(x̃) (Goodfellow et al. 2014, §3) or the "
+        "paper's log(1 - D(x̃)) (Larsen et al. 2016, Alg. 1: -L_GAN)")
+    lr: float = param(3e-4, "RMSProp learning rate of all three networks (Larsen et al. 2016, experiments: RMSProp, 0.0003)")
+    flip: bool = param(False, "random horizontal flips of training images")
+
+
+class VAEGANPlugin(Plugin):
+    description = "VAE-GAN (Larsen et al. 2016): VAE + GAN, reconstruction in discriminator feature space"
+    Config = VAEGANConfig
+    data_flags = {"data": "folder of training images (recursive), or a built-in dataset: shapes, digits"}
+    # Batch 64 (Larsen et al. 2016, authors' code); 32 px keeps CPU runs short (the paper trains at 64).
+    train_defaults = {"batch_size": 64, "size": 32, "steps": 2000}
+    inference_modules = ("encoder", "generator")
+
+    def build(self, config: VAEGANConfig, options: Any) -> dict[str, Any]:
+        from .networks import build_networks
+
+        return build_networks(config, options.size)
+
+    def dataset(self, config: VAEGANConfig, options: Any, data: dict[str, str]) -> Any:
+        from translate.data.datasets import ImageDataset
+        from translate.data.sources import open_images
+
+        source = open_images(data["data"], "--data", size=options.size, seed=options.seed,
+                             skip_bad=options.skip_bad_images)
+        return ImageDataset(source, options.size, config.channels, flip=config.flip)
+
+    def optimizers(self, config: VAEGANConfig, modules: dict[str, Any]) -> dict[str, Any]:
+        import torch
+
+        # One optimiser for encoder + decoder: RMSProp keeps per-parameter state, so this is the
+        # same as one per network; the step builds each network's own loss (see training.py).
+        autoencoder = [*modules["encoder"].parameters(), *modules["generator"].parameters()]
+        return {
+            "autoencoder": torch.optim.RMSprop(autoencoder, lr=config.lr),
+            "discriminator": torch.optim.RMSprop(modules["discriminator"].parameters(), lr=config.lr),
+        }
+
+    def train_step(self, ctx: Any) -> dict[str, Any]:
+        from .training import train_step
+
+        return train_step(ctx)
+
+    def preview(self, ctx: Any, batch: dict[str, Any]) -> Any:
+        import torch
+
+        modules = ctx.inference_modules()
+        x = batch["image"]
+        recon = self.apply(modules, ctx.config, x)
+        samples = self.sample(modules, ctx.config, 16, ctx.preview_generator())
+        return torch.cat([x, recon, samples.to(x.dtype)])  # rows: inputs, reconstructions, samples
+
+    def sample(self, modules: dict[str, Any], config: VAEGANConfig, n: int, generator: Any, **options: Any) -> Any:
+        from .training import sample
+
+        if options:
+            raise UserError(f"plugin 'vaegan' is unconditional: it takes no {', '.join('--' + k for k in options)}")
+        return sample(modules["generator"], n, generator)
+
+    def apply(self, modules: dict[str, Any], config: VAEGANConfig, images: Any, **options: Any) -> Any:
+        from .training import reconstruct
+
+        # The whole image is one code, so tiling does not apply; anything else is a mistake.
+        unknown = sorted(set(options) - {"tile", "overlap"})
+        if unknown:
+            raise UserError(f"plugin 'vaegan' reconstructs images; it takes no {', '.join('--' + k for k in unknown)}")
+        return reconstruct(modules["encoder"], modules["generator"], images)

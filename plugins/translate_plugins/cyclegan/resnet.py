@@ -1,0 +1,66 @@
+"""The CycleGAN ResNet generator (Zhu et al. 2017, appendix 7.2; after Johnson et al. 2016):
+
+    c7s1-64, d128, d256, R256 × n, u128, u64, c7s1-3
+
+c7s1-k  7×7 conv, stride 1, InstanceNorm, ReLU (the last one: Tanh, no norm)
+dk      3×3 conv, stride 2, InstanceNorm, ReLU
+Rk      residual block: two 3×3 convs with k filters
+uk      3×3 fractional-strided (transposed) conv, stride ½, InstanceNorm, ReLU
+
+Reflection padding everywhere a convolution keeps the size, "to reduce artifacts" (§7.2). The
+network is fully convolutional; the two stride-2 steps make it need sides that are multiples of 4.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from translate.interfaces import Generator
+from translate.nn.patchgan import init_normal, norm_layer
+
+MULTIPLE = 4  # two stride-2 downsamplings: input sides must be multiples of 4
+MIN_SIDE = 8  # the 2×2-downsampled map must stay larger than the residual blocks' 1-pixel reflection
+
+
+def _conv_block(c_in: int, c_out: int, kernel: int, stride: int, norm: str) -> list[nn.Module]:
+    # Bias stays on: the reference's InstanceNorm has no affine shift to make it redundant.
+    pad = [nn.ReflectionPad2d(kernel // 2)] if stride == 1 else []
+    return [*pad, nn.Conv2d(c_in, c_out, kernel, stride, padding=0 if stride == 1 else kernel // 2),
+            norm_layer(norm, c_out), nn.ReLU(True)]
+
+
+class ResidualBlock(nn.Module):
+    """Rk: x + (pad-conv3-norm-ReLU-pad-conv3-norm)(x); no ReLU after the sum (as the reference)."""
+
+    def __init__(self, channels: int, norm: str = "instance"):
+        super().__init__()
+        self.body = nn.Sequential(
+            *_conv_block(channels, channels, 3, 1, norm),
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), norm_layer(norm, channels),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class ResnetGenerator(Generator):
+    """Image (N×C×H×W in [-1, 1], H and W multiples of 4) in, image of the same size out."""
+
+    def __init__(self, in_channels: int = 3, out_channels: int = 3, features: int = 64, n_blocks: int = 9,
+                 norm: str = "instance"):
+        super().__init__()
+        f = features
+        layers: list[nn.Module] = _conv_block(in_channels, f, 7, 1, norm)  # c7s1-64
+        layers += _conv_block(f, 2 * f, 3, 2, norm)  # d128
+        layers += _conv_block(2 * f, 4 * f, 3, 2, norm)  # d256
+        layers += [ResidualBlock(4 * f, norm) for _ in range(n_blocks)]  # R256 × n
+        for c_in in (4 * f, 2 * f):  # u128, u64
+            layers += [nn.ConvTranspose2d(c_in, c_in // 2, 3, stride=2, padding=1, output_padding=1),
+                       norm_layer(norm, c_in // 2), nn.ReLU(True)]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(f, out_channels, 7), nn.Tanh()]  # c7s1-3
+        self.net = nn.Sequential(*layers)
+        self.apply(init_normal)  # N(0, 0.02) (Zhu et al. 2017, §7.1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)

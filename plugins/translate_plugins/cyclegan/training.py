@@ -1,0 +1,123 @@
+"""One CycleGAN training step, the image history pool, preview and apply (Zhu et al. 2017).
+
+Naming: ``g_ab`` maps A → B (the paper's G: X → Y), ``g_ba`` maps B → A (F: Y → X); ``d_a``
+judges domain-A images (D_X), ``d_b`` domain-B images (D_Y).
+
+Order of one step (as the reference implementation): first the generators, with both
+discriminators frozen, on L_GAN + λ·L_cyc + 0.5·λ·L_identity; then the discriminators on the real
+images against fakes drawn from the history pools. The fakes of the generator step are reused (detached)
+for the discriminator step, so each step costs one set of generator forwards.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from translate.errors import UserError
+from translate.losses import LeastSquares
+from translate.tiling import tiled
+
+from .resnet import MIN_SIDE, MULTIPLE
+
+LSGAN = LeastSquares()
+
+
+def _gan_generator_loss(logits: torch.Tensor) -> torch.Tensor:
+    # The paper's G term is E[(D(G(x)) - 1)²] (Zhu et al. 2017, §4: MSE against 1, as the
+    # reference's MSELoss). LeastSquares.generator carries Mao et al.'s ½, so undo it here to keep
+    # λ = 10 balanced against the adversarial term exactly as in the paper.
+    return 2.0 * LSGAN.generator(logits)
+
+
+def _l1(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.l1_loss(x.float(), y.float())
+
+
+def pool_query(buffers: dict[str, torch.Tensor], name: str, images: torch.Tensor, size: int) -> torch.Tensor:
+    """The image history of Shrivastava et al. 2017, as CycleGAN uses it (Zhu et al. 2017, §4: 50
+    images): while the pool fills, each new fake is stored and returned; afterwards, with
+    probability ½ a random stored fake is returned and replaced by the new one, else the new one is
+    returned. The pool is a tensor in ``buffers`` so ``--resume`` restores it; its coin flips come
+    from torch's global CPU RNG, which the trainer saves and restores too."""
+    images = images.detach()
+    if size <= 0:
+        return images
+    pool = buffers.get(name)
+    chosen = []
+    for img in images.float():
+        if pool is None or pool.shape[0] < size:
+            pool = img[None].clone() if pool is None else torch.cat([pool, img[None]])
+            chosen.append(img)
+        elif torch.rand(()).item() < 0.5:
+            j = int(torch.randint(size, ()).item())
+            chosen.append(pool[j].clone())
+            pool[j] = img
+        else:
+            chosen.append(img)
+    buffers[name] = pool
+    out = torch.stack(chosen).to(images.dtype)
+    # Keep the caller's memory layout: a resumed pool comes back channels_last, a fresh one may not,
+    # and the discriminator must see identical tensors either way.
+    layout = torch.channels_last if images.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+    return out.contiguous(memory_format=layout)
+
+
+def train_step(ctx) -> dict[str, torch.Tensor]:
+    cfg, m = ctx.config, ctx.modules
+    g_ab, g_ba, d_a, d_b = m["g_ab"], m["g_ba"], m["d_a"], m["d_b"]
+    batch = ctx.next_batch()
+    real_a, real_b = batch["a"], batch["b"]
+    with ctx.autocast():
+        # ---- generators, discriminators frozen (no wasted weight gradients for D) ----
+        with ctx.frozen(d_a, d_b):
+            fake_b, fake_a = g_ab(real_a), g_ba(real_b)
+            loss_gan = _gan_generator_loss(d_b(fake_b)) + _gan_generator_loss(d_a(fake_a))
+            loss_cycle = cfg.lambda_cycle * (_l1(g_ba(fake_b), real_a) + _l1(g_ab(fake_a), real_b))
+            loss_g = loss_gan + loss_cycle
+            logs = {"loss_g_gan": loss_gan.detach(), "loss_cycle": loss_cycle.detach()}
+            if cfg.lambda_identity > 0:
+                # G_AB should leave B images alone (and G_BA A images): keeps colours (§5.2).
+                weight = cfg.lambda_identity * cfg.lambda_cycle
+                loss_idt = weight * (_l1(g_ab(real_b), real_b) + _l1(g_ba(real_a), real_a))
+                loss_g = loss_g + loss_idt
+                logs["loss_identity"] = loss_idt.detach()
+            ctx.optimize("generators", loss_g)
+        # ---- discriminators, on pooled fakes; LeastSquares.discriminator is ½[(D(y)-1)² + D(ŷ)²],
+        # i.e. the paper's objective divided by 2 for D (Zhu et al. 2017, §7.1) ----
+        pooled_b = pool_query(ctx.buffers, "pool_b", fake_b, cfg.pool_size)
+        pooled_a = pool_query(ctx.buffers, "pool_a", fake_a, cfg.pool_size)
+        loss_d_b = LSGAN.discriminator(d_b(real_b), d_b(pooled_b))
+        loss_d_a = LSGAN.discriminator(d_a(real_a), d_a(pooled_a))
+        ctx.optimize("discriminators", loss_d_a + loss_d_b)
+    logs.update(loss_g=loss_g.detach(), loss_d_a=loss_d_a.detach(), loss_d_b=loss_d_b.detach())
+    return logs
+
+
+def preview(modules: dict[str, torch.nn.Module], batch: dict[str, torch.Tensor], n: int = 4) -> torch.Tensor:
+    """Rows of [A, G_AB(A), B, G_BA(B)] for the first ``n`` preview items (a 4-wide grid)."""
+    a, b = batch["a"][:n], batch["b"][:n]
+    columns = [a, modules["g_ab"](a), b, modules["g_ba"](b)]
+    return torch.stack([c.float() for c in columns], dim=1).flatten(0, 1)
+
+
+DIRECTIONS = {"a2b": "g_ab", "b2a": "g_ba"}
+
+
+def translate(modules: dict[str, torch.nn.Module], images: torch.Tensor, direction: str = "a2b",
+              tile: int = 512, overlap: int = 32) -> torch.Tensor:
+    """Images of any size through one generator. Sides are reflection-padded to a multiple of 4 and
+    the output cropped back; images larger than ``tile`` go through in overlapping tiles blended
+    linearly. Instance norm normalises each tile with its own statistics, so a tiled result is not
+    bit-equal to a whole-image pass: seams are blended away, but colours may drift slightly between
+    distant tiles; raise ``tile`` (memory permitting) to process images whole."""
+    if direction not in DIRECTIONS:
+        raise UserError(f"--direction {direction}: a CycleGAN translates a2b (default) or b2a")
+    generator = modules[DIRECTIONS[direction]]
+    h, w = images.shape[-2:]
+    if h < MIN_SIDE or w < MIN_SIDE:  # too small to reflect-pad in the bottleneck: replicate up
+        images = F.pad(images, (0, max(0, MIN_SIDE - w), 0, max(0, MIN_SIDE - h)), mode="replicate")
+    out = tiled(generator, images, tile=max(tile, MIN_SIDE), overlap=overlap, multiple=MULTIPLE)
+    return out[..., :h, :w]

@@ -1,0 +1,118 @@
+"""``pix2pix``: paired image-to-image translation (Isola et al. 2017, "Image-to-Image Translation
+with Conditional Adversarial Networks").
+
+A U-Net generator (``unet.py``) and a PatchGAN discriminator that sees input and output together
+(``translate.nn.patchgan``), trained on cGAN + λ·L1 (``training.py``), on paired data: A|B
+side-by-side images, two folders paired by file name, or the built-in ``shapes2shaded`` task
+(``data.py``). ``translate apply`` takes images of any size and aspect ratio: they are padded to
+the multiple the U-Net needs and cropped back, and large ones are processed in blended tiles.
+
+This module stays free of torch imports so that ``translate train pix2pix --help`` is instant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from translate.config import param
+from translate.errors import UserError
+from translate.plugin import Plugin
+
+PAPER_SIZE, PAPER_LOAD_SIZE = 256, 286  # random jitter: resize to 286², crop 256² (§6.2)
+
+
+@dataclass
+class Pix2PixConfig:
+    """pix2pix: U-Net + PatchGAN, cGAN + λ·L1 (Isola et al. 2017)."""
+
+    direction: Literal["AtoB", "BtoA"] = param(
+        "AtoB", "translate A → B, or B → A (A is the left half of --aligned images, or --a)")
+    channels: int = param(3, "image channels of both sides: 3 = RGB, 1 = grayscale (converted on load)")
+    depth: int = param(0, "U-Net downsamplings; 0 = as many as --size allows, at most 8 "
+                          "(Isola et al. 2017, §6.1.1: 8 for 256², a 1×1 bottleneck)")
+    features: int = param(64, "U-Net width: channels of the first encoder layer, doubling up to 8× "
+                              "(Isola et al. 2017, §6.1.1: C64-C128-C256-C512...)")
+    dropout: float = param(0.5, "dropout in the 3 innermost decoder layers while training "
+                                "(Isola et al. 2017, §6.1.1: 50%); off in apply")
+    norm: Literal["batch", "instance"] = param(
+        "batch", "normalisation in G and D (Isola et al. 2017, §6.1: BatchNorm; with batch size 1 it "
+                 "equals instance norm while training, §3.3)")
+    d_layers: int = param(3, "PatchGAN strided layers: 3 = 70×70 patches (Isola et al. 2017, §6.1.2), "
+                             "1 = 16×16, 4 = 142×142, 0 = 1×1 PixelGAN")
+    d_features: int = param(64, "PatchGAN width: channels of its first layer (Isola et al. 2017, §6.1.2: C64)")
+    loss: Literal["nonsaturating", "lsgan"] = param(
+        "nonsaturating", "adversarial loss: the cGAN log-loss with G maximising log D(x, G(x)) "
+                         "(Isola et al. 2017, §3.3), or least squares (Mao et al. 2017)")
+    lambda_l1: float = param(100.0, "weight λ of the L1 term (Isola et al. 2017, §4.2: 100)")
+    lr: float = param(2e-4, "Adam learning rate of G and D (Isola et al. 2017, §3.3: 0.0002)")
+    beta1: float = param(0.5, "Adam beta1 (Isola et al. 2017, §3.3: 0.5)")
+    beta2: float = param(0.999, "Adam beta2 (Isola et al. 2017, §3.3: 0.999)")
+    decay_fraction: float = param(
+        0.5, "the learning rate is constant, then decays linearly to 0 over this fraction of --steps "
+             "(reference code of Isola et al. 2017: 100 epochs + 100 decaying)")
+    load_size: int = param(0, "resize the shorter side to this before the random crop to --size; "
+                              "0 = size·286/256 (Isola et al. 2017, §6.2: 286 → 256); --size: no jitter")
+    flip: bool = param(True, "random horizontal mirroring of both images of a pair (Isola et al. 2017, §6.2)")
+
+
+class Pix2PixPlugin(Plugin):
+    description = "pix2pix: paired translation with a U-Net generator and a PatchGAN discriminator"
+    Config = Pix2PixConfig
+    data_flags = {
+        "aligned": "folder of A|B side-by-side images, or the built-in paired task shapes2shaded",
+        "a": "folder of A images, paired with --b by file name",
+        "b": "folder of B images, paired with --a by file name",
+    }
+    # The paper trains with batch size 1 on 256² crops (Isola et al. 2017, §6.2); 80k steps is its
+    # facades schedule, 400 images × 200 epochs.
+    train_defaults = {"batch_size": 1, "size": PAPER_SIZE, "steps": 80_000}
+
+    def build(self, config: Pix2PixConfig, options: Any) -> dict[str, Any]:
+        from .training import build_networks
+
+        if config.channels not in (1, 3):
+            raise UserError(f"--channels {config.channels}: use 3 (RGB) or 1 (grayscale)")
+        if not 0 <= config.d_layers <= 6:
+            raise UserError(f"--d-layers {config.d_layers}: use 0 (PixelGAN) to 6; 3 gives 70×70 patches")
+        return build_networks(config, options.size)
+
+    def dataset(self, config: Pix2PixConfig, options: Any, data: dict[str, str]) -> Any:
+        from .data import PairedDataset, open_pairs
+
+        load_size = config.load_size or round(options.size * PAPER_LOAD_SIZE / PAPER_SIZE)
+        if load_size < options.size:
+            raise UserError(f"--load-size {load_size} is smaller than --size {options.size}; it is the size "
+                            "images are resized to before the random crop, so use at least --size")
+        source = open_pairs(data, options.size, options.seed, config.channels, options.skip_bad_images)
+        return PairedDataset(source, options.size, load_size, config.flip, swap=config.direction == "BtoA")
+
+    def optimizers(self, config: Pix2PixConfig, modules: dict[str, Any]) -> dict[str, Any]:
+        import torch
+
+        betas = (config.beta1, config.beta2)
+        return {name: torch.optim.Adam(modules[name].parameters(), lr=config.lr, betas=betas)
+                for name in ("generator", "discriminator")}
+
+    def schedulers(self, config: Pix2PixConfig, optimizers: dict[str, Any], total_steps: int) -> dict[str, Any]:
+        from translate.schedules import constant_then_linear_decay
+
+        if not 0.0 <= config.decay_fraction <= 1.0:
+            raise UserError(f"--decay-fraction {config.decay_fraction}: use a fraction of --steps in [0, 1]")
+        return {name: constant_then_linear_decay(opt, total_steps, config.decay_fraction)
+                for name, opt in optimizers.items()}
+
+    def train_step(self, ctx: Any) -> dict[str, Any]:
+        from .training import train_step
+
+        return train_step(ctx)
+
+    def preview(self, ctx: Any, batch: dict[str, Any]) -> Any:
+        from .training import preview
+
+        return preview(ctx, batch)
+
+    def apply(self, modules: dict[str, Any], config: Pix2PixConfig, images: Any, **options: Any) -> Any:
+        from .training import apply
+
+        return apply(modules["generator"], config, images, **options)

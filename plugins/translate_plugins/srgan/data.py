@@ -1,0 +1,109 @@
+"""Training pairs for super-resolution: random HR crops, and LR images made from them on the fly
+by antialiased bicubic downscaling (the degradation of Ledig et al. 2017, §3.2), optionally
+followed by real-world degradations (blur before, noise and JPEG after the downscale, in the
+order of Wang et al. 2021, Real-ESRGAN)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import albumentations as A
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from translate.data.datasets import uint8_to_tensor
+from translate.data.sources import ImageSource, open_images
+from translate.errors import UserError
+from translate.interfaces import Dataset
+
+# Photos shipped with scikit-image (nothing to download): a small built-in training set, and two
+# held-out photos for evaluation. ``cat`` is the same photo as ``chelsea``, so it is not used.
+SKIMAGE_SETS = {
+    "skimage": ("astronaut", "chelsea", "immunohistochemistry", "retina", "hubble_deep_field"),
+    "skimage-test": ("coffee", "rocket"),
+}
+DEGRADATIONS = ("blur", "noise", "jpeg")
+
+
+def open_hr(value: str, flag: str = "--data", skip_bad: bool = False) -> ImageSource:
+    """HR images: a folder, or a built-in scikit-image photo set (skimage, skimage-test)."""
+    from pathlib import Path
+
+    if not Path(value).exists() and value in SKIMAGE_SETS:
+        import skimage.data
+
+        names = SKIMAGE_SETS[value]
+        arrays = [np.ascontiguousarray(getattr(skimage.data, n)()[..., :3]) for n in names]
+        return ImageSource(f"builtin:{value}", paths=[], arrays=arrays, classes=list(names))
+    if not Path(value).exists():
+        raise UserError(f"{flag} {value}: no such folder, and not a built-in photo set "
+                        f"({', '.join(SKIMAGE_SETS)}); pass a folder of high-resolution images")
+    return open_images(value, flag, skip_bad=skip_bad)
+
+
+def downscale(hr: torch.Tensor, scale: int) -> torch.Tensor:
+    """N×C×H×W in [0, 1] (H, W multiples of ``scale``) → antialiased bicubic LR, rounded to
+    8-bit levels like an LR image read from disk."""
+    lr = F.interpolate(hr.float(), scale_factor=1 / scale, mode="bicubic", antialias=True, align_corners=False)
+    return (lr.clamp(0, 1) * 255).round() / 255
+
+
+def upscale_bicubic(lr: torch.Tensor, scale: int) -> torch.Tensor:
+    """The bicubic baseline: N×C×h×w in [0, 1] → ×``scale``, clamped to [0, 1]."""
+    up = F.interpolate(lr.float(), scale_factor=scale, mode="bicubic", antialias=True, align_corners=False)
+    return up.clamp(0, 1)
+
+
+def crop_transform(crop: int, flip: bool) -> A.Compose:
+    """Random ``crop``² HR patch (reflect-padded when an image is smaller), with optional
+    flips and 90° rotations (which keep the pixel grid, so the LR/HR relation is unchanged)."""
+    steps: list = [A.PadIfNeeded(crop, crop, border_mode=cv2.BORDER_REFLECT_101), A.RandomCrop(crop, crop)]
+    if flip:
+        steps += [A.HorizontalFlip(p=0.5), A.RandomRotate90(p=0.5)]
+    return A.Compose(steps)
+
+
+def degradation_transforms(degrade: tuple[str, ...]) -> tuple[A.Compose | None, A.Compose | None]:
+    """(on HR before downscaling, on LR after it). Strengths are those of Real-ESRGAN's first
+    stage, milder where the second-order model would compound them."""
+    unknown = [d for d in degrade if d not in DEGRADATIONS]
+    if unknown:
+        raise UserError(f"--degrade {','.join(unknown)}: unknown; choose from {', '.join(DEGRADATIONS)}")
+    before = [A.GaussianBlur(blur_limit=(3, 7), sigma_limit=(0.2, 2.0), p=0.7)] if "blur" in degrade else []
+    after = []
+    if "noise" in degrade:
+        after.append(A.GaussNoise(std_range=(0.0, 0.08), p=0.7))
+    if "jpeg" in degrade:
+        after.append(A.ImageCompression(quality_range=(30, 95), p=0.7))
+    return (A.Compose(before) if before else None), (A.Compose(after) if after else None)
+
+
+def _seeded(transform: A.Compose, seed: int, image: np.ndarray) -> np.ndarray:
+    transform.set_random_seed(seed)
+    return transform(image=image)["image"]
+
+
+class SRDataset(Dataset):
+    """Items ``{"hr": 3×crop×crop, "lr": 3×(crop/scale)×(crop/scale)}``, both in [-1, 1]."""
+
+    def __init__(self, source: ImageSource, crop: int, scale: int, flip: bool = True,
+                 degrade: tuple[str, ...] = ()):
+        if crop % scale:
+            raise UserError(f"--size {crop}: the HR crop must be a multiple of --scale {scale}")
+        self.source, self.scale = source, scale
+        self.crop = crop_transform(crop, flip)
+        self.before, self.after = degradation_transforms(degrade)
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def get(self, index: int, seed: int) -> dict[str, Any]:
+        hr = _seeded(self.crop, seed, self.source.load(index, 3))
+        blurred = _seeded(self.before, seed + 1, hr) if self.before else hr
+        lr = downscale(uint8_to_tensor(blurred).add(1).div(2)[None], self.scale)[0]
+        if self.after:
+            lr_u8 = (lr.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+            lr = uint8_to_tensor(_seeded(self.after, seed + 2, lr_u8)).add(1).div(2)
+        return {"hr": uint8_to_tensor(hr), "lr": lr * 2 - 1}

@@ -1,0 +1,120 @@
+"""The VGG54 content loss (Ledig et al. 2017, §2.2.1) and where its VGG19 weights come from.
+
+φ5,4 is the feature map of VGG19's 4th convolution (after its ReLU) before the 5th max-pool, i.e.
+``torchvision.models.vgg19().features[:36]``; features are rescaled by 1/12.75 so that the loss
+is of the same order as the pixel MSE. Nothing is downloaded: the weights are torchvision's
+ImageNet file found in its hub cache, or a file given with ``--vgg-weights``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from translate.errors import UserError
+
+# torchvision's VGG19 layout ("E"): numbers are conv widths, "M" max-pools.
+VGG19_LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
+                512, 512, 512, 512, "M")
+VGG54_DEPTH = 36  # features[:36] ends with the ReLU after conv5_4, before the 5th max-pool
+FEATURE_SCALE = 1 / 12.75  # Ledig et al. 2017, §2.2.1
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+TORCHVISION_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"  # VGG19_Weights.IMAGENET1K_V1
+
+
+def vgg19_features(depth: int = VGG54_DEPTH) -> nn.Sequential:
+    """The first ``depth`` layers of torchvision's ``vgg19().features``, with the same indices, so
+    its state-dict keys (``features.N.weight``) load directly."""
+    layers: list[nn.Module] = []
+    c_in = 3
+    for item in VGG19_LAYOUT:
+        if item == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+        else:
+            layers += [nn.Conv2d(c_in, item, 3, padding=1), nn.ReLU(inplace=True)]
+            c_in = item
+    return nn.Sequential(*layers[:depth])
+
+
+def torchvision_cache_file() -> Path:
+    """Where ``torchvision.models.vgg19(weights=VGG19_Weights.IMAGENET1K_V1)`` keeps its download."""
+    try:
+        from torchvision.models import VGG19_Weights
+
+        url = VGG19_Weights.IMAGENET1K_V1.url
+    except ImportError:  # older torchvision: same file name
+        url = TORCHVISION_URL
+    return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[1]
+
+
+def find_weights(explicit: str | None) -> Path:
+    """The VGG19 weight file to use, or a one-line error saying where to put one."""
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise UserError(f"--vgg-weights {path}: no such file; pass torchvision's VGG19 weights "
+                            "(vgg19-dcbb9e9d.pth) or a .safetensors file of the same tensors")
+        return path
+    cached = torchvision_cache_file()
+    if cached.is_file():
+        return cached
+    raise UserError(f"the vgg54 content loss needs VGG19 ImageNet weights: download {TORCHVISION_URL} to "
+                    f"{cached} (torchvision's cache) or pass --vgg-weights FILE (.safetensors or .pth), "
+                    "or use --content-loss mse")
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """Tensors of a .safetensors file, or of a .pth through PyTorch's weights-only loader (which
+    refuses arbitrary pickled objects: torchvision ships its weights only as .pth)."""
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(path))
+        if path.suffix in (".pth", ".pt"):
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            if not isinstance(state, dict):
+                raise ValueError("not a state dict")
+            return state
+    except Exception as exc:  # corrupt or foreign file: say which and why, in one line
+        raise UserError(f"{path}: cannot read VGG19 weights ({str(exc).splitlines()[0][:200]}); "
+                        "pass torchvision's vgg19-dcbb9e9d.pth or a .safetensors of its tensors") from None
+    raise UserError(f"{path}: VGG19 weights must be a .safetensors or .pth file")
+
+
+def load_vgg54(path: Path) -> nn.Sequential:
+    """VGG19 up to φ5,4 with the weights in ``path`` (keys ``features.N.*`` or ``N.*``), frozen."""
+    net = vgg19_features()
+    tensors = read_weights(path)
+    state = {}
+    for key, value in tensors.items():
+        name = key[len("features."):] if key.startswith("features.") else key
+        if name.split(".", 1)[0].isdigit() and int(name.split(".", 1)[0]) < VGG54_DEPTH:
+            state[name] = value
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise UserError(f"{path}: not VGG19 weights ({str(exc).splitlines()[0][:200]})") from None
+    return net.eval().requires_grad_(False)
+
+
+class VGG54Loss(nn.Module):
+    """MSE between rescaled φ5,4 features of two images in [-1, 1]."""
+
+    def __init__(self, features: nn.Sequential):
+        super().__init__()
+        self.features = features
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(((x + 1) / 2 - self.mean) / self.std) * FEATURE_SCALE
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            target = self.embed(hr)
+        return F.mse_loss(self.embed(sr).float(), target.float())

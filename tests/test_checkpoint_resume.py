@@ -1,0 +1,111 @@
+"""Checkpoints: self-describing safetensors, identical outputs after reload, exact resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+from translate.checkpoint import load_model
+from translate.cli.train import resolve
+from translate.errors import UserError
+from translate.registry import load_plugin
+from translate.trainer import train
+
+
+def _train(out, steps, resume=False, **flags):
+    plugin = load_plugin("gan")
+    values = {"data": "shapes", "size": 16, "batch_size": 8, "features": 8, "latent_dim": 8,
+              "precision": "fp32", "device": "cpu", "steps": steps, "sample_every": 0, "ema": 0.9, **flags}
+    options, config, data = resolve(plugin, {k: str(v) for k, v in values.items()}, None)
+    return train(plugin, config, options, data, out, resume=resume, progress=False)
+
+
+def test_model_metadata_describes_the_run(tmp_path):
+    _train(tmp_path / "run", 3)
+    with safe_open(str(tmp_path / "run" / "model.safetensors"), "pt") as f:
+        meta = f.metadata()
+        keys = set(f.keys())
+    assert meta["plugin"] == "gan" and meta["step"] == "3" and meta["format"] == "translate.model/1"
+    assert json.loads(meta["config"])["latent_dim"] == 8
+    assert json.loads(meta["options"])["batch_size"] == 8
+    assert meta["translate_version"] and meta["plugin_version"]
+    assert any(k.startswith("generator.") for k in keys) and any(k.startswith("ema.generator.") for k in keys)
+    assert not any(k.startswith("discriminator.") for k in keys)  # training state lives elsewhere
+    assert not list((tmp_path / "run").glob("*.tmp*"))  # atomic writes leave no temporaries
+
+
+def test_reloaded_checkpoint_gives_identical_outputs(tmp_path):
+    _train(tmp_path / "run", 5)
+    first = load_model(tmp_path / "run" / "model.safetensors")
+    second = load_model(tmp_path / "run")  # the run folder works too
+    plugin = first.plugin
+    with torch.no_grad():
+        a = plugin.sample(first.modules, first.config, 6, torch.Generator().manual_seed(3))
+        b = plugin.sample(second.modules, second.config, 6, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+    # the EMA weights are what apply/sample use; --raw gives the live weights
+    raw = load_model(tmp_path / "run", use_ema=False)
+    with torch.no_grad():
+        c = plugin.sample(raw.modules, raw.config, 6, torch.Generator().manual_seed(3))
+    assert not torch.equal(a, c)
+
+
+def test_resume_is_exact(tmp_path):
+    _train(tmp_path / "straight", 20, checkpoint_every=1000)
+    _train(tmp_path / "split", 10)
+    plugin = load_plugin("gan")
+    options, config, data = resolve(plugin, {}, None)
+    from translate.cli.train import resume_settings
+
+    options, config, data = resume_settings(plugin, tmp_path / "split", {"steps": "20"})
+    train(plugin, config, options, data, tmp_path / "split", resume=True, progress=False)
+    a = load_file(str(tmp_path / "straight" / "state.safetensors"))
+    b = load_file(str(tmp_path / "split" / "state.safetensors"))
+    assert a.keys() == b.keys()
+    for key in a:
+        if key.startswith(("module.", "ema.", "optim.")):
+            assert torch.equal(a[key], b[key]), key
+    log = [json.loads(line) for line in (tmp_path / "split" / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["step"] == 20
+
+
+def test_resume_refuses_to_change_the_model(tmp_path, cli):
+    _train(tmp_path / "run", 2)
+    result = cli("train", "gan", "--resume", tmp_path / "run", "--latent-dim", "4", ok=False)
+    assert result.exit_code != 0 and "cannot change latent_dim" in result.output
+
+
+def test_out_dir_with_a_run_is_not_overwritten(tmp_path, cli):
+    _train(tmp_path / "run", 2)
+    result = cli("train", "gan", "--data", "shapes", "--out", tmp_path / "run", ok=False)
+    assert "already holds a run" in result.output and "--resume" in result.output
+
+
+def test_non_checkpoint_files_are_refused(tmp_path):
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(UserError, match="not a safetensors checkpoint"):
+        load_model(junk)
+    from safetensors.torch import save_file
+
+    other = tmp_path / "other.safetensors"
+    save_file({"w": torch.zeros(2)}, str(other))
+    with pytest.raises(UserError, match="not a translate checkpoint"):
+        load_model(other)
+
+
+def test_checkpoint_of_missing_plugin_is_a_clear_error(tmp_path):
+    _train(tmp_path / "run", 1)
+    tensors = load_file(str(tmp_path / "run" / "model.safetensors"))
+    with safe_open(str(tmp_path / "run" / "model.safetensors"), "pt") as f:
+        meta = dict(f.metadata())
+    meta["plugin"] = "not-installed-plugin"
+    from safetensors.torch import save_file
+
+    save_file(tensors, str(tmp_path / "m.safetensors"), metadata=meta)
+    with pytest.raises(UserError, match="not-installed-plugin.*not installed"):
+        load_model(tmp_path / "m.safetensors")

@@ -1,0 +1,1 @@
+"""Evaluation metrics shared by plugins (each module imports only what it needs)."""
