@@ -3,8 +3,13 @@ sides through ``additional_targets``."""
 
 from __future__ import annotations
 
-import albumentations as A
-import cv2
+import os
+
+# albumentations checks PyPI for a newer version on import; training must not touch the network.
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+import albumentations as A  # noqa: E402
+import cv2  # noqa: E402
 
 
 def train_transform(size: int, resize: int | None = None, crop: str = "random", flip: bool = True,
