@@ -200,7 +200,12 @@ def load_state(path: Path, modules, ema, optimizers, schedulers, scalers) -> tup
     for name, opt in optimizers.items():
         opt.load_state_dict(_unflatten_optimizer(f"optim.{name}", tensors, plain))
     for name, sched in schedulers.items():
-        sched.load_state_dict(plain["schedulers"][name])
+        state = dict(plain["schedulers"][name])
+        if hasattr(sched, "lr_lambdas"):
+            # LambdaLR's load_state_dict requires the key; its lambdas are code the plugin rebuilds
+            # (None = nothing to restore), which is why save_state leaves them out.
+            state.setdefault("lr_lambdas", [None] * len(sched.lr_lambdas))
+        sched.load_state_dict(state)
     for name, scaler in scalers.items():
         if name in plain["scalers"]:
             scaler.load_state_dict(plain["scalers"][name])

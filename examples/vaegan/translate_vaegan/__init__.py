@@ -30,11 +30,16 @@ class VAEGANConfig:
     channels: int = param(3, "image channels: 3 = RGB, 1 = grayscale (images are converted on load)")
     features: int = param(32, "base width f: encoder convs 2f,4f,8f; decoder 8f,4f,f; discriminator f,4f,8f,8f "
                               "(Larsen et al. 2016, authors' code img64x64: f = 32)")
-    gamma: float = param(1e-5, "weight of the feature reconstruction against the GAN loss in the decoder's "
-                               "objective (Larsen et al. 2016, Alg. 1: γ; authors' code celeba: 1e-5)")
+    gamma: float = param(1.0, "weight of the feature reconstruction against the GAN loss in the decoder's "
+                              "objective (Larsen et al. 2016, Alg. 1: γ, value not given; the authors' CelebA "
+                              "code used 1e-5 over 150 epochs, where short runs learn no reconstruction)")
     loss: Literal["nonsaturating", "minimax"] = param(
         "nonsaturating", "decoder's adversarial term: -log D(x̃) (Goodfellow et al. 2014, §3) or the "
         "paper's log(1 - D(x̃)) (Larsen et al. 2016, Alg. 1: -L_GAN)")
+    margin: float = param(0.35, "pause D while its cross-entropy on real or fake images is below equilibrium - "
+                                "margin, the decoder while above equilibrium + margin; 0 = off (Larsen et al. "
+                                "2016, authors' code aegan.py: 0.35)")
+    equilibrium: float = param(0.68, "D cross-entropy at which neither is paused (authors' code: 0.68, ≈ ln 2)")
     lr: float = param(3e-4, "RMSProp learning rate of all three networks (Larsen et al. 2016, experiments: RMSProp, 0.0003)")
     flip: bool = param(False, "random horizontal flips of training images")
 

@@ -38,6 +38,22 @@ def feature_nll(recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return 0.5 * (recon.float() - target.float()).pow(2).flatten(1).sum(1).mean()
 
 
+def balance(real_logits: torch.Tensor, fake_logits: torch.Tensor, equilibrium: float,
+            margin: float) -> tuple[bool, bool]:
+    """(update decoder?, update discriminator?) from D's mean cross-entropy on real and fake
+    images: pause D while it wins by more than ``margin``, the decoder while it loses by more
+    (the authors' code, aegan.py GradientDescent). A margin <= 0 always updates both."""
+    if margin <= 0:
+        return True, True
+    with torch.no_grad():
+        costs = (F.softplus(-real_logits.float()).mean().item(), F.softplus(fake_logits.float()).mean().item())
+    update_dis = min(costs) >= equilibrium - margin
+    update_dec = max(costs) <= equilibrium + margin
+    if not (update_dec or update_dis):
+        return True, True
+    return update_dec, update_dis
+
+
 def train_step(ctx) -> dict[str, torch.Tensor]:
     E, G, D = ctx.modules["encoder"], ctx.modules["generator"], ctx.modules["discriminator"]
     cfg, adversarial = ctx.config, _loss(ctx.config.loss)
@@ -60,16 +76,17 @@ def train_step(ctx) -> dict[str, torch.Tensor]:
             gan_dec = adversarial.generator(D.head(h_fake).view(-1))
             loss_enc = prior + llike_enc
             loss_dec = cfg.gamma * llike_dec + gan_dec
-            # Encoder and decoder share an optimiser: their losses touch disjoint parameters.
-            ctx.optimize("autoencoder", loss_enc + loss_dec)
-        # D's update uses the same x̃ and Dec(z_p), made before the decoder moved (Alg. 1 computes
-        # every gradient at the same parameters).
-        fakes = fakes.detach()
-        logits = D(torch.cat([x, fakes]))
+        # D's loss on the same x̃ and Dec(z_p), before anything moves (Alg. 1 computes every
+        # gradient at the same parameters).
+        logits = D(torch.cat([x, fakes.detach()]))
         loss_d = adversarial.discriminator(logits[:n], logits[n:])
-        ctx.optimize("discriminator", loss_d)
+        update_dec, update_dis = balance(logits[:n], logits[n:], cfg.equilibrium, cfg.margin)
+        # Encoder and decoder share an optimiser: their losses touch disjoint parameters.
+        ctx.optimize("autoencoder", loss_enc + loss_dec if update_dec else loss_enc)
+        if update_dis:
+            ctx.optimize("discriminator", loss_d)
     return {"loss_d": loss_d.detach(), "loss_gan": gan_dec.detach(), "kl": prior.detach(),
-            "llike": llike_enc.detach()}
+            "llike": llike_enc.detach(), "paused_d": torch.tensor(float(not update_dis))}
 
 
 def sample(decoder: torch.nn.Module, n: int, rng: torch.Generator) -> torch.Tensor:

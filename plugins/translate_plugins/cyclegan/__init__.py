@@ -53,7 +53,8 @@ class CycleGANConfig:
                                        "after a constant start (Zhu et al. 2017, §4: 100 + 100 epochs = 0.5)")
     resize: int = param(0, "resize the shorter side to this before cropping --size; 0 = --size × 286/256 "
                            "(Zhu et al. 2017, §7.1 / Isola et al. 2017, §6.2: 286 for 256 crops)")
-    crop: Literal["random", "center"] = param("random", "crop of --size after resizing (Isola et al. 2017, §6.2: random)")
+    crop: Literal["random", "center"] = param(
+        "random", "crop of --size after resizing (Isola et al. 2017, §6.2: random)")
     flip: bool = param(True, "random horizontal flips (Zhu et al. 2017 reference code: on)")
 
 

@@ -89,6 +89,8 @@ class GanConfig:
     flip: bool = param(False, "random horizontal flips of training images")
     points: bool = param(False, "the data are 2-D points (set automatically from --data)")
     point_set: str = param("", "the built-in mixture the points come from, for translate eval (set from --data)")
+    point_scale: float = param(0.0, "2-D points: G's output and D's input are scaled by this, so the networks "
+                                    "work at unit scale; 0 = the data's standard deviation (set from --data)")
 
 
 def _data_classes(value: str) -> list[str]:
@@ -105,6 +107,18 @@ def _data_classes(value: str) -> list[str]:
     if any(p.parent == root for p in paths):
         return []  # some images are not in a class folder: unlabelled, as open_images decides
     return sorted({p.relative_to(root).parts[0] for p in paths})
+
+
+def _points_std(value: str) -> float:
+    """Standard deviation of the point data (over both coordinates), rounded to 3 digits."""
+    import numpy as np
+
+    from translate.data.sources import open_points
+
+    source = open_points(value)
+    pts = source.points if source.points is not None else source.distribution.sample(
+        20000, np.random.default_rng(0))
+    return float(f"{max(float(np.std(pts)), 1e-6):.3g}")
 
 
 def _loss_defaults(config: GanConfig, explicit: set[str]) -> GanConfig:
@@ -151,6 +165,8 @@ class GanPlugin(Plugin):
         point_set = value if points and value in POINT_SETS and not Path(value).exists() else ""
         config = dataclasses.replace(config, arch=arch, points=points, point_set=point_set)
         config = _loss_defaults(config, explicit)
+        if points and config.point_scale <= 0:
+            config = dataclasses.replace(config, point_scale=_points_std(value))
         if config.conditional and value and not points:
             classes = _data_classes(value)
             if len(classes) < 2:

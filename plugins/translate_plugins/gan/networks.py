@@ -33,9 +33,9 @@ class MLPGenerator(Generator):
     linear output for 2-D points, whose range is not bounded."""
 
     def __init__(self, latent_dim: int, out_shape: tuple[int, ...], hidden: tuple[int, ...], bounded: bool,
-                 num_classes: int = 0, embed_dim: int = 0):
+                 num_classes: int = 0, embed_dim: int = 0, scale: float = 1.0):
         super().__init__()
-        self.latent_dim, self.out_shape = latent_dim, out_shape
+        self.latent_dim, self.out_shape, self.scale = latent_dim, out_shape, scale
         self.embed = nn.Embedding(num_classes, embed_dim) if num_classes else None
         layers: list[nn.Module] = []
         width = latent_dim + (embed_dim if num_classes else 0)
@@ -48,7 +48,8 @@ class MLPGenerator(Generator):
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(_with_label(z, self.embed, labels)).view(z.shape[0], *self.out_shape)
+        out = self.net(_with_label(z, self.embed, labels)).view(z.shape[0], *self.out_shape)
+        return out * self.scale if self.scale != 1.0 else out
 
 
 class ConditionalHead(nn.Module):
@@ -74,8 +75,9 @@ class MLPDiscriminator(Discriminator):
     takes logits). ``concat_classes`` > 0 appends a one-hot label to the flattened input."""
 
     def __init__(self, in_shape: tuple[int, ...], hidden: tuple[int, ...], leak: float, num_classes: int = 0,
-                 projection: bool = True):
+                 projection: bool = True, scale: float = 1.0):
         super().__init__()
+        self.scale = scale
         self.concat_classes = num_classes if num_classes and not projection else 0
         layers: list[nn.Module] = []
         width = math.prod(in_shape) + self.concat_classes
@@ -86,7 +88,7 @@ class MLPDiscriminator(Discriminator):
         self.head = ConditionalHead(nn.Linear(width, 1), width, num_classes, projection)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        x = x.flatten(1)
+        x = x.flatten(1) / self.scale if self.scale != 1.0 else x.flatten(1)
         if self.concat_classes:
             x = torch.cat([x, F.one_hot(labels, self.concat_classes).to(x.dtype)], dim=1)
         return self.head(self.body(x), labels)
@@ -193,9 +195,12 @@ def build_networks(config, size: int) -> dict[str, nn.Module]:
         d.apply(dcgan_init)
     else:
         shape = (2,) if config.points else (config.channels, size, size)
+        # Points: both networks work in units of the data's standard deviation (G's output is scaled
+        # up by it, D's input down), so grid25 (spread ±4) trains like ring8 (radius 1).
+        scale = config.point_scale if config.points and config.point_scale > 0 else 1.0
         g = MLPGenerator(config.latent_dim, shape, tuple(config.hidden), bounded=not config.points,
-                         num_classes=classes, embed_dim=config.embed_dim)
-        d = MLPDiscriminator(shape, tuple(config.hidden), config.leak, classes, projection)
+                         num_classes=classes, embed_dim=config.embed_dim, scale=scale)
+        d = MLPDiscriminator(shape, tuple(config.hidden), config.leak, classes, projection, scale=scale)
     if config.spectral_norm:
         add_spectral_norm(d)
     return {"generator": g, "discriminator": d}

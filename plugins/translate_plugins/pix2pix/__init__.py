@@ -91,7 +91,12 @@ class Pix2PixPlugin(Plugin):
         import torch
 
         betas = (config.beta1, config.beta2)
-        return {name: torch.optim.Adam(modules[name].parameters(), lr=config.lr, betas=betas)
+
+        # foreach: the multi-tensor kernels, ~1.7x faster than the per-tensor loop that CPUs get by
+        # default (G+D have 32M parameters at 64², and the update dominates a batch-1 step there).
+        # Not fused=True, though 7x faster: its CPU kernel ignores strides, and a resumed run's
+        # Adam moments (saved contiguous) would be misaligned with channels_last weights.
+        return {name: torch.optim.Adam(modules[name].parameters(), lr=config.lr, betas=betas, foreach=True)
                 for name in ("generator", "discriminator")}
 
     def schedulers(self, config: Pix2PixConfig, optimizers: dict[str, Any], total_steps: int) -> dict[str, Any]:

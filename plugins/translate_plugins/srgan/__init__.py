@@ -28,7 +28,7 @@ from translate.plugin import Plugin
 
 @dataclass
 class SRGANConfig:
-    """SRResNet / SRGAN (Ledig et al. 2017)."""
+    """SRResNet / SRGAN (Ledig et al. 2017). --size is the HR crop (paper: 96), downscaled by --scale."""
 
     stage: Literal["pretrain", "gan"] = param(
         "pretrain", "pretrain = SRResNet on the content loss alone; gan = SRGAN with the discriminator "
@@ -38,6 +38,8 @@ class SRGANConfig:
     scale: int = param(4, "upscaling factor: 2, 4 or 8 (Ledig et al. 2017, §3.2: 4)")
     n_blocks: int = param(16, "residual blocks in the generator (Ledig et al. 2017, Fig. 4: B = 16)")
     features: int = param(64, "channels of the generator's residual blocks (Ledig et al. 2017, Fig. 4: 64)")
+    residual: bool = param(False, "add the bicubic upscaling of the input to the output (global residual "
+                                  "learning, Kim et al. 2016; not in Ledig et al. 2017): converges much faster")
     content_loss: Literal["auto", "mse", "l1", "vgg54"] = param(
         "auto", "content loss; auto = mse for pretrain (SRResNet-MSE), vgg54 for gan (SRGAN-VGG54: VGG19 "
         "φ5,4 features rescaled by 1/12.75, Ledig et al. 2017, §2.2.1); l1 is a common robust alternative")
@@ -81,7 +83,7 @@ class SRGANPlugin(Plugin):
     def build(self, config: SRGANConfig, options: Any) -> dict[str, Any]:
         from .networks import SRDiscriminator, SRResNet
 
-        modules = {"generator": SRResNet(config.scale, config.n_blocks, config.features)}
+        modules = {"generator": SRResNet(config.scale, config.n_blocks, config.features, residual=config.residual)}
         if config.stage == "gan":
             if options.size % 16:
                 raise UserError(f"--size {options.size}: the SRGAN discriminator needs an HR crop that is a "
@@ -148,10 +150,10 @@ class SRGANPlugin(Plugin):
         return super_resolve(modules["generator"], images, config.scale, tile=tile, overlap=overlap)
 
     def evaluate(self, modules: dict[str, Any], config: SRGANConfig, out_dir: Any, hr: str | None = None,
-                 data: str | None = None, **options: Any) -> dict[str, float]:
+                 data: str | None = None, n: int | None = None, **options: Any) -> dict[str, float]:
         from .training import evaluate
 
         if not (hr or data):
             raise UserError("srgan evaluation needs high-resolution images: translate eval CKPT --hr DIR "
                             "(or --hr skimage-test for the built-in held-out photos)")
-        return evaluate(modules["generator"], config, Path(out_dir), hr or data)
+        return evaluate(modules["generator"], config, Path(out_dir), hr or data, limit=n)

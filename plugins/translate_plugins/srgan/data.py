@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import albumentations as A
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from translate.data import augment  # imported first: it turns off albumentations' online version check
 from translate.data.datasets import uint8_to_tensor
 from translate.data.sources import ImageSource, open_images
 from translate.errors import UserError
@@ -25,6 +24,7 @@ SKIMAGE_SETS = {
     "skimage-test": ("coffee", "rocket"),
 }
 DEGRADATIONS = ("blur", "noise", "jpeg")
+A, cv2 = augment.A, augment.cv2
 
 
 def open_hr(value: str, flag: str = "--data", skip_bad: bool = False) -> ImageSource:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from translate.interfaces import Discriminator, Generator
@@ -36,10 +37,14 @@ def upsample_x2(channels: int) -> nn.Sequential:
 
 
 class SRResNet(Generator):
-    """LR image (N×3×h×w) → SR image (N×3×(h·s)×(w·s)), s in {2, 4, 8}."""
+    """LR image (N×3×h×w) → SR image (N×3×(h·s)×(w·s)), s in {2, 4, 8}. With ``residual`` the
+    network adds its output to the bicubic upscaling of the input (not in the paper; off by
+    default): it then starts at bicubic quality, which short trainings need."""
 
-    def __init__(self, scale: int = 4, n_blocks: int = 16, channels: int = 64, image_channels: int = 3):
+    def __init__(self, scale: int = 4, n_blocks: int = 16, channels: int = 64, image_channels: int = 3,
+                 residual: bool = False):
         super().__init__()
+        self.residual = residual
         stages = int(round(math.log2(scale)))
         if 2 ** stages != scale or stages < 1:
             raise ValueError(f"scale must be a power of two ≥ 2, got {scale}")
@@ -53,7 +58,11 @@ class SRResNet(Generator):
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         head = self.head(lr)
-        return self.tail(self.upsample(head + self.post(self.blocks(head))))
+        out = self.tail(self.upsample(head + self.post(self.blocks(head))))
+        if self.residual:  # predict only the detail that bicubic misses (Kim et al. 2016, VDSR)
+            out = out.float() + F.interpolate(lr.float(), scale_factor=self.scale, mode="bicubic",
+                                              antialias=True, align_corners=False)
+        return out
 
 
 class SRDiscriminator(Discriminator):

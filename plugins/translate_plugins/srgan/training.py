@@ -46,7 +46,7 @@ def load_init(generator: torch.nn.Module, path: str, config) -> None:
         raise UserError(f"--init {path}: a checkpoint of plugin '{meta.get('plugin')}', not srgan; "
                         "pass the model.safetensors of a 'translate train srgan --stage pretrain' run")
     saved = json.loads(meta.get("config", "{}"))
-    for key in ("scale", "n_blocks", "features"):
+    for key in ("scale", "n_blocks", "features", "residual"):
         if key in saved and saved[key] != getattr(config, key):
             raise UserError(f"--init {path}: trained with {key.replace('_', '-')} {saved[key]}, this run uses "
                             f"{getattr(config, key)}; use the same --{key.replace('_', '-')}")
@@ -110,12 +110,14 @@ def super_resolve(G: torch.nn.Module, images: torch.Tensor, scale: int, tile: in
     return tiled(G, images, tile=tile, overlap=overlap, scale=scale)
 
 
-def evaluate(G: torch.nn.Module, config, out_dir: Path, hr: str, tile: int = 512, echo=print) -> dict[str, float]:
+def evaluate(G: torch.nn.Module, config, out_dir: Path, hr: str, limit: int | None = None, tile: int = 512,
+             echo=print) -> dict[str, float]:
     """Y-PSNR / SSIM of SR and of bicubic on every image of ``hr`` (a folder or built-in set):
     each HR image is cropped to a multiple of the scale, downscaled bicubically to LR, rounded to
     8 bits, super-resolved and rounded again; ``scale`` border pixels are ignored."""
     source = open_hr(hr, "--hr")
     names = [str(p.relative_to(source.origin)) for p in source.paths] if source.paths else source.classes
+    names = names[:limit] if limit else names
     device = next(G.parameters()).device
     s = config.scale
     rows = []

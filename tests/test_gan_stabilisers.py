@@ -1,0 +1,102 @@
+"""gan plugin: paper defaults per loss, TTUR, spectral norm, DiffAugment, and a few steps of every loss."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from translate.cli.train import resolve
+from translate.errors import UserError
+from translate.registry import load_plugin
+from translate.trainer import train
+
+
+@pytest.fixture(scope="module")
+def gan():
+    return load_plugin("gan")
+
+
+def test_wgan_brings_its_paper_defaults(gan):
+    _, config, _ = resolve(gan, {"data": "ring8", "loss": "wgan"}, None)
+    assert (config.optimizer, config.lr, config.clip, config.d_steps) == ("rmsprop", 5e-5, 0.01, 5)
+
+
+def test_wgan_gp_brings_its_paper_defaults_and_layer_norm(gan):
+    _, config, _ = resolve(gan, {"data": "shapes", "loss": "wgan-gp"}, None)
+    assert (config.optimizer, config.lr, config.beta1, config.beta2) == ("adam", 1e-4, 0.0, 0.9)
+    assert (config.gp_weight, config.d_steps, config.d_norm) == (10.0, 5, "layer")
+
+
+def test_explicit_settings_beat_loss_defaults(gan, tmp_path):
+    _, config, _ = resolve(gan, {"data": "ring8", "loss": "wgan-gp", "lr": "3e-4", "d_steps": "2"}, None)
+    assert (config.lr, config.d_steps, config.beta2) == (3e-4, 2, 0.9)
+    file = tmp_path / "c.toml"
+    file.write_text('loss = "wgan"\nd_steps = 3\n')
+    _, config, _ = resolve(gan, {"data": "ring8"}, str(file))
+    assert (config.d_steps, config.lr, config.optimizer) == (3, 5e-5, "rmsprop")
+
+
+def test_separate_learning_rates(gan):
+    _, config, _ = resolve(gan, {"data": "ring8", "lr_d": "4e-4", "lr_g": "1e-4"}, None)
+    opts = gan.optimizers(config, gan.build(config, resolve(gan, {"data": "ring8"}, None)[0]))
+    assert opts["generator"].param_groups[0]["lr"] == 1e-4
+    assert opts["discriminator"].param_groups[0]["lr"] == 4e-4
+
+
+def test_bad_options_are_one_line_errors(gan):
+    with pytest.raises(UserError, match="unknown policy"):
+        resolve(gan, {"data": "shapes", "diffaugment": "color,blur"}, None)
+    with pytest.raises(UserError, match="labelled"):
+        resolve(gan, {"data": "ring8", "conditional": True}, None)
+
+
+def test_spectral_norm_bounds_each_layer(gan):
+    options, config, _ = resolve(gan, {"data": "shapes", "spectral_norm": True, "features": "8"}, None)
+    assert config.d_norm == "none"
+    d = gan.build(config, options)["discriminator"]
+    for _ in range(30):  # power iterations run in training-mode forward passes
+        d(torch.randn(4, 3, 32, 32))
+    convs = [m for m in d.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs
+    for conv in convs:
+        sigma = torch.linalg.matrix_norm(conv.weight.detach().flatten(1), ord=2)
+        assert sigma == pytest.approx(1.0, abs=0.05)
+
+
+def test_diffaugment_is_differentiable_and_does_what_it_says():
+    from translate_plugins.gan.diffaugment import color, cutout, diff_augment, translation
+
+    torch.manual_seed(0)
+    x = torch.rand(8, 3, 16, 16, requires_grad=True)
+    y = diff_augment(x, ("color", "translation", "cutout"))
+    assert y.shape == x.shape
+    y.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    with torch.no_grad():
+        plain = torch.rand(8, 3, 16, 16) + 1.0  # no zeros, so cut-out pixels are recognisable
+        holes = (cutout(plain) == 0).all(1).flatten(1).sum(1)
+        assert holes.max() <= 8 * 8 and holes.min() >= 4 * 4  # half-size square, possibly clipped
+        shifted = translation(plain)
+        # integer shifts of at most 2 pixels: every kept value is an original pixel value
+        kept = shifted[shifted != 0]
+        assert torch.isin(kept, plain).all()
+        assert ((shifted == 0).all(1).flatten(1).sum(1) <= 16 * 16 - 14 * 14).all()
+        c = color(plain)
+        assert not torch.allclose(c[0] - plain[0], c[1] - plain[1])  # drawn per sample
+
+
+@pytest.mark.parametrize("loss", ["minimax", "nonsaturating", "lsgan", "hinge", "wgan", "wgan-gp"])
+def test_every_loss_trains_a_few_steps(gan, tmp_path, loss):
+    extra = {"r1": "1.0"} if loss == "hinge" else {}
+    options, config, data = resolve(gan, {"data": "ring8", "loss": loss, "hidden": "32,32", "steps": "8",
+                                          "batch_size": "32", "sample_every": "0", "log_every": "1", **extra}, None)
+    result = train(gan, config, options, data, tmp_path / loss, progress=False)
+    assert all(torch.isfinite(torch.tensor(v)) for v in result.last_logs.values())
+    assert ("gp" in result.last_logs) == (loss == "wgan-gp")
+    if loss == "wgan":
+        from translate.checkpoint import STATE_FILE, load_state
+
+        d = gan.build(config, options)["discriminator"]
+        modules = {"generator": gan.build(config, options)["generator"], "discriminator": d}
+        load_state(tmp_path / loss / STATE_FILE, modules, None, {}, {}, {})
+        assert max(p.abs().max().item() for p in d.parameters()) <= 0.01 + 1e-7

@@ -1,0 +1,252 @@
+"""srgan plugin: networks, metrics against scikit-image, data pairs, VGG19 weight loading, a short
+CPU pretrain that beats bicubic on held-out photos, tiled apply, alpha / 16-bit inputs, and the
+GAN stage from --init."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from translate.cli import cli as translate_cli
+from translate.errors import UserError
+from translate_plugins.srgan.data import SRDataset, downscale, open_hr
+from translate_plugins.srgan.metrics import psnr_y, rgb_to_y, ssim_y
+from translate_plugins.srgan.networks import SRDiscriminator, SRResNet
+from translate_plugins.srgan.perceptual import VGG54Loss, find_weights, load_vgg54, vgg19_features
+
+# The quick pretrain shared by the tests below: ×2, a small SRResNet on top of bicubic (--residual:
+# the paper's plain SRResNet needs a few thousand steps to pass bicubic), 32 px HR crops, fp32.
+QUICK = ("--data", "skimage", "--scale", "2", "--n-blocks", "2", "--features", "32", "--size", "32",
+         "--batch-size", "16", "--lr", "1e-3", "--residual", "--precision", "fp32", "--sample-every", "0",
+         "--log-every", "100", "--seed", "0")
+QUICK_STEPS = 800
+
+
+def run_cli(*args, ok=True):
+    result = CliRunner().invoke(translate_cli, [str(a) for a in args], catch_exceptions=False)
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("srresnet")
+    run_cli("train", "srgan", *QUICK, "--steps", QUICK_STEPS, "--out", out)
+    return out
+
+
+# ---- networks -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("scale", [2, 4, 8])
+def test_srresnet_upscales_by_scale(scale):
+    G = SRResNet(scale, n_blocks=1, channels=16).eval()
+    assert G(torch.zeros(2, 3, 7, 5)).shape == (2, 3, 7 * scale, 5 * scale)
+    # log2(scale) sub-pixel stages, each conv → PixelShuffle(2) → PReLU
+    assert sum(isinstance(m, torch.nn.PixelShuffle) for m in G.modules()) == int(np.log2(scale))
+
+
+def test_paper_sized_networks():
+    G = SRResNet()  # ×4, B = 16, 64 channels: SRResNet has about 1.5 M parameters
+    assert 1.50e6 < sum(p.numel() for p in G.parameters()) < 1.56e6
+    D = SRDiscriminator(96)
+    convs = [m for m in D.features if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [64, 64, 128, 128, 256, 256, 512, 512]
+    assert [c.stride[0] for c in convs] == [1, 2] * 4
+    assert D.classifier[1].in_features == 512 * 6 * 6 and D.classifier[1].out_features == 1024
+    assert D(torch.zeros(3, 3, 96, 96)).shape == (3, 1)
+
+
+# ---- metrics --------------------------------------------------------------------------------
+
+def test_metrics_match_scikit_image():
+    from skimage.color import rgb2ycbcr
+    from skimage.data import astronaut
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    hr = astronaut()[100:228, 150:278]
+    noisy = np.clip(hr + np.random.default_rng(0).normal(0, 12, hr.shape), 0, 255).astype(np.uint8)
+    t = lambda a: torch.from_numpy(a).permute(2, 0, 1)[None].float() / 255  # noqa: E731
+    # Y of MATLAB's rgb2ycbcr (BT.601, 16-235), which scikit-image reproduces
+    np.testing.assert_allclose(rgb_to_y(t(hr))[0, 0].numpy(), rgb2ycbcr(hr)[..., 0], atol=1e-4)
+    border = 4
+    y_hr, y_noisy = (rgb2ycbcr(a)[..., 0][border:-border, border:-border] for a in (hr, noisy))
+    ref_psnr = peak_signal_noise_ratio(y_hr, y_noisy, data_range=255)
+    ref_ssim = structural_similarity(y_hr, y_noisy, data_range=255, gaussian_weights=True, sigma=1.5,
+                                     use_sample_covariance=False)
+    assert psnr_y(t(noisy), t(hr), border).item() == pytest.approx(ref_psnr, abs=1e-4)
+    assert ssim_y(t(noisy), t(hr), border).item() == pytest.approx(ref_ssim, abs=1e-5)
+    assert ssim_y(t(hr), t(hr), border).item() == pytest.approx(1.0)
+
+
+# ---- data -----------------------------------------------------------------------------------
+
+def test_dataset_makes_bicubic_pairs_reproducibly():
+    ds = SRDataset(open_hr("skimage"), crop=48, scale=4, flip=True)
+    item = ds[(2, 77)]
+    assert item["hr"].shape == (3, 48, 48) and item["lr"].shape == (3, 12, 12)
+    assert torch.equal(ds[(2, 77)]["hr"], item["hr"])  # same (index, seed) → same crop
+    assert not torch.equal(ds[(2, 78)]["hr"], item["hr"])
+    expected = downscale((item["hr"][None] + 1) / 2, 4)[0] * 2 - 1
+    torch.testing.assert_close(item["lr"], expected, atol=1e-6, rtol=0)
+
+    degraded = SRDataset(open_hr("skimage"), crop=48, scale=4, flip=True, degrade=("blur", "noise", "jpeg"))
+    changed = [not torch.equal(degraded[(i, s)]["lr"], ds[(i, s)]["lr"]) for i in range(5) for s in range(4)]
+    assert degraded[(2, 77)]["lr"].shape == (3, 12, 12) and sum(changed) >= 10
+    assert all(torch.equal(degraded[(i, 5)]["hr"], ds[(i, 5)]["hr"]) for i in range(5))  # HR untouched
+    with pytest.raises(UserError, match="multiple of --scale"):
+        SRDataset(open_hr("skimage"), crop=50, scale=4)
+    with pytest.raises(UserError, match="--degrade"):
+        SRDataset(open_hr("skimage"), crop=48, scale=4, degrade=("rain",))
+
+
+# ---- VGG19 weights --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def vgg_file(tmp_path_factory):
+    """A VGG19 ``features`` state dict with random weights, saved as torchvision names it."""
+    from safetensors.torch import save_file
+
+    torch.manual_seed(3)
+    full = vgg19_features(depth=37)  # torchvision's whole ``features`` (includes the 5th pool)
+    path = tmp_path_factory.mktemp("vgg") / "vgg19.safetensors"
+    save_file({f"features.{k}": v.contiguous() for k, v in full.state_dict().items()}, str(path))
+    return path, full
+
+
+def test_vgg_weights_load_from_safetensors_and_pth(vgg_file, tmp_path):
+    path, full = vgg_file
+    net = load_vgg54(find_weights(str(path)))
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), full[:36](x))  # φ5,4: after conv5_4's ReLU, before pool 5
+    assert isinstance(net[-1], torch.nn.ReLU) and not any(p.requires_grad for p in net.parameters())
+    # torchvision's own format: a .pth state dict (read with weights_only=True)
+    pth = tmp_path / "vgg19-dcbb9e9d.pth"
+    torch.save({f"features.{k}": v for k, v in full.state_dict().items()}, pth)
+    with torch.no_grad():
+        torch.testing.assert_close(load_vgg54(pth)(x), full[:36](x))
+
+    loss = VGG54Loss(net)
+    a = torch.rand(2, 3, 32, 32, requires_grad=True)
+    assert loss(a.detach(), a.detach()).item() == 0.0
+    value = loss(a, torch.rand(2, 3, 32, 32))
+    value.backward()
+    assert value.item() > 0 and a.grad.abs().sum() > 0
+
+
+def test_missing_vgg_weights_say_where_to_put_them(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    with pytest.raises(UserError) as err:
+        find_weights(None)
+    message = str(err.value)
+    assert "\n" not in message and str(tmp_path / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth") in message
+    assert "--vgg-weights" in message
+    # found once it is there (torchvision's cache layout)
+    cache = tmp_path / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth"
+    cache.parent.mkdir(parents=True)
+    torch.save(vgg19_features().state_dict(), cache)
+    assert find_weights(None) == cache
+    with pytest.raises(UserError, match="no such file"):
+        find_weights(str(tmp_path / "nope.safetensors"))
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a safetensors file")
+    with pytest.raises(UserError, match="cannot read VGG19 weights"):
+        load_vgg54(bad)
+
+
+def test_plugin_module_does_not_import_torch():
+    code = "import sys, translate_plugins.srgan; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---- training, evaluation and apply ---------------------------------------------------------
+
+def test_pretrain_beats_bicubic_on_held_out_photos(pretrained, tmp_path):
+    result = run_cli("eval", pretrained, "--hr", "skimage-test", "-o", tmp_path, "--device", "cpu")
+    assert "coffee" in result.output and "rocket" in result.output  # per-image lines
+    rows = list(csv.DictReader(open(tmp_path / "srgan_eval.csv")))
+    assert [r["image"] for r in rows] == ["coffee", "rocket", "MEAN"]
+    for row in rows:  # every held-out photo, not just the mean (≈ +0.4 dB after 800 steps)
+        assert float(row["psnr_y"]) > float(row["bicubic_psnr_y"]) + 0.2, row
+        assert float(row["ssim_y"]) > float(row["bicubic_ssim_y"]), row
+
+
+def test_tiled_apply_matches_whole_image(pretrained):
+    from translate.checkpoint import load_model
+    from translate_plugins.srgan.training import super_resolve
+
+    model = load_model(pretrained)
+    G = model.modules["generator"]
+    lr = torch.from_numpy(open_hr("skimage-test").load(0, 3)[:90, :130]).permute(2, 0, 1)[None].float() / 127.5 - 1
+    with torch.no_grad():
+        whole = super_resolve(G, lr, 2, tile=512)
+        tiles = super_resolve(G, lr, 2, tile=48, overlap=16)
+        assert whole.shape == tiles.shape == (1, 3, 180, 260)
+        torch.testing.assert_close(whole, G(lr))  # fits in one tile: no blending at all
+    diff = (whole - tiles).abs()
+    assert diff.mean() < 1e-3 and diff.max() < 0.02  # in [-1, 1]: measured 3e-4 and 5e-3 (< 1 grey level)
+    # reload gives identical outputs
+    again = load_model(pretrained).modules["generator"]
+    with torch.no_grad():
+        assert torch.equal(again(lr), G(lr))
+
+
+def test_apply_keeps_alpha_and_reads_16_bit(pretrained, tmp_path):
+    rgba = np.zeros((30, 40, 4), np.uint8)
+    rgba[..., :3] = open_hr("skimage-test").load(1, 3)[:30, :40]
+    rgba[..., 3] = np.linspace(0, 255, 40, dtype=np.uint8)[None, :]
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "alpha.png")
+    gray16 = (np.linspace(0, 65535, 40 * 30).reshape(30, 40)).astype(np.uint16)
+    Image.fromarray(gray16).save(tmp_path / "deep.png")
+    run_cli("apply", pretrained, tmp_path / "alpha.png", tmp_path / "deep.png", "-o", tmp_path / "out",
+            "--device", "cpu", "--tile", "16", "--overlap", "4")
+    with Image.open(tmp_path / "out" / "alpha.png") as out:
+        assert out.mode == "RGBA" and out.size == (80, 60)
+        alpha = np.asarray(out.getchannel("A"), dtype=np.float32)
+    assert abs(alpha[:, 0].mean() - 0) < 8 and abs(alpha[:, -1].mean() - 255) < 8
+    assert np.all(np.diff(alpha[30, 2:-2]) >= -1)  # still a left-to-right ramp
+    with Image.open(tmp_path / "out" / "deep.png") as out:
+        assert out.size == (80, 60)
+        row = np.asarray(out.convert("L"), dtype=np.float32)[30]
+    assert row[-4] > row[4] + 5  # the gradient survived: 16-bit input was read, not clipped
+
+
+def test_gan_stage_from_init_with_vgg54(pretrained, vgg_file, tmp_path):
+    from translate.checkpoint import load_model
+
+    vgg_path, _ = vgg_file
+    out = tmp_path / "gan"
+    run_cli("train", "srgan", *QUICK, "--stage", "gan", "--init", pretrained / "model.safetensors",
+            "--vgg-weights", vgg_path, "--steps", "4", "--log-every", "1", "--out", out)
+    logs = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert len(logs) == 4 and all(np.isfinite([r["loss_d"], r["loss_adv"], r["loss_content"]]).all() for r in logs)
+    # The generator started from the pretrained weights: after 4 small steps it is still close.
+    before = load_model(pretrained).modules["generator"].state_dict()
+    after = load_model(out).modules["generator"].state_dict()
+    assert before.keys() == after.keys()
+    w0, w1 = before["head.0.weight"], after["head.0.weight"]
+    assert 0 < (w1 - w0).abs().max() < 0.05 * w0.abs().max()
+
+
+def test_gan_stage_errors(pretrained, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    base = ("train", "srgan", *QUICK, "--steps", "1", "--stage", "gan")
+    result = run_cli(*base, "--init", pretrained, "--out", tmp_path / "a", ok=False)
+    assert "vgg19-dcbb9e9d.pth" in result.output and "--vgg-weights" in result.output
+    result = run_cli(*base, "--init", pretrained, "--n-blocks", "3", "--content-loss", "mse",
+                     "--out", tmp_path / "b", ok=False)
+    assert "n-blocks 2" in result.output
+    result = run_cli(*base, "--init", tmp_path / "none.safetensors", "--out", tmp_path / "c", ok=False)
+    assert "no such file" in result.output
+    result = run_cli(*base, "--init", pretrained, "--size", "40", "--content-loss", "mse",
+                     "--out", tmp_path / "d", ok=False)
+    assert "multiple of 16" in result.output
