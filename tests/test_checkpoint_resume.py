@@ -109,3 +109,27 @@ def test_checkpoint_of_missing_plugin_is_a_clear_error(tmp_path):
     save_file(tensors, str(tmp_path / "m.safetensors"), metadata=meta)
     with pytest.raises(UserError, match="not-installed-plugin.*not installed"):
         load_model(tmp_path / "m.safetensors")
+
+
+def test_resume_is_exact_with_fused_adam_on_channels_last_weights(tmp_path, monkeypatch):
+    """Restored Adam moments must take their parameters' channels_last layout: fused kernels
+    index both alike, so a contiguous moment would silently corrupt every update after resume."""
+    import translate_plugins.gan as gan
+
+    def fused(self, config, modules):
+        return {name: torch.optim.Adam(modules[name].parameters(), lr=2e-4, betas=(0.5, 0.999), fused=True)
+                for name in ("generator", "discriminator")}
+
+    monkeypatch.setattr(gan.GanPlugin, "optimizers", fused)
+    _train(tmp_path / "straight", 8, ema=0.0)
+    _train(tmp_path / "split", 4, ema=0.0)
+    from translate.cli.train import resume_settings
+
+    plugin = load_plugin("gan")
+    options, config, data = resume_settings(plugin, tmp_path / "split", {"steps": "8"})
+    train(plugin, config, options, data, tmp_path / "split", resume=True, progress=False)
+    a = load_file(str(tmp_path / "straight" / "state.safetensors"))
+    b = load_file(str(tmp_path / "split" / "state.safetensors"))
+    for key in a:
+        if key.startswith(("module.", "optim.")):
+            assert torch.equal(a[key], b[key]), key

@@ -163,6 +163,19 @@ def _unflatten_optimizer(prefix: str, tensors: dict, plain: dict) -> dict:
     return {"state": state, "param_groups": plain[prefix]["param_groups"]}
 
 
+def _match_parameter_layout(opt: torch.optim.Optimizer) -> None:
+    """Give restored optimiser moments the memory layout of their parameters. Safetensors stores
+    them contiguous; a fresh run creates them like the (channels_last) parameters, and fused
+    kernels index both buffers alike, so a layout mismatch would silently corrupt the update."""
+    for group in opt.param_groups:
+        for p in group["params"]:
+            if p.dim() != 4 or not p.is_contiguous(memory_format=torch.channels_last) or p.is_contiguous():
+                continue
+            for key, value in opt.state.get(p, {}).items():
+                if isinstance(value, torch.Tensor) and value.shape == p.shape:
+                    opt.state[p][key] = value.contiguous(memory_format=torch.channels_last)
+
+
 def save_state(path: Path, meta: dict[str, str], step: int, consumed: int, modules, ema, optimizers,
                schedulers, scalers, buffers: dict[str, torch.Tensor]) -> None:
     tensors: dict[str, torch.Tensor] = {}
@@ -199,6 +212,7 @@ def load_state(path: Path, modules, ema, optimizers, schedulers, scalers) -> tup
                                 if k.startswith(f"ema.{name}.")})
     for name, opt in optimizers.items():
         opt.load_state_dict(_unflatten_optimizer(f"optim.{name}", tensors, plain))
+        _match_parameter_layout(opt)
     for name, sched in schedulers.items():
         state = dict(plain["schedulers"][name])
         if hasattr(sched, "lr_lambdas"):
