@@ -178,8 +178,6 @@ def train(plugin, config, options, data: dict[str, str], out_dir: str | Path, re
     torch.manual_seed(options.seed)
     runtime = make_runtime(options.device, options.precision, plugin.channels_last,
                            plugin.preferred_precision(config, options))
-    if runtime.device.type == "cpu" and torch.get_num_threads() < 1:
-        torch.set_num_threads(1)
 
     dataset = plugin.dataset(config, options, data)
     if len(dataset) == 0:
