@@ -42,29 +42,31 @@ def test_real_data_scores_perfectly():
     assert stats["modes"] == 25 and stats["hq_percent"] > 99 and stats["reverse_kl"] < 0.02
 
 
+STEPS = "2500"
+
+
 def test_short_grid25_run_beats_the_untrained_generator(cli, tmp_path):
     from translate.cli.train import resolve
     from translate.registry import load_plugin
     from translate_plugins.gan.diagnostics import evaluate_points
 
-    values = {"hidden": "128,128,128", "latent_dim": "16", "batch_size": "256", "lr": "1e-3", "loss": "hinge",
-              "beta1": "0", "beta2": "0.9"}
-    flags = [x for k, v in values.items() for x in (f"--{k.replace('_', '-')}", v)] + ["--spectral-norm"]
+    # The 2-D defaults (configs/gan-grid25.toml runs them 20,000 steps), cut short.
     run = tmp_path / "run"
-    cli("train", "gan", "--data", "grid25", "--steps", "600", "--sample-every", "0", "--out", run, *flags)
+    cli("train", "gan", "--data", "grid25", "--steps", STEPS, "--batch-size", "256", "--sample-every", "0",
+        "--out", run)
     result = cli("eval", run, "-o", tmp_path / "eval")
     trained = {line.split()[0]: float(line.split()[1]) for line in result.output.splitlines() if line.strip()}
     assert (tmp_path / "eval" / "scatter.png").stat().st_size > 0
     assert trained["samples"] == 2500 and trained["modes_total"] == 25
 
     gan = load_plugin("gan")
-    options, config, _ = resolve(gan, {"data": "grid25", "spectral_norm": True, **values}, None)
+    options, config, _ = resolve(gan, {"data": "grid25"}, None)
     torch.manual_seed(options.seed)
     untrained = gan.build(config, options)["generator"].eval()
     before = evaluate_points(untrained, config, tmp_path, None, 2500, 0)
     assert trained["modes"] >= before["modes"] + 8, (before, trained)
-    # (% HQ is no use here: the untrained generator piles its samples onto the centre mode)
-    assert trained["reverse_kl"] < before["reverse_kl"] - 1.0, (before, trained)
+    assert trained["hq_percent"] >= before["hq_percent"] + 10, (before, trained)
+    assert trained["reverse_kl"] < before["reverse_kl"] - 0.5, (before, trained)
 
     cli("sample", run, "-n", "100", "-o", tmp_path / "p.csv")
     assert np.loadtxt(tmp_path / "p.csv", delimiter=",", skiprows=1).shape == (100, 2)

@@ -36,6 +36,30 @@ def test_explicit_settings_beat_loss_defaults(gan, tmp_path):
     assert (config.d_steps, config.lr, config.optimizer) == (3, 5e-5, "rmsprop")
 
 
+def test_point_data_get_the_2d_recipe_and_images_do_not(gan):
+    _, config, _ = resolve(gan, {"data": "grid25"}, None)
+    assert (config.latent_dim, config.hidden, config.g_leak, config.lr, config.decay_fraction) == (
+        2, (256, 256, 256), 0.0, 2e-4, 0.5)
+    assert config.point_scale == pytest.approx(2.83, abs=0.01)  # std of the grid {-4..4}²
+    _, config, _ = resolve(gan, {"data": "grid25", "latent_dim": "8", "loss": "wgan-gp"}, None)
+    assert (config.latent_dim, config.lr, config.beta1) == (8, 1e-4, 0.0)  # flag, then the loss's paper
+    _, config, _ = resolve(gan, {"data": "shapes"}, None)
+    assert (config.latent_dim, config.g_leak, config.lr, config.decay_fraction) == (100, 0.2, 2e-4, 0.0)
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step")  # no optimiser steps: only the schedule
+def test_decay_fraction_schedules_both_networks(gan):
+    options, config, _ = resolve(gan, {"data": "ring8", "hidden": "8"}, None)
+    optimizers = gan.optimizers(config, gan.build(config, options))
+    schedulers = gan.schedulers(config, optimizers, 100)
+    for _ in range(75):
+        for s in schedulers.values():
+            s.step()
+    assert [o.param_groups[0]["lr"] for o in optimizers.values()] == pytest.approx([1e-4, 1e-4])
+    with pytest.raises(UserError, match="decay-fraction"):
+        resolve(gan, {"data": "ring8", "decay_fraction": "1.5"}, None)
+
+
 def test_separate_learning_rates(gan):
     _, config, _ = resolve(gan, {"data": "ring8", "lr_d": "4e-4", "lr_g": "1e-4"}, None)
     opts = gan.optimizers(config, gan.build(config, resolve(gan, {"data": "ring8"}, None)[0]))
@@ -100,3 +124,27 @@ def test_every_loss_trains_a_few_steps(gan, tmp_path, loss):
         modules = {"generator": gan.build(config, options)["generator"], "discriminator": d}
         load_state(tmp_path / loss / STATE_FILE, modules, None, {}, {}, {})
         assert max(p.abs().max().item() for p in d.parameters()) <= 0.01 + 1e-7
+
+
+def test_packing_shows_d_whole_packs(gan, tmp_path):
+    from translate_plugins.gan.training import pack
+
+    x = torch.arange(24.0).view(6, 2, 1, 2)  # 6 "images" of 2 channels
+    packed = pack(x, 3)
+    assert packed.shape == (2, 6, 1, 2)
+    assert torch.equal(packed[1, 2:4], x[4]) and torch.equal(packed[0, :2], x[0])  # consecutive samples
+    with pytest.raises(UserError, match="multiple of 4"):
+        pack(x, 4)
+
+    # WGAN-GP and R1 see the packed input, so their gradients are per pack; a run trains and resumes.
+    for loss, extra in (("wgan-gp", {}), ("nonsaturating", {"r1": "1.0"})):
+        options, config, data = resolve(gan, {"data": "ring8", "loss": loss, "hidden": "16,16", "pack": "4",
+                                              "steps": "4", "batch_size": "16", "sample_every": "0", **extra}, None)
+        assert gan.build(config, options)["discriminator"].body[0].in_features == 8
+        result = train(gan, config, options, data, tmp_path / loss, progress=False)
+        assert all(torch.isfinite(torch.tensor(v)) for v in result.last_logs.values())
+    options, config, _ = resolve(gan, {"data": "ring8", "pack": "3", "batch_size": "16"}, None)
+    with pytest.raises(UserError, match="multiple"):
+        gan.build(config, options)
+    with pytest.raises(UserError, match="pack"):
+        resolve(gan, {"data": "shapes", "pack": "2", "conditional": True}, None)

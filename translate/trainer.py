@@ -243,8 +243,9 @@ def train(plugin, config, options, data: dict[str, str], out_dir: str | Path, re
             return
         path = out_dir / "samples" / f"step-{ctx.step:07d}.png"
         if shown.dim() == 2:  # 2-D points
-            modes = getattr(getattr(dataset, "source", None), "modes", None)
-            save_scatter(path, shown.float().cpu().numpy(), modes)
+            source = getattr(dataset, "source", None)
+            modes, sigma = getattr(source, "modes", None), getattr(source, "sigma", 0.0)
+            save_scatter(path, shown.float().cpu().numpy(), modes, radius=3 * sigma)
         else:
             save_grid(path, shown)
         shutil.copyfile(path, out_dir / "samples.png")

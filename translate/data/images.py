@@ -146,8 +146,10 @@ def save_grid(path: str | Path, images, nrow: int | None = None) -> None:
     write_image(path, to_array(grid))
 
 
-def save_scatter(path: str | Path, points: np.ndarray, modes: np.ndarray | None = None, size: int = 512) -> None:
-    """N×2 points (and optional mode centres, drawn as red crosses) as a PNG scatter plot."""
+def save_scatter(path: str | Path, points: np.ndarray, modes: np.ndarray | None = None, size: int = 512,
+                 radius: float = 0.0) -> None:
+    """N×2 points as a PNG scatter plot over optional mode centres (red crosses), each with a circle
+    of ``radius`` (e.g. the 3σ of a high-quality sample) drawn under the points."""
     from PIL import Image, ImageDraw
 
     pts = np.asarray(points, dtype=np.float64)
@@ -158,16 +160,19 @@ def save_scatter(path: str | Path, points: np.ndarray, modes: np.ndarray | None 
     centre = (lo + hi) / 2
 
     def px(p: np.ndarray) -> np.ndarray:
-        return (p - centre) / span * (size - 20) + size / 2
+        xy = (p - centre) / span * (size - 20) + size / 2
+        return np.stack([xy[..., 0], size - xy[..., 1]], axis=-1)  # image rows grow downwards
 
     img = Image.new("RGB", (size, size), "white")
     draw = ImageDraw.Draw(img)
+    if modes is not None:  # under the points, so tight clusters stay visible
+        r = max(radius / span * (size - 20), 0.0)
+        for x, y in px(np.asarray(modes, dtype=np.float64)):
+            if r >= 2:
+                draw.ellipse((x - r, y - r, x + r, y + r), outline=(240, 160, 160))
+            draw.line((x - 5, y, x + 5, y), fill=(220, 30, 30), width=1)
+            draw.line((x, y - 5, x, y + 5), fill=(220, 30, 30), width=1)
     for x, y in px(pts[np.isfinite(pts).all(axis=1)]):
-        draw.point((x, size - y), fill=(30, 90, 200))
-    if modes is not None:
-        for x, y in px(np.asarray(modes)):
-            y = size - y
-            draw.line((x - 5, y, x + 5, y), fill=(220, 30, 30), width=2)
-            draw.line((x, y - 5, x, y + 5), fill=(220, 30, 30), width=2)
+        draw.rectangle((x - 0.5, y - 0.5, x + 0.5, y + 0.5), fill=(30, 90, 200))
     with atomic_path(path) as tmp:
         img.save(tmp, format="PNG")

@@ -80,6 +80,11 @@ class PointSource:
     def modes(self) -> np.ndarray | None:
         return None if self.distribution is None else self.distribution.modes
 
+    @property
+    def sigma(self) -> float:
+        """Standard deviation of each mixture component (0 for a points file)."""
+        return 0.0 if self.distribution is None else float(self.distribution.sigma)
+
 
 def open_points(value: str, flag: str = "--data") -> PointSource:
     path = Path(value)

@@ -7,7 +7,9 @@ hinge, WGAN (weight clipping) and WGAN-GP. Stabilisers: k critic steps, separate
 (TTUR), spectral norm, R1, DiffAugment (diffaugment.py); EMA of G is the trainer's ``--ema``.
 
 Choosing ``--loss wgan`` or ``--loss wgan-gp`` also applies that paper's optimiser, learning rate
-and critic steps, unless the flag (or config-file key) is given explicitly.
+and critic steps, unless the flag (or config-file key) is given explicitly. 2-D point data (ring8,
+grid25, a points file) likewise get the recipe of ``POINT_DEFAULTS`` (2-D latent, ReLU generator,
+decaying learning rate); the README has what it measures on ring8 and grid25.
 
 Conditional models (``--conditional``) need labelled data: built-in ``shapes``/``digits``, or a
 folder whose images all sit in one sub-folder per class. The class names are stored in the config
@@ -38,6 +40,12 @@ LOSS_DEFAULTS: dict[str, dict[str, Any]] = {
     "wgan-gp": {"optimizer": "adam", "lr": 1e-4, "beta1": 0.0, "beta2": 0.9, "gp_weight": 10.0, "d_steps": 5},
 }
 DIFFAUGMENT_POLICIES = ("color", "translation", "cutout")
+# 2-D point data (ring8, grid25, points files): a 2-D latent and a ReLU generator as in the 2-D
+# experiments of Srivastava et al. 2017 (VEEGAN, §5.1) and Lin et al. 2018 (PacGAN, App. D), three
+# hidden layers of 256; a constant then linearly decaying learning rate sharpens the clusters.
+# configs/gan-{ring8,grid25}.toml add the step budget, EMA and (grid25) lr 5e-4; README has the figures.
+POINT_DEFAULTS: dict[str, Any] = {"latent_dim": 2, "hidden": (256, 256, 256), "g_leak": 0.0, "lr": 2e-4,
+                                  "decay_fraction": 0.5}
 
 
 @dataclass
@@ -68,6 +76,8 @@ class GanConfig:
     gp_weight: float = param(10.0, "wgan-gp: gradient-penalty weight λ (Gulrajani et al. 2017, Alg. 1: 10)")
     r1: float = param(0.0, "R1 penalty γ/2·E‖∇D(x)‖² on real data (Mescheder et al. 2018, eq. 9; they use "
                            "γ = 10 on images); 0 = off")
+    pack: int = param(1, "PacGAN: D judges this many samples at once, concatenated (Lin et al. 2018, §3; "
+                         "they use 2-4); a collapsed G is easy to spot in a pack; 1 = plain GAN")
     spectral_norm: bool = param(False, "spectral normalisation of every D layer (Miyato et al. 2018, §2.1)")
     d_norm: Literal["auto", "batch", "layer", "none"] = param(
         "auto", "DCGAN discriminator normalisation; auto = batch (Radford et al. 2016), layer for wgan-gp "
@@ -84,8 +94,16 @@ class GanConfig:
                                "(Mirza & Osindero 2014 feed y through a learned layer)")
     classes: tuple[str, ...] = param((), "class names of a conditional model (set from the data)")
     features: int = param(64, "DCGAN width: channels of the last G / first D conv (Radford et al. 2016, Fig. 1: 64·2^k)")
-    hidden: tuple[int, ...] = param((256, 512, 1024), "MLP hidden widths of G; D mirrors them (seed notes 004)")
+    hidden: tuple[int, ...] = param((256, 512, 1024), "MLP hidden widths of G; D mirrors them (seed notes 004; "
+                                                      "2-D points: 256,256,256)")
     leak: float = param(0.2, "LeakyReLU slope in D (Radford et al. 2016, §3: 0.2)")
+    g_leak: float | None = param(None, "LeakyReLU slope in the MLP generator; default 0.2 for images (D's slope, "
+                                       "Radford et al. 2016; the seed notes use 0.01, which collapsed to one "
+                                       "colour in our small tests), 0 = ReLU for 2-D points (the generators of Srivastava et al. 2017 and "
+                                       "Lin et al. 2018, whose sharp kinks separate the modes)")
+    decay_fraction: float = param(0.0, "decay both learning rates linearly to 0 over this final fraction of "
+                                       "--steps (0 = constant, Radford et al. 2016; 2-D points: 0.5, which "
+                                       "tightens the clusters at the end)")
     flip: bool = param(False, "random horizontal flips of training images")
     points: bool = param(False, "the data are 2-D points (set automatically from --data)")
     point_set: str = param("", "the built-in mixture the points come from, for translate eval (set from --data)")
@@ -137,9 +155,13 @@ def _check(config: GanConfig) -> None:
     if config.points and config.conditional:
         raise UserError("--conditional needs labelled images (shapes, digits, or a folder of class sub-folders), "
                         "not 2-D points")
-    for name in ("d_steps", "latent_dim"):
+    if config.pack > 1 and config.conditional:
+        raise UserError("--pack and --conditional do not combine: a pack mixes samples of different classes")
+    for name in ("d_steps", "latent_dim", "pack"):
         if getattr(config, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1")
+    if not 0.0 <= config.decay_fraction <= 1.0:
+        raise UserError(f"--decay-fraction {config.decay_fraction}: use a fraction of --steps in [0, 1]")
     if config.r1 < 0 or config.gp_weight < 0 or config.clip <= 0:
         raise UserError("--r1 and --gp-weight must be ≥ 0, --clip > 0")
 
@@ -164,7 +186,11 @@ class GanPlugin(Plugin):
             raise UserError(f"--arch {arch}: 2-D point data needs --arch mlp")
         point_set = value if points and value in POINT_SETS and not Path(value).exists() else ""
         config = dataclasses.replace(config, arch=arch, points=points, point_set=point_set)
+        if points:
+            config = dataclasses.replace(config, **{k: v for k, v in POINT_DEFAULTS.items() if k not in explicit})
         config = _loss_defaults(config, explicit)
+        if config.g_leak is None:
+            config = dataclasses.replace(config, g_leak=0.2)
         if points and config.point_scale <= 0:
             config = dataclasses.replace(config, point_scale=_points_std(value))
         if config.conditional and value and not points:
@@ -183,6 +209,8 @@ class GanPlugin(Plugin):
     def build(self, config: GanConfig, options: Any) -> dict[str, Any]:
         from .networks import build_networks
 
+        if options.batch_size % config.pack:
+            raise UserError(f"--pack {config.pack}: --batch-size {options.batch_size} must be a multiple of it")
         return build_networks(config, options.size)
 
     def dataset(self, config: GanConfig, options: Any, data: dict[str, str]) -> Any:
@@ -208,6 +236,14 @@ class GanPlugin(Plugin):
 
         return {"generator": make(modules["generator"], config.lr_g if config.lr_g is not None else config.lr),
                 "discriminator": make(modules["discriminator"], config.lr_d if config.lr_d is not None else config.lr)}
+
+    def schedulers(self, config: GanConfig, optimizers: dict[str, Any], total_steps: int) -> dict[str, Any]:
+        from translate.schedules import constant_then_linear_decay
+
+        if config.decay_fraction <= 0:
+            return {}
+        return {name: constant_then_linear_decay(opt, total_steps, config.decay_fraction)
+                for name, opt in optimizers.items()}
 
     def discriminator_step(self, ctx: Any, batch: dict[str, Any]) -> dict[str, Any]:
         from .training import discriminator_step

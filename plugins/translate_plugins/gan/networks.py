@@ -30,17 +30,17 @@ def _with_label(z: torch.Tensor, embed: nn.Embedding | None, labels: torch.Tenso
 
 class MLPGenerator(Generator):
     """z → Linear/LeakyReLU blocks → data; Tanh output for images in [-1, 1] (seed notes 004),
-    linear output for 2-D points, whose range is not bounded."""
+    linear output for 2-D points, whose range is not bounded. ``leak`` 0 gives plain ReLUs."""
 
     def __init__(self, latent_dim: int, out_shape: tuple[int, ...], hidden: tuple[int, ...], bounded: bool,
-                 num_classes: int = 0, embed_dim: int = 0, scale: float = 1.0):
+                 num_classes: int = 0, embed_dim: int = 0, scale: float = 1.0, leak: float = 0.2):
         super().__init__()
         self.latent_dim, self.out_shape, self.scale = latent_dim, out_shape, scale
         self.embed = nn.Embedding(num_classes, embed_dim) if num_classes else None
         layers: list[nn.Module] = []
         width = latent_dim + (embed_dim if num_classes else 0)
         for h in hidden:
-            layers += [nn.Linear(width, h), nn.LeakyReLU(0.2)]
+            layers += [nn.Linear(width, h), nn.LeakyReLU(leak) if leak else nn.ReLU()]
             width = h
         layers.append(nn.Linear(width, math.prod(out_shape)))
         if bounded:
@@ -189,8 +189,8 @@ def build_networks(config, size: int) -> dict[str, nn.Module]:
     projection = config.cond_d == "projection"
     if config.arch == "dcgan":
         g = DCGANGenerator(config.latent_dim, config.channels, size, config.features, classes, config.embed_dim)
-        d = DCGANDiscriminator(config.channels, size, config.features, config.leak, config.d_norm, classes,
-                               projection)
+        d = DCGANDiscriminator(config.channels * config.pack, size, config.features, config.leak, config.d_norm,
+                               classes, projection)
         g.apply(dcgan_init)
         d.apply(dcgan_init)
     else:
@@ -199,8 +199,10 @@ def build_networks(config, size: int) -> dict[str, nn.Module]:
         # up by it, D's input down), so grid25 (spread ±4) trains like ring8 (radius 1).
         scale = config.point_scale if config.points and config.point_scale > 0 else 1.0
         g = MLPGenerator(config.latent_dim, shape, tuple(config.hidden), bounded=not config.points,
-                         num_classes=classes, embed_dim=config.embed_dim, scale=scale)
-        d = MLPDiscriminator(shape, tuple(config.hidden), config.leak, classes, projection, scale=scale)
+                         num_classes=classes, embed_dim=config.embed_dim, scale=scale,
+                         leak=0.2 if config.g_leak is None else config.g_leak)
+        packed = (shape[0] * config.pack, *shape[1:])  # PacGAN: m samples side by side (training.pack)
+        d = MLPDiscriminator(packed, tuple(config.hidden), config.leak, classes, projection, scale=scale)
     if config.spectral_norm:
         add_spectral_norm(d)
     return {"generator": g, "discriminator": d}

@@ -27,6 +27,18 @@ def batch_labels(config, batch: dict[str, Any]) -> torch.Tensor | None:
     return batch["label"].long() if config.conditional else None
 
 
+def pack(x: torch.Tensor, m: int) -> torch.Tensor:
+    """PacGAN packing (Lin et al. 2018, §3): m consecutive samples become one input of D, joined
+    along the channel (images) or feature (points) axis; (B, C, ...) → (B/m, m·C, ...). Packing
+    happens before D, so WGAN-GP and R1 penalise the gradient of each packed input as a whole."""
+    if m == 1:
+        return x
+    if x.shape[0] % m:
+        raise UserError(f"--pack {m}: the batch of {x.shape[0]} samples does not split into packs of {m}; "
+                        f"use a --batch-size that is a multiple of {m}")
+    return x.reshape(x.shape[0] // m, m * x.shape[1], *x.shape[2:])
+
+
 def _augment(config):
     if not config.diffaugment:
         return lambda x: x
@@ -44,15 +56,17 @@ def discriminator_step(ctx, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
     aug = _augment(cfg)
     if cfg.r1 > 0:  # R1 differentiates D with respect to the (un-augmented) real input
         real = real.detach().requires_grad_(True)
-    real_logits, fake_logits = D(aug(real), y), D(aug(fake), y)
+    real_in, fake_in = pack(aug(real), cfg.pack), pack(aug(fake), cfg.pack)
+    real_logits, fake_logits = D(real_in, y), D(fake_in, y)
     loss = _loss(cfg.loss).discriminator(real_logits, fake_logits)
     logs = {"loss_d": loss.detach()}
     if cfg.loss == "wgan-gp":
-        gp = gradient_penalty(lambda x: D(x, y), real, fake)
+        gp = gradient_penalty(lambda x: D(x, y), pack(real, cfg.pack), pack(fake, cfg.pack))  # per pack
         loss = loss + cfg.gp_weight * gp
         logs["gp"] = gp.detach()
     if cfg.r1 > 0:
-        r1 = r1_penalty(real_logits, real)
+        # Per sample, ×m = per pack: a pack's squared gradient norm sums its m samples' (pack is a reshape).
+        r1 = r1_penalty(real_logits, real) * cfg.pack
         loss = loss + 0.5 * cfg.r1 * r1  # γ/2 (Mescheder et al. 2018, eq. 9)
         logs["r1"] = r1.detach()
     ctx.optimize("discriminator", loss)
@@ -67,7 +81,7 @@ def generator_step(ctx, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
     n, y = real_samples(batch).shape[0], batch_labels(cfg, batch)
     with ctx.frozen(D):
         fake = G(ctx.randn(n, cfg.latent_dim), y)
-        loss = _loss(cfg.loss).generator(D(_augment(cfg)(fake), y))
+        loss = _loss(cfg.loss).generator(D(pack(_augment(cfg)(fake), cfg.pack), y))
         ctx.optimize("generator", loss)
     return {"loss_g": loss.detach()}
 
