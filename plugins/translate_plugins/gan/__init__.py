@@ -97,10 +97,9 @@ class GanConfig:
     hidden: tuple[int, ...] = param((256, 512, 1024), "MLP hidden widths of G; D mirrors them (seed notes 004; "
                                                       "2-D points: 256,256,256)")
     leak: float = param(0.2, "LeakyReLU slope in D (Radford et al. 2016, §3: 0.2)")
-    g_leak: float | None = param(None, "LeakyReLU slope in the MLP generator; default 0.2 for images (D's slope, "
-                                       "Radford et al. 2016; the seed notes use 0.01, which collapsed to one "
-                                       "colour in our small tests), 0 = ReLU for 2-D points (the generators of Srivastava et al. 2017 and "
-                                       "Lin et al. 2018, whose sharp kinks separate the modes)")
+    g_leak: float = param(0.2, "LeakyReLU slope in the MLP generator: 0.2 for images (D's slope, Radford et al. "
+                               "2016; the seed notes' 0.01 collapsed to one colour in our small tests); 2-D points: "
+                               "0 = ReLU, as in Srivastava et al. 2017 and Lin et al. 2018")
     decay_fraction: float = param(0.0, "decay both learning rates linearly to 0 over this final fraction of "
                                        "--steps (0 = constant, Radford et al. 2016; 2-D points: 0.5, which "
                                        "tightens the clusters at the end)")
@@ -189,8 +188,6 @@ class GanPlugin(Plugin):
         if points:
             config = dataclasses.replace(config, **{k: v for k, v in POINT_DEFAULTS.items() if k not in explicit})
         config = _loss_defaults(config, explicit)
-        if config.g_leak is None:
-            config = dataclasses.replace(config, g_leak=0.2)
         if points and config.point_scale <= 0:
             config = dataclasses.replace(config, point_scale=_points_std(value))
         if config.conditional and value and not points:

@@ -200,7 +200,7 @@ def build_networks(config, size: int) -> dict[str, nn.Module]:
         scale = config.point_scale if config.points and config.point_scale > 0 else 1.0
         g = MLPGenerator(config.latent_dim, shape, tuple(config.hidden), bounded=not config.points,
                          num_classes=classes, embed_dim=config.embed_dim, scale=scale,
-                         leak=0.2 if config.g_leak is None else config.g_leak)
+                         leak=config.g_leak)
         packed = (shape[0] * config.pack, *shape[1:])  # PacGAN: m samples side by side (training.pack)
         d = MLPDiscriminator(packed, tuple(config.hidden), config.leak, classes, projection, scale=scale)
     if config.spectral_norm:
