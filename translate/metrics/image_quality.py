@@ -1,0 +1,92 @@
+"""PSNR and SSIM between paired images: on RGB, or on the Y (luma) channel after cropping a border,
+as super-resolution papers report them (e.g. Ledig et al. 2017, §3.1).
+
+Inputs are N×C×H×W tensors in [0, 1] (C = 1 or 3); both metrics are computed in float64 on the
+8-bit scale (peak 255), which gives the same PSNR and SSIM as [0, 1] with peak 1 and keeps the
+Y channel on its usual 16-235 range.
+
+* Y is ITU-R BT.601 studio range (16-235), as MATLAB's ``rgb2ycbcr`` computes it for benchmark
+  tables (and scikit-image's ``rgb2ycbcr``); kornia's ``rgb_to_ycbcr`` is the full-range JPEG
+  variant (no 16 offset, other gains), so it is not used.
+* SSIM is Wang et al. 2004: 11×11 Gaussian window with σ 1.5, K1 0.01, K2 0.03, L 255, the mean
+  of the SSIM map over 'valid' positions (per channel, then averaged over channels).
+  ``kornia.metrics.ssim(..., padding="valid")`` computes exactly that; it matches scikit-image's
+  ``structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False)``
+  (tests/test_metrics.py). kornia's default ``padding="same"`` also scores the reflect-padded
+  border and gives different numbers.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import UserError
+
+BT601 = (65.481, 128.553, 24.966)  # RGB in [0, 1] → Y in [16, 235]: ITU-R BT.601, studio range
+PEAK = 255.0  # metrics on the 8-bit scale
+SSIM_WINDOW = 11  # Wang et al. 2004, §III-C: 11×11 Gaussian window, σ = 1.5 (kornia's fixed σ)
+
+
+def quantize(x: torch.Tensor) -> torch.Tensor:
+    """[0, 1] floats rounded to 8-bit levels, as the images would be written to disk."""
+    return (x.clamp(0, 1) * 255).round() / 255
+
+
+def rgb_to_y(rgb: torch.Tensor) -> torch.Tensor:
+    """N×3×H×W in [0, 1] → N×1×H×W luma in [16, 235] (float64, for exact metrics)."""
+    r, g, b = rgb.double().unbind(1)
+    return (16 + BT601[0] * r + BT601[1] * g + BT601[2] * b).unsqueeze(1)
+
+
+def crop_border(x: torch.Tensor, border: int) -> torch.Tensor:
+    """Drop ``border`` pixels on each side (SR papers crop the scale factor)."""
+    return x[..., border:-border, border:-border] if border > 0 else x
+
+
+def _prepare(a: torch.Tensor, b: torch.Tensor, border: int, y_channel: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    if a.shape != b.shape:
+        raise UserError(f"paired images differ in size: {tuple(a.shape)} vs {tuple(b.shape)}")
+    if y_channel:
+        if a.shape[1] != 3:
+            raise UserError("the Y channel needs RGB images")
+        a, b = rgb_to_y(a), rgb_to_y(b)
+    else:
+        a, b = a.double() * PEAK, b.double() * PEAK
+    a, b = crop_border(a, border), crop_border(b, border)
+    if a.shape[-1] < 1 or a.shape[-2] < 1:
+        raise UserError(f"a border crop of {border} leaves nothing of {tuple(b.shape[-2:])} images")
+    return a, b
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor, *, border: int = 0, y_channel: bool = False,
+         min_mse: float = 0.0) -> torch.Tensor:
+    """Per-image PSNR in dB (N values, float64) of images in [0, 1], peak 255 on the 8-bit scale.
+    Identical images give +inf, as scikit-image does, unless ``min_mse`` floors the error."""
+    x, y = _prepare(a, b, border, y_channel)
+    mse = (x - y).pow(2).flatten(1).mean(1)
+    if min_mse > 0:
+        mse = mse.clamp_min(min_mse)
+    return 10 * torch.log10(PEAK ** 2 / mse)
+
+
+def ssim(a: torch.Tensor, b: torch.Tensor, *, border: int = 0, y_channel: bool = False) -> torch.Tensor:
+    """Per-image SSIM (N values, float64) of images in [0, 1]: Wang et al. 2004 with a Gaussian
+    window, averaged over the valid map and over channels."""
+    from kornia.metrics import ssim as ssim_map
+
+    x, y = _prepare(a, b, border, y_channel)
+    if min(x.shape[-2:]) < SSIM_WINDOW:
+        raise UserError(f"SSIM needs images of at least {SSIM_WINDOW}×{SSIM_WINDOW} pixels after the border "
+                        f"crop (got {tuple(x.shape[-2:])})")
+    return ssim_map(x, y, SSIM_WINDOW, max_val=PEAK, eps=0.0, padding="valid").flatten(1).mean(1)
+
+
+def psnr_y(sr: torch.Tensor, hr: torch.Tensor, border: int) -> torch.Tensor:
+    """Per-image PSNR on Y with ``border`` pixels dropped; the error is floored at 1e-10 (on the
+    8-bit scale) so identical images give a finite 148 dB, as the SRGAN evaluation always has."""
+    return psnr(sr, hr, border=border, y_channel=True, min_mse=1e-10)
+
+
+def ssim_y(sr: torch.Tensor, hr: torch.Tensor, border: int) -> torch.Tensor:
+    """Per-image SSIM on Y with ``border`` pixels dropped."""
+    return ssim(sr, hr, border=border, y_channel=True)
