@@ -50,7 +50,7 @@ def test_empty_folder(tmp_path, cli_subprocess):
 
 def test_missing_folder_lists_builtins(tmp_path, cli_subprocess):
     line = _one_line_error(cli_subprocess("train", "gan", "--data", tmp_path / "nope", ok=False))
-    assert "no such folder" in line and "shapes" in line
+    assert "no such file or folder" in line and "shapes" in line
 
 
 def test_non_checkpoint_file(tmp_path, cli_subprocess):

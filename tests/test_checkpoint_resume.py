@@ -10,18 +10,18 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from translate.checkpoint import load_model
-from translate.cli.train import resolve
+from translate.request import new_request, resume_request
 from translate.errors import UserError
 from translate.registry import load_plugin
 from translate.trainer import train
+
 
 
 def _train(out, steps, resume=False, **flags):
     plugin = load_plugin("gan")
     values = {"data": "shapes", "size": 16, "batch_size": 8, "features": 8, "latent_dim": 8,
               "precision": "fp32", "device": "cpu", "steps": steps, "sample_every": 0, "ema": 0.9, **flags}
-    options, config, data = resolve(plugin, {k: str(v) for k, v in values.items()}, None)
-    return train(plugin, config, options, data, out, resume=resume, progress=False)
+    return train(new_request(plugin, {k: str(v) for k, v in values.items()}), out, resume=resume, progress=False)
 
 
 def test_model_metadata_describes_the_run(tmp_path):
@@ -57,12 +57,8 @@ def test_reloaded_checkpoint_gives_identical_outputs(tmp_path):
 def test_resume_is_exact(tmp_path):
     _train(tmp_path / "straight", 20, checkpoint_every=1000)
     _train(tmp_path / "split", 10)
-    plugin = load_plugin("gan")
-    options, config, data = resolve(plugin, {}, None)
-    from translate.cli.train import resume_settings
-
-    options, config, data = resume_settings(plugin, tmp_path / "split", {"steps": "20"})
-    train(plugin, config, options, data, tmp_path / "split", resume=True, progress=False)
+    request = resume_request(load_plugin("gan"), tmp_path / "split", {"steps": "20"})
+    train(request, tmp_path / "split", resume=True, progress=False)
     a = load_file(str(tmp_path / "straight" / "state.safetensors"))
     b = load_file(str(tmp_path / "split" / "state.safetensors"))
     assert a.keys() == b.keys()
@@ -123,11 +119,8 @@ def test_resume_is_exact_with_fused_adam_on_channels_last_weights(tmp_path, monk
     monkeypatch.setattr(gan.GanPlugin, "optimizers", fused)
     _train(tmp_path / "straight", 8, ema=0.0)
     _train(tmp_path / "split", 4, ema=0.0)
-    from translate.cli.train import resume_settings
-
-    plugin = load_plugin("gan")
-    options, config, data = resume_settings(plugin, tmp_path / "split", {"steps": "8"})
-    train(plugin, config, options, data, tmp_path / "split", resume=True, progress=False)
+    request = resume_request(load_plugin("gan"), tmp_path / "split", {"steps": "8"})
+    train(request, tmp_path / "split", resume=True, progress=False)
     a = load_file(str(tmp_path / "straight" / "state.safetensors"))
     b = load_file(str(tmp_path / "split" / "state.safetensors"))
     for key in a:

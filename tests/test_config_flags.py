@@ -9,10 +9,16 @@ from typing import Literal
 
 import pytest
 
-from translate.cli.train import resolve
+from translate.request import new_request
 from translate.config import coerce, param, read_config_file
 from translate.errors import UserError
 from translate.registry import load_plugin
+
+def resolve(plugin, values, config_file=None):
+    """(options, config, data) of a new run, resolved as translate.train does."""
+    request = new_request(plugin, values, config_file)
+    return request.options, request.config, request.data
+
 
 
 def test_every_config_field_is_a_flag_with_default_and_help(cli):

@@ -28,7 +28,10 @@ def _real_images(n: int) -> torch.Tensor:
 
 def test_train_then_sample_through_the_cli(tmp_path, cli_subprocess):
     run = tmp_path / "run"
-    cli_subprocess("train", "gan", "--data", "shapes", "--steps", "300", "--sample-every", "150", "--out", run)
+    # Half the width and batch of the README's command: the same recipe at a quarter of the cost
+    # (measured here: MMD 0.29 against 1.09 untrained, in 28 s on 2 cores).
+    cli_subprocess("train", "gan", "--data", "shapes", "--steps", "300", "--features", "32", "--batch-size", "32",
+                   "--sample-every", "150", "--out", run)
     for name in ("model.safetensors", "state.safetensors", "config.toml", "log.jsonl", "samples.png",
                  "samples/step-0000150.png", "samples/step-0000300.png"):
         assert (run / name).exists(), name

@@ -9,8 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from translate.data.builtin import grid25, ring8
-from translate.metrics.modes import mode_stats, reverse_kl
+from translate.request import new_request
+from translate_plugins.gan.points import grid25, mode_stats, reverse_kl, ring8
+
+
+def resolve(plugin, values, config_file=None):
+    """(options, config, data) of a new run, resolved as translate.train does."""
+    request = new_request(plugin, values, config_file)
+    return request.options, request.config, request.data
 
 
 def test_mode_stats_by_hand():
@@ -46,7 +52,6 @@ STEPS = "2500"
 
 
 def test_short_grid25_run_beats_the_untrained_generator(cli, tmp_path):
-    from translate.cli.train import resolve
     from translate.registry import load_plugin
     from translate_plugins.gan.diagnostics import evaluate_points
 

@@ -10,13 +10,20 @@ import pytest
 import torch
 from PIL import Image
 
+from translate.request import TrainRequest
 from translate.checkpoint import load_model
-from translate.cli.train import resolve
+from translate.request import new_request
 from translate.registry import load_plugin
 from translate.trainer import train
 
 CLASSES = ("blue", "green", "red")  # sorted folder names = label order
 CHANNEL = {"red": 0, "green": 1, "blue": 2}
+
+def resolve(plugin, values, config_file=None):
+    """(options, config, data) of a new run, resolved as translate.train does."""
+    request = new_request(plugin, values, config_file)
+    return request.options, request.config, request.data
+
 
 
 def make_colour_folder(root, per_class: int = 48) -> None:
@@ -38,7 +45,7 @@ def train_small(root, out, conditional: bool):
              "steps": "300", "batch_size": "32", "sample_every": "0", "precision": "fp32", "lr": "5e-4",
              "conditional": conditional, "embed_dim": "8"}
     options, config, data = resolve(gan, flags, None)
-    train(gan, config, options, data, out, progress=False)
+    train(TrainRequest(gan, options, config, data), out, progress=False)
     return out
 
 

@@ -5,10 +5,17 @@ from __future__ import annotations
 import pytest
 import torch
 
-from translate.cli.train import resolve
+from translate.request import TrainRequest
+from translate.request import new_request
 from translate.errors import UserError
 from translate.registry import load_plugin
 from translate.trainer import train
+
+def resolve(plugin, values, config_file=None):
+    """(options, config, data) of a new run, resolved as translate.train does."""
+    request = new_request(plugin, values, config_file)
+    return request.options, request.config, request.data
+
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +121,7 @@ def test_every_loss_trains_a_few_steps(gan, tmp_path, loss):
     extra = {"r1": "1.0"} if loss == "hinge" else {}
     options, config, data = resolve(gan, {"data": "ring8", "loss": loss, "hidden": "32,32", "steps": "8",
                                           "batch_size": "32", "sample_every": "0", "log_every": "1", **extra}, None)
-    result = train(gan, config, options, data, tmp_path / loss, progress=False)
+    result = train(TrainRequest(gan, options, config, data), tmp_path / loss, progress=False)
     assert all(torch.isfinite(torch.tensor(v)) for v in result.last_logs.values())
     assert ("gp" in result.last_logs) == (loss == "wgan-gp")
     if loss == "wgan":
@@ -141,10 +148,9 @@ def test_packing_shows_d_whole_packs(gan, tmp_path):
         options, config, data = resolve(gan, {"data": "ring8", "loss": loss, "hidden": "16,16", "pack": "4",
                                               "steps": "4", "batch_size": "16", "sample_every": "0", **extra}, None)
         assert gan.build(config, options)["discriminator"].body[0].in_features == 8
-        result = train(gan, config, options, data, tmp_path / loss, progress=False)
+        result = train(TrainRequest(gan, options, config, data), tmp_path / loss, progress=False)
         assert all(torch.isfinite(torch.tensor(v)) for v in result.last_logs.values())
-    options, config, _ = resolve(gan, {"data": "ring8", "pack": "3", "batch_size": "16"}, None)
     with pytest.raises(UserError, match="multiple"):
-        gan.build(config, options)
+        resolve(gan, {"data": "ring8", "pack": "3", "batch_size": "16"}, None)
     with pytest.raises(UserError, match="pack"):
         resolve(gan, {"data": "shapes", "pack": "2", "conditional": True}, None)

@@ -13,6 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
+from translate.request import TrainRequest
 from translate.checkpoint import load_model
 from translate.data.datasets import uint8_to_tensor
 from translate.errors import UserError
@@ -138,7 +139,7 @@ def test_bad_pairs_list_the_offending_names(tmp_path, plugin):
     ({}, "needs paired data"),
     ({"a": "x"}, "got --a"),
     ({"aligned": "x", "a": "y", "b": "z"}, "not both"),
-    ({"aligned": "no-such-task"}, "not a built-in paired task"),
+    ({"aligned": "no-such-task"}, "not a built-in data set \(shapes2shaded\)"),
 ])
 def test_missing_or_contradictory_data_flags(plugin, data, message):
     with pytest.raises(UserError, match=message):
@@ -169,8 +170,8 @@ def trained(plugin, tmp_path_factory):
     out = tmp_path_factory.mktemp("pix2pix") / "run"
     config = plugin.Config(features=QUALITY["features"], d_features=QUALITY["features"])
     options = TrainOptions(steps=QUALITY["steps"], size=QUALITY["size"], batch_size=QUALITY["batch_size"],
-                           precision="bf16", sample_every=0, checkpoint_every=0, log_every=25)
-    train(plugin, config, options, {"aligned": "shapes2shaded"}, out, progress=False)
+                           precision="auto", sample_every=0, checkpoint_every=0, log_every=25)
+    train(TrainRequest(plugin, options, config, {"aligned": "shapes2shaded"}), out, progress=False)
     return out, config, options
 
 
@@ -225,8 +226,8 @@ def test_apply_rejects_other_direction_and_unknown_options(trained, plugin):
     assert plugin.apply(model.modules, model.config, x, direction="a2b").shape == x.shape
     with pytest.raises(UserError, match="trained --direction AtoB"):
         plugin.apply(model.modules, model.config, x, direction="BtoA")
-    with pytest.raises(UserError, match="no apply option --strength"):
-        plugin.apply(model.modules, model.config, x, strength=2)
+    with pytest.raises(UserError, match="plugin 'pix2pix': apply takes no --strength"):
+        model.apply_tensor(x, strength=2)
 
 
 def test_cli_train_then_apply_on_an_odd_sized_image(tmp_path, cli):
@@ -260,12 +261,12 @@ def test_resume_continues_exactly(tmp_path, plugin, monkeypatch):
     from safetensors.torch import load_file
 
     import translate.trainer as trainer
-    from translate.cli.train import resume_settings
+    from translate.request import resume_request
 
     config = plugin.Config(features=8, d_features=8)
     options = TrainOptions(steps=4, size=32, batch_size=2, precision="fp32", device="cpu", sample_every=0,
                            log_every=1)
-    trainer.train(plugin, config, options, {"aligned": "shapes2shaded"}, tmp_path / "straight", progress=False)
+    trainer.train(TrainRequest(plugin, options, config, {"aligned": "shapes2shaded"}), tmp_path / "straight", progress=False)
 
     class CtrlCAfterTwoSteps(trainer._StopFlag):  # what the first Ctrl-C does, at a known step
         checks = 0
@@ -282,10 +283,9 @@ def test_resume_continues_exactly(tmp_path, plugin, monkeypatch):
     with monkeypatch.context() as patch:
         patch.setattr(trainer, "_StopFlag", CtrlCAfterTwoSteps)
         with pytest.raises(trainer.Interrupted):
-            trainer.train(plugin, config, options, {"aligned": "shapes2shaded"}, tmp_path / "split",
+            trainer.train(TrainRequest(plugin, options, config, {"aligned": "shapes2shaded"}), tmp_path / "split",
                           progress=False)
-    options2, config2, data = resume_settings(plugin, tmp_path / "split", {})
-    trainer.train(plugin, config2, options2, data, tmp_path / "split", resume=True, progress=False)
+    trainer.train(resume_request(plugin, tmp_path / "split", {}), tmp_path / "split", resume=True, progress=False)
     a = load_file(str(tmp_path / "straight" / "state.safetensors"))
     b = load_file(str(tmp_path / "split" / "state.safetensors"))
     assert a.keys() == b.keys()

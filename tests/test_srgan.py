@@ -159,7 +159,7 @@ def test_missing_vgg_weights_say_where_to_put_them(tmp_path, monkeypatch):
         find_weights(str(tmp_path / "nope.safetensors"))
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"not a safetensors file")
-    with pytest.raises(UserError, match="cannot read VGG19 weights"):
+    with pytest.raises(UserError, match="not a readable safetensors file.*vgg19-dcbb9e9d.pth"):
         load_vgg54(bad)
 
 

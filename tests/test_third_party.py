@@ -121,11 +121,13 @@ def test_broken_plugin_is_reported_and_others_still_work(installed, tmp_path):
     paths = [installed["vaegan"], installed["broken"]]
     proc = run("plugins", paths=paths)
     lines = proc.stdout.splitlines()
-    broken = next(ln for ln in lines if ln.startswith("BROKEN"))
-    assert "broken" in broken and "translate-broken-example" in broken
+    broken = next(ln for ln in lines if ln.startswith("BROKEN broken"))
+    assert "translate-broken-example" in broken
     assert "not-installed-dependency" in broken  # the import error itself
+    misspelt = next(ln for ln in lines if ln.startswith("BROKEN misspelt"))
+    assert "evalute" in misspelt and "did you mean evaluate()" in misspelt  # a misspelt hook, named
     assert any(ln.startswith("vaegan") for ln in lines) and any(ln.startswith("gan ") for ln in lines)
-    assert "1 broken plugin" in proc.stderr
+    assert "2 broken plugin" in proc.stderr
     # Training a healthy plugin is unaffected.
     run("train", "gan", "--data", "shapes", "--size", 16, "--features", 8, "--batch-size", 8, "--steps", 5,
         "--sample-every", 0, "--out", tmp_path / "gan", paths=paths)
@@ -136,9 +138,19 @@ def test_broken_plugin_is_reported_and_others_still_work(installed, tmp_path):
     assert "plugin 'broken'" in proc.stderr and "failed to import" in proc.stderr
 
 
+def test_plugin_check_passes_the_example_and_fails_the_misspelt_hook(installed, tmp_path):
+    paths = [installed["vaegan"], installed["broken"]]
+    proc = run("plugin", "check", "vaegan", "--workdir", tmp_path / "vaegan", paths=paths)
+    assert "7 of 7 checks passed" in proc.stderr, proc.stdout
+    assert "resume" in proc.stdout and "bit for bit" in proc.stdout
+    proc = run("plugin", "check", "misspelt", paths=paths, ok=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "evalute" in proc.stdout + proc.stderr and "did you mean evaluate()" in proc.stdout + proc.stderr
+
+
 def test_disabled_plugins_are_skipped(installed):
     paths = [installed["vaegan"], installed["broken"]]
-    env = {"TRANSLATE_DISABLE_PLUGINS": "broken, vaegan"}
+    env = {"TRANSLATE_DISABLE_PLUGINS": "broken, misspelt, vaegan"}
     proc = run("plugins", paths=paths, env=env)
     assert "BROKEN" not in proc.stdout and not any(ln.startswith("vaegan") for ln in proc.stdout.splitlines())
     assert "disabled broken" in proc.stdout and "disabled vaegan" in proc.stdout

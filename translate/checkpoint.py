@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +18,9 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from . import __version__
-from .config import from_plain, to_plain
 from .errors import UserError
 from .fileio import atomic_path
+from .nn.state import sub_state
 
 MODEL_FORMAT = "translate.model/1"
 STATE_FORMAT = "translate.state/1"
@@ -40,30 +38,16 @@ def write_safetensors(path: Path, tensors: dict[str, torch.Tensor], metadata: di
         save_file(_contiguous(tensors), str(tmp), metadata=metadata)
 
 
-def run_metadata(plugin, config, options, data: dict[str, str], step: int) -> dict[str, str]:
-    return {
-        "plugin": plugin.name,
-        "plugin_version": plugin.version,
-        "plugin_distribution": plugin.distribution,
-        "translate_version": __version__,
-        "step": str(step),
-        "config": json.dumps(to_plain(config)),
-        "options": json.dumps(to_plain(options)),
-        "data": json.dumps(data),
-    }
-
-
-def save_model(path: Path, plugin, config, options, data, step: int, modules: dict[str, torch.nn.Module],
+def save_model(path: Path, plugin, meta: dict[str, str], modules: dict[str, torch.nn.Module],
                ema: dict[str, torch.nn.Module] | None) -> None:
+    """The inference modules (and their EMA) with the run's metadata (``TrainRequest.metadata``)."""
     tensors: dict[str, torch.Tensor] = {}
     for name in plugin.inference_modules:
         tensors.update({f"{name}.{k}": v for k, v in modules[name].state_dict().items()})
         if ema:
             tensors.update({f"ema.{name}.{k}": v for k, v in ema[name].state_dict().items()})
-    meta = run_metadata(plugin, config, options, data, step)
-    meta.update(format=MODEL_FORMAT, ema="true" if ema else "false",
-                modules=json.dumps(list(plugin.inference_modules)))
-    write_safetensors(path, tensors, meta)
+    write_safetensors(path, tensors, dict(meta, format=MODEL_FORMAT, ema="true" if ema else "false",
+                                          modules=json.dumps(list(plugin.inference_modules))))
 
 
 def read_safetensors(path: str | Path, expected_format: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -86,17 +70,6 @@ def read_safetensors(path: str | Path, expected_format: str) -> tuple[dict[str, 
     return tensors, meta
 
 
-@dataclass
-class LoadedModel:
-    plugin: Any
-    config: Any
-    options: Any
-    data: dict[str, str]
-    step: int
-    modules: dict[str, torch.nn.Module]  # inference modules, eval mode, EMA weights if present
-    path: Path
-
-
 def check_version(plugin, meta: dict[str, str], path: Path) -> None:
     """A checkpoint from another major version of its plugin may not load: warn, then try."""
     saved, installed = meta.get("plugin_version", "0"), plugin.version
@@ -105,13 +78,14 @@ def check_version(plugin, meta: dict[str, str], path: Path) -> None:
               "(different major version: outputs may differ or loading may fail)", file=sys.stderr)
 
 
-def load_model(path: str | Path, device: torch.device | str = "cpu", use_ema: bool = True) -> LoadedModel:
-    from .options import TrainOptions
-    from .registry import get_info
+def plugin_of(meta: dict[str, str], path: Path):
+    """The installed plugin that wrote a checkpoint, or one line saying how to get it."""
+    from .registry import DISABLE_ENV, disabled_names, get_info
 
-    tensors, meta = read_safetensors(path, MODEL_FORMAT)
-    path = Path(path)
     name = meta.get("plugin", "?")
+    if name in disabled_names():
+        raise UserError(f"{path}: written by plugin '{name}', which {DISABLE_ENV} switches off; "
+                        f"remove it from {DISABLE_ENV} to use this checkpoint")
     try:
         info = get_info(name)
     except UserError:
@@ -120,23 +94,44 @@ def load_model(path: str | Path, device: torch.device | str = "cpu", use_ema: bo
                         "then run 'translate plugins' to check") from None
     plugin = info.load()
     check_version(plugin, meta, path)
-    config = from_plain(plugin.Config, json.loads(meta["config"]), f"{path} config")
-    options = from_plain(TrainOptions, json.loads(meta["options"]), f"{path} options")
-    modules = plugin.build(config, options)
+    return plugin
+
+
+def load_model(path: str | Path, device: torch.device | str = "cpu", use_ema: bool = True,
+               precision: str = "fp32", plugin=None):
+    """A :class:`translate.model.Model` from a ``model.safetensors`` (or its run folder): the
+    recorded request, and only the inference modules built and loaded, in eval mode. ``plugin``
+    skips the lookup of the installed plugin (for plugins under development)."""
+    from .model import Model
+    from .plugin import call_hook
+    from .request import recorded_request
+
+    tensors, meta = read_safetensors(path, MODEL_FORMAT)
+    path = Path(path)
+    if plugin is None:
+        plugin = plugin_of(meta, path)
+    elif meta.get("plugin") != plugin.name:
+        raise UserError(f"{path}: written by plugin '{meta.get('plugin')}', not '{plugin.name}'")
+    request = recorded_request(plugin, meta, str(path))
+    built = call_hook(plugin, "build", request.config, request.options, training=False)
+    try:
+        names = json.loads(meta["modules"])
+        step = int(meta["step"])
+    except (KeyError, ValueError) as exc:
+        raise UserError(f"{path}: its metadata has no valid {exc} entry; it was not written by translate, "
+                        "or was edited") from None
     prefix = "ema." if use_ema and meta.get("ema") == "true" else ""
-    inference = {}
-    for mod_name in json.loads(meta["modules"]):
-        module = modules[mod_name]
-        state = {k[len(prefix) + len(mod_name) + 1:]: v for k, v in tensors.items()
-                 if k.startswith(f"{prefix}{mod_name}.")}
+    modules = {}
+    for name in names:
+        if not isinstance(name, str) or name not in built:
+            raise UserError(f"{path}: names module {name!r}, which plugin '{plugin.name}' does not build")
         try:
-            module.load_state_dict(state, strict=True)
+            built[name].load_state_dict(sub_state(tensors, f"{prefix}{name}"), strict=True)
         except RuntimeError as exc:
-            raise UserError(f"{path}: weights of '{mod_name}' do not fit plugin '{name}' {plugin.version} "
+            raise UserError(f"{path}: weights of '{name}' do not fit plugin '{plugin.name}' {plugin.version} "
                             f"({str(exc).splitlines()[0]})") from None
-        inference[mod_name] = module.to(device).eval()
-    return LoadedModel(plugin, config, options, json.loads(meta.get("data", "{}")), int(meta["step"]),
-                       inference, path)
+        modules[name] = built[name].eval()
+    return Model(request, step, modules, path).to(device, precision)
 
 
 # ---- training state ---------------------------------------------------------------------------
@@ -205,11 +200,9 @@ def load_state(path: Path, modules, ema, optimizers, schedulers, scalers) -> tup
     tensors, meta = read_safetensors(path, STATE_FORMAT)
     plain = json.loads(meta["plain"])
     for name, module in modules.items():
-        module.load_state_dict({k[len(f"module.{name}."):]: v for k, v in tensors.items()
-                                if k.startswith(f"module.{name}.")})
+        module.load_state_dict(sub_state(tensors, f"module.{name}"))
     for name, module in (ema or {}).items():
-        module.load_state_dict({k[len(f"ema.{name}."):]: v for k, v in tensors.items()
-                                if k.startswith(f"ema.{name}.")})
+        module.load_state_dict(sub_state(tensors, f"ema.{name}"))
     for name, opt in optimizers.items():
         opt.load_state_dict(_unflatten_optimizer(f"optim.{name}", tensors, plain))
         _match_parameter_layout(opt)
@@ -223,7 +216,7 @@ def load_state(path: Path, modules, ema, optimizers, schedulers, scalers) -> tup
     for name, scaler in scalers.items():
         if name in plain["scalers"]:
             scaler.load_state_dict(plain["scalers"][name])
-    buffers = {k[len("buffer."):]: v for k, v in tensors.items() if k.startswith("buffer.")}
+    buffers = sub_state(tensors, "buffer")
     torch.set_rng_state(tensors["rng.cpu"])
     cuda_keys = sorted((k for k in tensors if k.startswith("rng.cuda.")), key=lambda k: int(k.rsplit(".", 1)[1]))
     cuda_states = [tensors[k] for k in cuda_keys]

@@ -20,11 +20,33 @@ from typing import Any, Literal, get_args, get_origin
 from .errors import UserError
 
 
-def param(default: Any, help: str, **extra: Any) -> Any:
-    """A config field with its help text: ``lr: float = param(2e-4, "Adam lr (Radford 2016 §4)")``."""
+def param(default: Any, help: str, *, min: float | None = None, max: float | None = None,
+          positive: bool = False, **extra: Any) -> Any:
+    """A config field with its help text: ``lr: float = param(2e-4, "Adam lr (Radford 2016 §4)", positive=True)``.
+    ``min``/``max`` (inclusive) and ``positive`` (> 0) are checked on every path by :func:`check_bounds`."""
     if isinstance(default, (list, dict, set)):
         raise TypeError("use a tuple for sequence defaults, so configs stay immutable")
-    return dataclasses.field(default=default, metadata={"help": help, **extra})
+    bounds = {k: v for k, v in (("min", min), ("max", max)) if v is not None}
+    if positive:
+        bounds["positive"] = True
+    return dataclasses.field(default=default, metadata={"help": help, **bounds, **extra})
+
+
+def check_bounds(config: Any) -> None:
+    """Every numeric field within the bounds its ``param`` declares, or one line naming the flag."""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if value != value or value in (float("inf"), float("-inf")):
+            raise UserError(f"{flag_name(f.name)} {value}: must be a finite number")
+        lo, hi, positive = f.metadata.get("min"), f.metadata.get("max"), f.metadata.get("positive")
+        bad = ( (positive and not value > 0) or (lo is not None and value < lo)
+               or (hi is not None and value > hi))
+        if bad:
+            rule = " and ".join(filter(None, ["> 0" if positive else "", f"≥ {lo}" if lo is not None else "",
+                                              f"≤ {hi}" if hi is not None else ""]))
+            raise UserError(f"{flag_name(f.name)} {value}: must be {rule}")
 
 
 def flag_name(field_name: str) -> str:
@@ -73,6 +95,8 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
                 if len(items) != len(args):
                     raise ValueError(f"expected {len(args)} values")
             return tuple(items)
+        if tp in (int, float) and isinstance(value, bool):
+            raise ValueError(f"expected a number, not {str(value).lower()}")
         if tp is int:
             if isinstance(value, float) and not value.is_integer():
                 raise ValueError("expected an integer")
@@ -81,7 +105,7 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
             return float(value)
         if tp is str:
             return str(value)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise UserError(f"{where}: invalid value {value!r} ({exc})") from None
     raise TypeError(f"unsupported config field type {tp!r} ({where})")
 

@@ -1,56 +1,36 @@
-"""Apply and sample with a checkpoint: file handling around the plugin's apply/sample hooks."""
+"""Apply and sample with a checkpoint from the command line: files around :class:`translate.model.Model`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from .checkpoint import load_model
-from .data.images import read_image, save_grid, to_array, to_tensor, write_image
+from .data.images import read_image, to_array, to_tensor, write_image
 from .errors import UserError
-from .fileio import atomic_path
-from .runtime import make_runtime
 
 
-def _runtime(model, device: str, precision: str):
-    rt = make_runtime(device, precision, model.plugin.channels_last,
-                      model.plugin.preferred_precision(model.config, model.options))
-    for name, module in model.modules.items():
-        model.modules[name] = rt.module(module)
-    return rt
-
-
-def apply_files(checkpoint, jobs: list[tuple[Path, Path]], direction: str | None = None, tile: int = 512,
-                overlap: int = 32, batch_size: int = 8, use_ema: bool = True, device: str = "auto",
+def apply_files(checkpoint, jobs: list[tuple[Path, Path]], direction: str | None = None, tile: int | None = None,
+                overlap: int | None = None, batch_size: int = 8, use_ema: bool = True, device: str = "auto",
                 precision: str = "auto") -> int:
-    """Translate each (input, output) file pair; images of equal size are batched together."""
-    model = load_model(checkpoint, "cpu", use_ema)
-    plugin = model.plugin
-    if not plugin.can("apply"):
-        raise UserError(f"plugin '{plugin.name}' does not translate images (no apply); "
-                        + ("use 'translate sample'" if plugin.can("sample") else "see its documentation"))
-    rt = _runtime(model, device, precision)
-    channels = int(getattr(model.config, "channels", 3))
-    options = {"tile": tile, "overlap": overlap}
-    if direction is not None:
-        options["direction"] = direction
-
+    """Translate each (input, output) file pair; images of equal size are batched together.
+    Options left at None take the core's defaults where the plugin's apply declares them."""
+    model = load_model(checkpoint, device, use_ema, precision)
+    options = {"tile": tile, "overlap": overlap, "direction": direction}
+    model.require("apply")  # before reading any file
     pending: list[tuple[Path, object]] = []
 
     def flush() -> None:
         if not pending:
             return
-        x = torch.cat([to_tensor(img.pixels) for _, img in pending])
-        with torch.no_grad(), rt.autocast():
-            y = plugin.apply(model.modules, model.config, rt.tensor(x), **options)
+        y = model.apply_tensor(torch.cat([to_tensor(img.pixels) for _, img in pending]), **options)
         for (dst, img), out in zip(pending, y):
             write_image(dst, to_array(out), img.alpha, img.bits)
         pending.clear()
 
     for src, dst in jobs:
-        img = read_image(src, channels)
+        img = read_image(src, model.channels)
         if pending and (pending[0][1].pixels.shape != img.pixels.shape or len(pending) >= batch_size):
             flush()
         pending.append((dst, img))
@@ -60,35 +40,8 @@ def apply_files(checkpoint, jobs: list[tuple[Path, Path]], direction: str | None
 
 def sample_to(checkpoint, count: int, out: str | None, seed: int = 0, label: str | None = None,
               use_ema: bool = True, device: str = "auto", precision: str = "auto") -> Path:
-    """Draw ``count`` samples and write a grid, a folder of PNGs, or a points file."""
+    """Draw ``count`` samples and write them as the plugin writes samples (a grid, a folder, ...)."""
     if count < 1:
         raise UserError("-n must be at least 1")
-    model = load_model(checkpoint, "cpu", use_ema)
-    plugin = model.plugin
-    if not plugin.can("sample"):
-        raise UserError(f"plugin '{plugin.name}' does not sample from noise; use 'translate apply'")
-    rt = _runtime(model, device, precision)
-    options = {} if label is None else {"label": label}
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad(), rt.autocast():
-        samples = plugin.sample(model.modules, model.config, count, generator, **options).float().cpu()
-    if samples.dim() == 2:  # 2-D points
-        path = Path(out or "samples.npy")
-        if path.suffix not in (".npy", ".csv"):
-            raise UserError(f"-o {path}: this model makes 2-D points; write them to a .npy or .csv file")
-        with atomic_path(path) as tmp:
-            if path.suffix == ".npy":
-                with open(tmp, "wb") as f:
-                    np.save(f, samples.numpy())
-            else:
-                np.savetxt(tmp, samples.numpy(), delimiter=",", header="x,y", comments="")
-        return path
-    path = Path(out or "samples.png")
-    if path.suffix.lower() == ".png":
-        save_grid(path, samples)
-    elif path.suffix:
-        raise UserError(f"-o {path}: write a .png grid, or give a folder for one PNG per sample")
-    else:
-        for i, img in enumerate(samples):
-            write_image(path / f"{i:05d}.png", to_array(img))
-    return path
+    model = load_model(checkpoint, device, use_ema, precision)
+    return model.write_samples(count, Path(out or "samples.png"), seed, label=label)

@@ -10,6 +10,8 @@ underflows: log D(x) = -softplus(-x) and log(1 - D(x)) = -softplus(x).
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -92,7 +94,9 @@ LOSSES: dict[str, type[Loss]] = {cls.name: cls for cls in (Minimax, NonSaturatin
                                                              Wasserstein, WassersteinGP)}
 
 
+@functools.lru_cache(maxsize=None)
 def make_loss(name: str) -> Loss:
+    """The loss called ``name``. Losses are stateless, so one shared instance per name is kept."""
     if name not in LOSSES:
         raise UserError(f"unknown loss '{name}'; choose one of {', '.join(LOSSES)}")
     return LOSSES[name]()

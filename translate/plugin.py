@@ -1,79 +1,110 @@
-"""The plugin contract.
+"""The plugin contract: the hooks a plugin implements, typed, and checked when it registers.
 
 A plugin is a subclass of :class:`Plugin` registered under the ``translate.plugins`` entry-point
 group (``name = "package.module:PluginClass"``). The core never names a plugin: it only calls the
-hooks below, so built-in plugins and third-party ones are treated exactly alike.
+hooks listed in :data:`HOOKS`, so built-in plugins and third-party ones are treated exactly alike.
 
-Keep the module that the entry point names light (no top-level ``import torch``): it is imported
-for ``translate train NAME --help``. Import networks and losses inside the hooks.
+This module imports no torch (types are for checkers only): it is imported for ``--help``. Keep
+the module that your entry point names light too, and import networks inside the hooks.
 
-What a plugin must define
--------------------------
 Class attributes
-    ``description``  one line for ``translate plugins``.
-    ``Config``       a dataclass; every field has a default (the paper's, cited in its help).
-                     Fields become ``translate train NAME`` flags and config-file keys. A field
-                     named ``channels`` (1 or 3) makes the core read images as grayscale or RGB.
-Hooks (called in this order by the trainer)
-    ``build(config, options) -> dict[str, nn.Module]``
-        Every network, by role ("generator", "discriminator", ...). All are saved for resume;
-        those named in ``inference_modules`` go into ``model.safetensors``. Also called to load a
-        checkpoint for apply/sample: load no training-only weights (e.g. VGG) here.
-    ``dataset(config, options, data) -> translate.interfaces.Dataset``
-        ``data`` maps each of ``data_flags`` to the value the user gave (a folder or built-in name).
-    ``optimizers(config, modules) -> dict[str, torch.optim.Optimizer]``
-    ``discriminator_step(ctx, batch) -> dict[str, Tensor]`` and
-    ``generator_step(ctx, batch) -> dict[str, Tensor]``
-        One update each, through ``ctx.optimize(optimizer_name, loss)``; return scalars to log. The
-        default ``train_step`` runs ``d_steps(config)`` discriminator steps, each on a fresh batch,
-        then one generator step (the minibatch algorithm of Goodfellow et al. 2014, Alg. 1).
-
-What a plugin may define
-------------------------
-    ``data_flags``        data options, default ``{"data": ...}``; two-domain plugins use a and b.
+    ``description``       one line for ``translate plugins`` (required).
+    ``Config``            a dataclass; every field has a default (the paper's, cited in its help).
+                          Fields become ``translate train NAME`` flags, config-file keys and
+                          keywords of :func:`translate.train`. A field named ``channels`` (1 or 3)
+                          makes the core read images as grayscale or RGB.
+    ``data_flags``        data options and their help, default ``{"data": ...}``.
     ``train_defaults``    overrides of :class:`translate.options.TrainOptions` defaults.
     ``inference_modules`` modules that apply/sample need (and EMA tracks); default ("generator",).
     ``channels_last``     convert modules and 4-D batches to channels_last (default True).
-    ``finalize_config(config, explicit, data) -> config``  defaults that depend on other fields
-                          or on the data (e.g. a loss's paper learning rate, MLP for point data)
-                          for the fields the user did not set (``explicit`` names those set).
-    ``d_steps(config)``   discriminator steps per generator step (default ``config.d_steps`` or 1).
-    ``schedulers(config, optimizers, total_steps) -> dict[str, LRScheduler]``  stepped once per step.
-    ``train_step(ctx) -> dict[str, Tensor]``  replace the k-D-steps-then-G loop entirely.
-    ``preferred_precision(config, options) -> str | None``  veto bf16 (e.g. for 2-D point data).
-    ``preview(ctx, batch) -> Tensor``  images (or N×2 points) for the periodic sample grid.
-    ``sample(modules, config, n, generator, **options) -> Tensor``  noise in, images out
-                          (N×C×H×W in [-1, 1]) or points (N×2). Enables ``translate sample``.
-    ``apply(modules, config, images, **options) -> Tensor``  image batch in [-1, 1] in, images
-                          out. Enables ``translate apply``; unknown options must raise UserError.
-    ``evaluate(modules, config, out_dir, **options) -> dict[str, float]``  ``translate eval``.
-Latent-space hooks (enable ``translate interpolate``, ``attribute`` and ``neighbours``)
-    ``latent_dim(config) -> int``  size of the noise vector z (0 = no latent space).
-    ``class_names(config) -> tuple[str, ...]``  classes of a class-conditional model, in label
-                          order (empty for unconditional models); ``--class NAME`` picks one.
-    ``generate(modules, config, z, labels=None) -> Tensor``  given latents (N×latent_dim, on the
-                          CPU) and, for conditional models, class indices (N,), the samples, as
-                          ``sample`` returns them. ``sample`` = ``generate`` of fresh noise.
+    ``helpers``           names of public methods of yours that are not hooks (else they are
+                          reported as misspelt hooks; or start their names with ``_``).
 
-Training state that is not a module or optimizer (e.g. CycleGAN's image pools) goes into
+Hooks are in :data:`HOOKS`, in the order the trainer calls them; each entry says what it takes,
+what it returns and when it runs. The core checks what a hook returns and reports a wrong type in
+one line naming the plugin and the hook (:func:`call_hook`). Hooks that take keyword options
+(``apply``, ``sample``, ``evaluate``) declare the options they accept as keyword parameters: the
+core refuses any other option before calling, with one line naming the plugin. A hook with
+``**options`` accepts anything and checks itself.
+
+Training state that is not a module or an optimiser (e.g. CycleGAN's image pools) goes into
 ``ctx.buffers``: a dict of tensors saved with the training state and restored on ``--resume``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, ClassVar
+import difflib
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Generic, Mapping, TypeVar
 
-from .errors import PluginError
+from .errors import PluginError, UserError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # for type checkers only: importing this module must not import torch
+    from PIL.Image import Image
+    from torch import Generator as TorchGenerator
+    from torch import Tensor, nn
+    from torch.optim import Optimizer
+
+    from .interfaces import Dataset
+    from .options import TrainOptions
     from .registry import PluginInfo
+    from .trainer import TrainContext
 
-REQUIRED_HOOKS = ("build", "dataset", "optimizers")
+ConfigT = TypeVar("ConfigT")
+Modules = dict[str, "nn.Module"]
+Logs = dict[str, "Tensor | float"]
 
 
-class Plugin:
-    """Base class of every plugin; see the module docstring for the contract."""
+@dataclass(frozen=True)
+class Hook:
+    """One hook of the contract: its positional parameters (after ``self``), whether a plugin must
+    define it, and what it returns (checked by :func:`call_hook`)."""
+
+    name: str
+    params: tuple[str, ...]
+    required: bool
+    returns: str
+    options: bool = False  # takes keyword options, filtered by the core against the signature
+
+
+HOOKS: dict[str, Hook] = {h.name: h for h in (
+    # --- required (discriminator_step/generator_step unless train_step is overridden) ----------
+    Hook("build", ("config", "options"), True, "dict of nn.Module by role"),
+    Hook("dataset", ("config", "options", "data"), True, "a translate.interfaces.Dataset"),
+    Hook("optimizers", ("config", "modules"), True, "dict of torch.optim.Optimizer by name"),
+    Hook("discriminator_step", ("ctx", "batch"), True, "dict of scalars to log"),
+    Hook("generator_step", ("ctx", "batch"), True, "dict of scalars to log"),
+    # --- optional ---------------------------------------------------------------------------
+    Hook("finalize_config", ("config", "explicit", "data", "options"), False, "the Config"),
+    Hook("check_config", ("config", "options"), False, "None"),
+    Hook("d_steps", ("config",), False, "an int ≥ 0"),
+    Hook("schedulers", ("config", "optimizers", "total_steps"), False, "dict of LR schedulers"),
+    Hook("train_step", ("ctx",), False, "dict of scalars to log"),
+    Hook("preferred_precision", ("config", "options"), False, "None, 'fp32', 'bf16' or 'fp16'"),
+    Hook("preview", ("ctx", "batch"), False, "None, an N×C×H×W tensor or a PIL image"),
+    Hook("sample", ("modules", "config", "n", "generator"), False, "a tensor", options=True),
+    Hook("write_samples", ("samples", "path"), False, "the Path written"),
+    Hook("apply", ("modules", "config", "images"), False, "a tensor", options=True),
+    Hook("evaluate", ("modules", "config", "out_dir"), False, "dict of metrics", options=True),
+    Hook("latent_dim", ("config",), False, "an int ≥ 0"),
+    Hook("class_names", ("config",), False, "a tuple of str"),
+    Hook("generate", ("modules", "config", "z"), False, "a tensor"),
+    Hook("example_run", ("workdir",), False, "dict of train keywords"),
+)}
+
+CONTRACT_ATTRIBUTES = frozenset({
+    "name", "version", "distribution", "description", "Config", "data_flags", "train_defaults",
+    "inference_modules", "channels_last", "helpers",
+})
+REQUIRED_HOOKS = tuple(name for name, hook in HOOKS.items() if hook.required)
+STEP_HOOKS = ("discriminator_step", "generator_step")
+
+
+class Plugin(Generic[ConfigT]):
+    """Base class of every plugin; the hooks below document the contract (see :data:`HOOKS`)."""
 
     # Set by the registry when loaded from an entry point.
     name: str = ""
@@ -86,97 +117,300 @@ class Plugin:
     train_defaults: ClassVar[dict[str, Any]] = {}
     inference_modules: ClassVar[tuple[str, ...]] = ("generator",)
     channels_last: ClassVar[bool] = True
+    helpers: ClassVar[tuple[str, ...]] = ()
 
     # ---- required -------------------------------------------------------------------------
-    def build(self, config: Any, options: Any) -> dict[str, Any]:
+    def build(self, config: ConfigT, options: TrainOptions, training: bool = True) -> Modules:
+        """Every network by role ("generator", "discriminator", ...); all are saved for resume.
+        With ``training=False`` (apply, sample, export) only ``inference_modules`` are needed:
+        skip the others. Load no training-only weights (e.g. VGG) here."""
         raise self._missing("build")
 
-    def dataset(self, config: Any, options: Any, data: dict[str, str]) -> Any:
+    def dataset(self, config: ConfigT, options: TrainOptions, data: dict[str, str]) -> Dataset:
+        """The training data; ``data`` maps each of ``data_flags`` the user gave to its value."""
         raise self._missing("dataset")
 
-    def optimizers(self, config: Any, modules: dict[str, Any]) -> dict[str, Any]:
+    def optimizers(self, config: ConfigT, modules: Modules) -> dict[str, Optimizer]:
         raise self._missing("optimizers")
 
-    def discriminator_step(self, ctx: Any, batch: dict[str, Any]) -> dict[str, Any]:
+    def discriminator_step(self, ctx: TrainContext, batch: dict[str, Tensor]) -> Logs:
+        """One D update through ``ctx.optimize(name, loss)``; returns scalars to log."""
         raise self._missing("discriminator_step")
 
-    def generator_step(self, ctx: Any, batch: dict[str, Any]) -> dict[str, Any]:
+    def generator_step(self, ctx: TrainContext, batch: dict[str, Tensor]) -> Logs:
+        """One G update through ``ctx.optimize(name, loss)``; returns scalars to log."""
         raise self._missing("generator_step")
 
-    # ---- optional -------------------------------------------------------------------------
-    def finalize_config(self, config: Any, explicit: set[str], data: dict[str, str]) -> Any:
+    # ---- optional: config -------------------------------------------------------------------
+    def finalize_config(self, config: ConfigT, explicit: set[str], data: dict[str, str],
+                        options: TrainOptions) -> ConfigT:
+        """Defaults that depend on other fields, on the trainer's options or on the data (e.g. a
+        loss's paper learning rate, an MLP for point data, blocks from the image size), for the
+        fields the user did not set (``explicit`` names those set). Runs once, for a new run: the
+        result is what ``config.toml`` and the checkpoints record, so fill in every automatic value."""
         return config
 
-    def d_steps(self, config: Any) -> int:
+    def check_config(self, config: ConfigT, options: TrainOptions) -> None:
+        """Raise UserError for a config that cannot work. Runs on every path: new runs, resume,
+        and loading a checkpoint (whose metadata may have been edited)."""
+
+    # ---- optional: training loop --------------------------------------------------------------
+    def d_steps(self, config: ConfigT) -> int:
         return int(getattr(config, "d_steps", 1))
 
-    def schedulers(self, config: Any, optimizers: dict[str, Any], total_steps: int) -> dict[str, Any]:
+    def schedulers(self, config: ConfigT, optimizers: dict[str, Optimizer], total_steps: int) -> dict[str, Any]:
+        """Learning-rate schedulers, stepped once per training step."""
         return {}
 
-    def train_step(self, ctx: Any) -> dict[str, Any]:
-        """k discriminator steps, each on a fresh batch, then one generator step on the last batch."""
-        logs: dict[str, Any] = {}
+    def train_step(self, ctx: TrainContext) -> Logs:
+        """k discriminator steps, each on a fresh batch, then one generator step on the last batch
+        (the minibatch algorithm of Goodfellow et al. 2014, Alg. 1)."""
+        logs: Logs = {}
         batch = None
         for _ in range(max(0, self.d_steps(ctx.config))):
             batch = ctx.next_batch()
             with ctx.autocast():
-                logs.update(self.discriminator_step(ctx, batch))
+                logs.update(call_hook(self, "discriminator_step", ctx, batch))
         if batch is None:
             batch = ctx.next_batch()
         with ctx.autocast():
-            logs.update(self.generator_step(ctx, batch))
+            logs.update(call_hook(self, "generator_step", ctx, batch))
         return logs
 
-    def preferred_precision(self, config: Any, options: Any) -> str | None:
+    def preferred_precision(self, config: ConfigT, options: TrainOptions) -> str | None:
+        """Veto bf16 under ``--precision auto`` (e.g. 'fp32' for 2-D point data)."""
         return None
 
-    def preview(self, ctx: Any, batch: dict[str, Any]) -> Any:
-        """Default preview: samples from fixed noise if the plugin can sample, else nothing."""
-        if type(self).sample is Plugin.sample:
+    def preview(self, ctx: TrainContext, batch: dict[str, Tensor]) -> Tensor | Image | None:
+        """What the periodic sample grid shows: images (N×C×H×W in [-1, 1]) saved as a grid, or a
+        ready PIL image. Default: samples from fixed noise if the plugin can sample."""
+        if not self.can("sample"):
             return None
-        return self.sample(ctx.inference_modules(), ctx.config, 64, ctx.preview_generator())
+        return call_hook(self, "sample", ctx.inference_modules(), ctx.config, 64, ctx.preview_generator())
 
-    def sample(self, modules: dict[str, Any], config: Any, n: int, generator: Any, **options: Any) -> Any:
+    # ---- optional: using a trained model ------------------------------------------------------
+    def sample(self, modules: Modules, config: ConfigT, n: int, generator: TorchGenerator,
+               **options: Any) -> Tensor:
+        """Noise in, ``n`` samples out (N×C×H×W in [-1, 1]). Enables ``translate sample``."""
         raise self._missing("sample")
 
-    def apply(self, modules: dict[str, Any], config: Any, images: Any, **options: Any) -> Any:
+    def write_samples(self, samples: Tensor, path: Path) -> Path:
+        """Write what ``sample`` returned; the default writes images (a .png grid or a folder)."""
+        from .data.images import save_grid, to_array, write_image
+
+        if samples.dim() != 4:
+            raise UserError(f"plugin '{self.name}' made samples of shape {tuple(samples.shape)}, not images; "
+                            "it must define write_samples()")
+        if path.suffix.lower() == ".png":
+            save_grid(path, samples)
+        elif path.suffix:
+            raise UserError(f"-o {path}: write a .png grid, or give a folder for one PNG per sample")
+        else:
+            for i, img in enumerate(samples):
+                write_image(path / f"{i:05d}.png", to_array(img))
+        return path
+
+    def apply(self, modules: Modules, config: ConfigT, images: Tensor, **options: Any) -> Tensor:
+        """Images (N×C×H×W in [-1, 1]) in, images out. Enables ``translate apply``. Declare the
+        options you take (``tile``, ``overlap``, ``direction``, ...) as keyword parameters."""
         raise self._missing("apply")
 
-    def evaluate(self, modules: dict[str, Any], config: Any, out_dir: Any, **options: Any) -> dict[str, float]:
+    def evaluate(self, modules: Modules, config: ConfigT, out_dir: Path, **options: Any) -> dict[str, Any]:
+        """Metrics of a trained model for ``translate eval``; write plots or reports to ``out_dir``."""
         raise self._missing("evaluate")
 
-    def latent_dim(self, config: Any) -> int:
+    # ---- optional: latent space (translate interpolate / attribute / neighbours) -----------------
+    def latent_dim(self, config: ConfigT) -> int:
+        """Size of the noise vector z (0 = no latent space)."""
         return 0
 
-    def class_names(self, config: Any) -> tuple[str, ...]:
+    def class_names(self, config: ConfigT) -> tuple[str, ...]:
+        """Classes of a class-conditional model, in label order (empty when unconditional)."""
         return ()
 
-    def generate(self, modules: dict[str, Any], config: Any, z: Any, labels: Any = None) -> Any:
+    def generate(self, modules: Modules, config: ConfigT, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Samples for given latents (N×latent_dim, on the CPU) and, if conditional, labels (N,)."""
         raise self._missing("generate")
 
-    # ---- helpers for the core ---------------------------------------------------------------
+    # ---- optional: conformance ----------------------------------------------------------------
+    def example_run(self, workdir: Path) -> dict[str, Any]:
+        """Keywords of a tiny training run (flag names: data flags, ``size``, ``batch_size``, config
+        fields) on data written under ``workdir`` or built in; used by ``translate plugin check``.
+        The default writes a folder of 32² shape images for each data flag."""
+        from .data.builtin import write_example_images
+
+        data = {flag: str(write_example_images(workdir / flag, seed=i)) for i, flag in enumerate(self.data_flags)}
+        return {**data, "size": 32, "batch_size": 2}
+
+    # ---- helpers for the core -----------------------------------------------------------------
     def _missing(self, hook: str) -> PluginError:
         return PluginError(f"plugin '{self.name or type(self).__name__}' does not implement {hook}()")
 
     def can(self, hook: str) -> bool:
-        """Whether this plugin overrides an optional hook (sample, apply, evaluate, generate)."""
+        """Whether this plugin overrides an optional hook (sample, apply, evaluate, generate, ...)."""
         return getattr(type(self), hook) is not getattr(Plugin, hook)
+
+    def accepted_options(self, hook: str) -> set[str] | None:
+        """Keyword options that hook ``hook`` declares (None: it takes ``**options``, anything)."""
+        params = list(inspect.signature(getattr(self, hook)).parameters.values())
+        if any(p.kind is p.VAR_KEYWORD for p in params):
+            return None
+        positional = len(HOOKS[hook].params)
+        return {p.name for p in params[positional:] if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
 
     def __repr__(self) -> str:
         return f"<plugin {self.name} {self.version} from {self.distribution or '?'}>"
 
 
-def validate_plugin(target: Any, info: "PluginInfo | None" = None) -> Plugin:
-    """Check an entry point's target against the contract; every error names the plugin."""
-    label = f"plugin '{info.name}' ({info.distribution})" if info else f"plugin {target!r}"
-    plugin_cls = target if isinstance(target, type) else type(target)
-    if not issubclass(plugin_cls, Plugin):
-        raise PluginError(f"{label}: entry point must name a translate.plugin.Plugin subclass, got {target!r}")
-    plugin = target() if isinstance(target, type) else target
-    if info is not None:
-        plugin.name, plugin.version, plugin.distribution = info.name, info.version, info.distribution
+def label(plugin: Plugin) -> str:
+    return f"plugin '{plugin.name or type(plugin).__name__}'"
+
+
+def filter_options(plugin: Plugin, hook: str, options: Mapping[str, Any],
+                   strict: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The options that hook ``hook`` takes. ``options`` are the core's defaults (passed only when
+    the hook declares them); ``strict`` are what the user asked for: one the hook does not take is
+    an error naming the plugin."""
+    accepted = plugin.accepted_options(hook)
+    strict = strict or {}
+    unknown = sorted(k for k in strict if accepted is not None and k not in accepted)
+    if unknown:
+        takes = ", ".join(f"--{k.replace('_', '-')}" for k in sorted(accepted or ())) or "no options"
+        raise UserError(f"{label(plugin)}: {hook} takes no {', '.join('--' + k.replace('_', '-') for k in unknown)} "
+                        f"(it takes {takes})")
+    merged = {k: v for k, v in options.items() if accepted is None or k in accepted}
+    merged.update(strict)
+    return merged
+
+
+# ---- what hooks return ----------------------------------------------------------------------------
+
+def _is_dict_of(value: Any, check: Callable[[Any], bool]) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and check(v) for k, v in value.items())
+
+
+def _module(v: Any) -> bool:
+    from torch import nn
+
+    return isinstance(v, nn.Module)
+
+
+def _tensor(v: Any) -> bool:
+    import torch
+
+    return isinstance(v, torch.Tensor)
+
+
+def _scalar(v: Any) -> bool:
+    import torch
+
+    return (isinstance(v, torch.Tensor) and v.numel() == 1) or (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+def _optimizer(v: Any) -> bool:
+    import torch
+
+    return isinstance(v, torch.optim.Optimizer)
+
+
+def _scheduler(v: Any) -> bool:
+    return callable(getattr(v, "step", None)) and callable(getattr(v, "state_dict", None))
+
+
+def _dataset(v: Any) -> bool:
+    from .interfaces import Dataset
+
+    return isinstance(v, Dataset)
+
+
+def _image_or_tensor(v: Any) -> bool:
+    if v is None or _tensor(v):
+        return True
+    from PIL import Image
+
+    return isinstance(v, Image.Image)
+
+
+def _int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+RESULT_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "build": lambda v: _is_dict_of(v, _module) and bool(v),
+    "dataset": _dataset,
+    "optimizers": lambda v: _is_dict_of(v, _optimizer),
+    "discriminator_step": lambda v: _is_dict_of(v, _scalar),
+    "generator_step": lambda v: _is_dict_of(v, _scalar),
+    "train_step": lambda v: _is_dict_of(v, _scalar),
+    "check_config": lambda v: v is None,
+    "d_steps": _int,
+    "schedulers": lambda v: _is_dict_of(v, _scheduler),
+    "preferred_precision": lambda v: v in (None, "fp32", "bf16", "fp16"),
+    "preview": _image_or_tensor,
+    "sample": _tensor,
+    "write_samples": lambda v: isinstance(v, Path),
+    "apply": _tensor,
+    "generate": _tensor,
+    "evaluate": lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v),
+    "latent_dim": _int,
+    "class_names": lambda v: isinstance(v, (tuple, list)) and all(isinstance(c, str) for c in v),
+    "example_run": lambda v: isinstance(v, dict),
+}
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, dict):
+        kinds = sorted({type(v).__name__ for v in value.values()})
+        return f"a dict of {', '.join(kinds) or 'nothing'}"
+    if isinstance(value, (list, tuple)):
+        return f"a {type(value).__name__} of {len(value)}"
+    return type(value).__name__ if value is not None else "None"
+
+
+def call_hook(plugin: Plugin, hook: str, *args: Any, **kwargs: Any) -> Any:
+    """Call ``plugin.hook(*args, **kwargs)`` and check what it returns; a wrong type is one line
+    naming the plugin and the hook, instead of a traceback somewhere in the core."""
+    value = getattr(plugin, hook)(*args, **kwargs)
+    if hook == "finalize_config":
+        ok = isinstance(value, plugin.Config)
+    else:
+        ok = RESULT_CHECKS.get(hook, lambda v: True)(value)
+    if not ok:
+        raise PluginError(f"{label(plugin)}: {hook}() returned {_describe(value)}; it must return "
+                          f"{HOOKS[hook].returns if hook in HOOKS else 'something else'}")
+    return value
+
+
+# ---- checking a plugin class when it registers --------------------------------------------------
+
+def _own_public_names(cls: type) -> set[str]:
+    """Public attributes defined by ``cls`` and its bases below :class:`Plugin`."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        if klass is Plugin or klass in Plugin.__mro__:
+            continue
+        names.update(n for n in vars(klass) if not n.startswith("_"))
+    return names
+
+
+def _signature_problem(cls: type, hook: Hook) -> str | None:
+    method = getattr(cls, hook.name)
+    try:
+        sig = inspect.signature(method)
+    except (TypeError, ValueError):
+        return None
+    try:
+        sig.bind(None, *hook.params)
+    except TypeError:
+        return f"{hook.name}{sig} must accept ({', '.join(hook.params)})"
+    return None
+
+
+def contract_problems(plugin_cls: type, data_flags: Mapping[str, str] | None = None) -> list[str]:
+    """Everything about ``plugin_cls`` that breaks the contract (empty when it conforms)."""
     problems = []
-    if not plugin.description:
+    plugin_cls_name = plugin_cls.__name__
+    if not getattr(plugin_cls, "description", ""):
         problems.append("no description")
     config_cls = getattr(plugin_cls, "Config", None)
     if config_cls is None or not dataclasses.is_dataclass(config_cls):
@@ -189,19 +423,43 @@ def validate_plugin(target: Any, info: "PluginInfo | None" = None) -> Plugin:
         from .options import TrainOptions
 
         clash = {f.name for f in dataclasses.fields(config_cls)} & (
-            {f.name for f in dataclasses.fields(TrainOptions)} | set(plugin.data_flags)
+            {f.name for f in dataclasses.fields(TrainOptions)} | set(data_flags or plugin_cls.data_flags)
+            | {"out", "resume", "config"}
         )
         if clash:
             problems.append(f"Config fields clash with the trainer's options: {', '.join(sorted(clash))}")
-    for hook in REQUIRED_HOOKS:
-        if getattr(plugin_cls, hook) is getattr(Plugin, hook):
-            problems.append(f"missing hook {hook}()")
-    overrides_loop = plugin_cls.train_step is not Plugin.train_step
-    for hook in ("discriminator_step", "generator_step"):
-        if not overrides_loop and getattr(plugin_cls, hook) is getattr(Plugin, hook):
-            problems.append(f"missing hook {hook}() (or override train_step)")
-    if not plugin.inference_modules:
+    for name, hook in HOOKS.items():
+        overridden = getattr(plugin_cls, name) is not getattr(Plugin, name)
+        if hook.required and not overridden:
+            if name in STEP_HOOKS and plugin_cls.train_step is not Plugin.train_step:
+                continue
+            problems.append(f"missing hook {name}()" + (" (or override train_step)" if name in STEP_HOOKS else ""))
+        elif overridden:
+            problem = _signature_problem(plugin_cls, hook)
+            if problem:
+                problems.append(problem)
+    if not getattr(plugin_cls, "inference_modules", ()):
         problems.append("inference_modules is empty")
+    known = set(HOOKS) | CONTRACT_ATTRIBUTES
+    for extra in sorted(_own_public_names(plugin_cls) - known - set(getattr(plugin_cls, "helpers", ()))):
+        close = difflib.get_close_matches(extra, sorted(known), n=1, cutoff=0.75)
+        hint = f"did you mean {close[0]}()? " if close and close[0] in HOOKS else (
+            f"did you mean {close[0]}? " if close else "")
+        problems.append(f"{extra} is not part of the plugin contract ({hint}start helpers' names with _ or list "
+                        f"them in {plugin_cls_name}.helpers)")
+    return problems
+
+
+def validate_plugin(target: Any, info: PluginInfo | None = None) -> Plugin:
+    """Check an entry point's target against the contract; every error names the plugin."""
+    where = f"plugin '{info.name}' ({info.distribution})" if info else f"plugin {target!r}"
+    plugin_cls = target if isinstance(target, type) else type(target)
+    if not issubclass(plugin_cls, Plugin):
+        raise PluginError(f"{where}: entry point must name a translate.plugin.Plugin subclass, got {target!r}")
+    problems = contract_problems(plugin_cls)
     if problems:
-        raise PluginError(f"{label} does not satisfy the plugin contract: {'; '.join(problems)}")
+        raise PluginError(f"{where} does not satisfy the plugin contract: {'; '.join(problems)}")
+    plugin = target() if isinstance(target, type) else target
+    if info is not None:
+        plugin.name, plugin.version, plugin.distribution = info.name, info.version, info.distribution
     return plugin

@@ -18,3 +18,9 @@ def constant_then_linear_decay(optimizer: torch.optim.Optimizer, total_steps: in
         return max(0.0, 1.0 - (step - decay_start) / decay_steps)
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def decay_each(optimizers: dict[str, torch.optim.Optimizer], total_steps: int,
+               decay_fraction: float) -> dict[str, torch.optim.lr_scheduler.LambdaLR]:
+    """:func:`constant_then_linear_decay` for every optimiser, by name (a plugin's ``schedulers``)."""
+    return {name: constant_then_linear_decay(opt, total_steps, decay_fraction) for name, opt in optimizers.items()}

@@ -2,8 +2,8 @@
 
 The trainer owns everything that is not the model: devices and precision, data order, EMA,
 logging, sample grids, checkpoints, Ctrl-C and ``--resume``. The plugin owns the networks and
-what one step does (see :mod:`translate.plugin`). Nothing here is global, so a distributed
-launcher can later wrap the modules without changing this loop.
+what one step does (see :mod:`translate.plugin`). A run goes through four phases, one method
+each of :class:`Trainer`: set-up, the loop, checkpoints (during and after), and the finish.
 """
 
 from __future__ import annotations
@@ -21,13 +21,14 @@ from typing import Any, Iterator
 
 import torch
 
-from .checkpoint import MODEL_FILE, STATE_FILE, load_state, run_metadata, save_model, save_state
-from .config import dumps_toml, to_plain
-from .data.images import save_grid, save_scatter
+from .checkpoint import MODEL_FILE, STATE_FILE, load_state, save_model, save_state
+from .data.images import save_grid
 from .data.sampler import ResumableSampler
 from .errors import UserError
-from .fileio import write_text_atomic
+from .fileio import atomic_path, write_text_atomic
+from .plugin import call_hook
 from .progress import Progress
+from .request import TrainRequest
 from .runtime import Runtime, make_runtime
 
 PREVIEW_SEED = 1234  # fixed, so successive sample grids show the same noise / inputs
@@ -171,125 +172,156 @@ class TrainResult:
     last_logs: dict[str, float]
 
 
-def train(plugin, config, options, data: dict[str, str], out_dir: str | Path, resume: bool = False,
-          progress: bool = True) -> TrainResult:
-    """Train ``plugin`` and write the run folder; ``resume`` continues the run already in it."""
-    out_dir = Path(out_dir)
-    torch.manual_seed(options.seed)
-    runtime = make_runtime(options.device, options.precision, plugin.channels_last,
-                           plugin.preferred_precision(config, options))
+class Trainer:
+    """One training run of ``request`` in ``out_dir``; ``resume`` continues the run already there.
+    ``until`` stops after that step as Ctrl-C does (checkpoint, then :class:`Interrupted`)."""
 
-    dataset = plugin.dataset(config, options, data)
-    if len(dataset) == 0:
-        raise UserError(f"plugin '{plugin.name}': the dataset from {data} is empty")
-    modules = {name: runtime.module(m) for name, m in plugin.build(config, options).items()}
-    missing = [n for n in plugin.inference_modules if n not in modules]
-    if missing:
-        raise UserError(f"plugin '{plugin.name}': build() returned no module named {', '.join(missing)}")
-    optimizers = plugin.optimizers(config, modules)
-    schedulers = plugin.schedulers(config, optimizers, options.steps)
-    scalers = ({name: torch.amp.GradScaler("cuda") for name in optimizers}
-               if runtime.precision == "fp16" else {})
-    ema = ({name: copy.deepcopy(modules[name]).requires_grad_(False).eval() for name in plugin.inference_modules}
-           if options.ema > 0 else None)
-    ctx = TrainContext(plugin, config, options, runtime, modules, optimizers, schedulers, scalers, ema)
+    def __init__(self, request: TrainRequest, out_dir: str | Path, resume: bool = False, progress: bool = True,
+                 until: int | None = None):
+        self.request, self.plugin = request, request.plugin
+        self.options = request.options
+        self.out_dir = Path(out_dir)
+        self.resume, self.progress, self.until = resume, progress, until
+        self.logs: dict[str, float] = {}
+        self.images_per_s = 0.0
 
-    start = 0
-    if resume:
-        start, ctx.consumed, buffers = load_state(out_dir / STATE_FILE, modules, ema, optimizers, schedulers,
-                                                  scalers)
-        ctx.buffers.update({k: runtime.tensor(v) for k, v in buffers.items()})
-    ctx.step = start
+    # ---- phase 1: set-up ------------------------------------------------------------------------
+    def setup(self) -> TrainContext:
+        """Runtime, data, networks, optimisers and (on resume) their saved state; the run folder."""
+        plugin, config, options = self.plugin, self.request.config, self.options
+        torch.manual_seed(options.seed)
+        runtime = make_runtime(options.device, options.precision, plugin.channels_last,
+                               call_hook(plugin, "preferred_precision", config, options))
+        self.dataset = call_hook(plugin, "dataset", config, options, self.request.data)
+        if len(self.dataset) == 0:
+            raise UserError(f"plugin '{plugin.name}': the dataset from {self.request.data} is empty")
+        modules = {name: runtime.module(m) for name, m in call_hook(plugin, "build", config, options).items()}
+        missing = [n for n in plugin.inference_modules if n not in modules]
+        if missing:
+            raise UserError(f"plugin '{plugin.name}': build() returned no module named {', '.join(missing)}")
+        optimizers = call_hook(plugin, "optimizers", config, modules)
+        schedulers = call_hook(plugin, "schedulers", config, optimizers, options.steps)
+        scalers = ({name: torch.amp.GradScaler("cuda") for name in optimizers}
+                   if runtime.precision == "fp16" else {})
+        ema = ({name: copy.deepcopy(modules[name]).requires_grad_(False).eval() for name in plugin.inference_modules}
+               if options.ema > 0 else None)
+        ctx = TrainContext(plugin, config, options, runtime, modules, optimizers, schedulers, scalers, ema)
+        if self.resume:
+            ctx.step, ctx.consumed, buffers = load_state(self.out_dir / STATE_FILE, modules, ema, optimizers,
+                                                         schedulers, scalers)
+            ctx.buffers.update({k: runtime.tensor(v) for k, v in buffers.items()})
+        ctx._batches = iter(self._loader(runtime, ctx.consumed))
+        ctx._preview_batch = _collate_preview(self.dataset)
+        self.ctx = ctx
+        self._write_run_files(runtime)
+        return ctx
 
-    loader = torch.utils.data.DataLoader(
-        dataset,
-        batch_size=options.batch_size,
-        sampler=ResumableSampler(len(dataset), options.seed, start=ctx.consumed * options.batch_size),
-        num_workers=options.workers,
-        # Own generator: creating the iterator must not draw from the global RNG, or a resumed run
-        # would diverge from an uninterrupted one.
-        generator=torch.Generator().manual_seed(options.seed),
-        pin_memory=runtime.device.type == "cuda",
-        drop_last=True,
-        persistent_workers=options.workers > 0,
-    )
-    ctx._batches = iter(loader)
-    ctx._preview_batch = _collate_preview(dataset)
+    def _loader(self, runtime: Runtime, consumed: int) -> torch.utils.data.DataLoader:
+        options = self.options
+        return torch.utils.data.DataLoader(
+            self.dataset,
+            batch_size=options.batch_size,
+            sampler=ResumableSampler(len(self.dataset), options.seed, start=consumed * options.batch_size),
+            num_workers=options.workers,
+            # Own generator: creating the iterator must not draw from the global RNG, or a resumed
+            # run would diverge from an uninterrupted one.
+            generator=torch.Generator().manual_seed(options.seed),
+            pin_memory=runtime.device.type == "cuda",
+            drop_last=True,
+            persistent_workers=options.workers > 0,
+        )
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "samples").mkdir(exist_ok=True)
-    write_text_atomic(out_dir / "config.toml", dumps_toml(
-        {"run": {"plugin": plugin.name, "plugin_version": plugin.version}, "data": data,
-         "train": to_plain(options), "model": to_plain(config)},
-        header=f"Resolved config of this run (runtime: {runtime.device.type}, {runtime.precision}).\n"
-               f"Re-run with: translate train {plugin.name} --config config.toml",
-    ))
+    def _write_run_files(self, runtime: Runtime) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / "samples").mkdir(exist_ok=True)
+        write_text_atomic(self.out_dir / "config.toml",
+                          self.request.config_toml(f"{runtime.device.type}, {runtime.precision}"))
 
-    def checkpoint() -> None:
-        meta = run_metadata(plugin, config, options, data, ctx.step)
-        save_state(out_dir / STATE_FILE, meta, ctx.step, ctx.consumed, modules, ema, optimizers, schedulers,
-                   scalers, ctx.buffers)
-        save_model(out_dir / MODEL_FILE, plugin, config, options, data, ctx.step, modules, ema)
+    # ---- phase 2: the loop ----------------------------------------------------------------------
+    def loop(self) -> None:
+        """Steps until ``--steps``; Ctrl-C stops after the current step with a checkpoint."""
+        ctx, options = self.ctx, self.options
+        bar = Progress(options.steps, ctx.step, enabled=self.progress)
+        t0, consumed0 = time.perf_counter(), ctx.consumed
+        with _StopFlag() as stop, open(self.out_dir / "log.jsonl", "a") as log_file:
+            for m in ctx.modules.values():
+                m.train()
+            while ctx.step < options.steps:
+                raw = call_hook(self.plugin, "train_step", ctx)
+                for sched in ctx.schedulers.values():
+                    sched.step()
+                if ctx.ema is not None:
+                    _update_ema(ctx.ema, ctx.modules, options.ema)
+                ctx.step += 1
+                elapsed = time.perf_counter() - t0
+                self.images_per_s = (ctx.consumed - consumed0) * options.batch_size / max(elapsed, 1e-9)
+                if ctx.step % options.log_every == 0 or ctx.step == options.steps:
+                    self._log(raw, elapsed, log_file)
+                bar.update(ctx.step, self.logs, self.images_per_s)
+                unfinished = ctx.step < options.steps
+                if options.sample_every and ctx.step % options.sample_every == 0 and unfinished:
+                    self.preview()
+                if options.checkpoint_every and ctx.step % options.checkpoint_every == 0 and unfinished:
+                    self.checkpoint()
+                if stop.requested or (self.until is not None and ctx.step >= self.until and unfinished):
+                    self.checkpoint()
+                    self.preview()
+                    bar.close()
+                    raise Interrupted(ctx.step, self.out_dir)
+        bar.close()
 
-    def preview() -> None:
-        was_training = {n: m.training for n, m in modules.items()}
-        for m in modules.values():
+    def _log(self, raw: dict[str, Any], elapsed: float, log_file) -> None:
+        self.logs = {k: float(v) for k, v in raw.items()}
+        record = {"step": self.ctx.step, **self.logs, "images_per_s": round(self.images_per_s, 2),
+                  "seconds": round(elapsed, 3)}
+        log_file.write(json.dumps(record) + "\n")
+        log_file.flush()
+        bad = [k for k, v in self.logs.items() if v != v or v in (float("inf"), float("-inf"))]
+        if bad and not _model_is_finite(self.ctx.modules):
+            raise UserError(f"plugin '{self.plugin.name}': training diverged at step {self.ctx.step} "
+                            f"({', '.join(bad)} not finite); lower the learning rate or use --precision fp32")
+
+    # ---- phase 3: checkpoints and previews -------------------------------------------------------
+    def checkpoint(self) -> None:
+        ctx = self.ctx
+        meta = self.request.metadata(ctx.step)
+        save_state(self.out_dir / STATE_FILE, meta, ctx.step, ctx.consumed, ctx.modules, ctx.ema, ctx.optimizers,
+                   ctx.schedulers, ctx.scalers, ctx.buffers)
+        save_model(self.out_dir / MODEL_FILE, self.plugin, meta, ctx.modules, ctx.ema)
+
+    def preview(self) -> None:
+        """The plugin's preview (images as a grid, or its own PIL image) as samples/step-N.png."""
+        ctx = self.ctx
+        was_training = {n: m.training for n, m in ctx.modules.items()}
+        for m in ctx.modules.values():
             m.eval()
-        with torch.no_grad(), runtime.autocast():
-            shown = plugin.preview(ctx, ctx.preview_batch())
-        for n, m in modules.items():
+        with torch.no_grad(), ctx.runtime.autocast():
+            shown = call_hook(self.plugin, "preview", ctx, ctx.preview_batch())
+        for n, m in ctx.modules.items():
             m.train(was_training[n])
         if shown is None:
             return
-        path = out_dir / "samples" / f"step-{ctx.step:07d}.png"
-        if shown.dim() == 2:  # 2-D points
-            source = getattr(dataset, "source", None)
-            modes, sigma = getattr(source, "modes", None), getattr(source, "sigma", 0.0)
-            save_scatter(path, shown.float().cpu().numpy(), modes, radius=3 * sigma)
-        else:
+        path = self.out_dir / "samples" / f"step-{ctx.step:07d}.png"
+        if isinstance(shown, torch.Tensor):
             save_grid(path, shown)
-        shutil.copyfile(path, out_dir / "samples.png")
+        else:
+            with atomic_path(path) as tmp:
+                shown.save(tmp, format="PNG")
+        shutil.copyfile(path, self.out_dir / "samples.png")
 
-    bar = Progress(options.steps, start, enabled=progress)
-    logs: dict[str, float] = {}
-    t0 = time.perf_counter()
-    consumed0 = ctx.consumed
-    images_per_s = 0.0
-    with _StopFlag() as stop, open(out_dir / "log.jsonl", "a") as log_file:
-        for m in modules.values():
-            m.train()
-        while ctx.step < options.steps:
-            raw = plugin.train_step(ctx)
-            for sched in schedulers.values():
-                sched.step()
-            if ema is not None:
-                _update_ema(ema, modules, options.ema)
-            ctx.step += 1
-            elapsed = time.perf_counter() - t0
-            images_per_s = (ctx.consumed - consumed0) * options.batch_size / max(elapsed, 1e-9)
-            if ctx.step % options.log_every == 0 or ctx.step == options.steps:
-                logs = {k: float(v) for k, v in raw.items()}
-                record = {"step": ctx.step, **logs, "images_per_s": round(images_per_s, 2),
-                          "seconds": round(elapsed, 3)}
-                log_file.write(json.dumps(record) + "\n")
-                log_file.flush()
-                bad = [k for k, v in logs.items() if v != v or v in (float("inf"), float("-inf"))]
-                if bad and not _model_is_finite(modules):
-                    raise UserError(f"plugin '{plugin.name}': training diverged at step {ctx.step} "
-                                    f"({', '.join(bad)} not finite); lower the learning rate or use "
-                                    "--precision fp32")
-            bar.update(ctx.step, logs, images_per_s)
-            if options.sample_every and ctx.step % options.sample_every == 0 and ctx.step < options.steps:
-                preview()
-            if options.checkpoint_every and ctx.step % options.checkpoint_every == 0 and ctx.step < options.steps:
-                checkpoint()
-            if stop.requested:
-                checkpoint()
-                preview()
-                bar.close()
-                raise Interrupted(ctx.step, out_dir)
-    checkpoint()
-    preview()
-    bar.close()
-    seconds = time.perf_counter() - t0
-    return TrainResult(out_dir, ctx.step, seconds, images_per_s, logs)
+    # ---- phase 4: finish ----------------------------------------------------------------------
+    def finish(self, seconds: float) -> TrainResult:
+        self.checkpoint()
+        self.preview()
+        return TrainResult(self.out_dir, self.ctx.step, seconds, self.images_per_s, self.logs)
+
+    def run(self) -> TrainResult:
+        t0 = time.perf_counter()
+        self.setup()
+        self.loop()
+        return self.finish(time.perf_counter() - t0)
+
+
+def train(request: TrainRequest, out_dir: str | Path, resume: bool = False, progress: bool = True) -> TrainResult:
+    """Train ``request`` and write the run folder; ``resume`` continues the run already in it."""
+    return Trainer(request, out_dir, resume, progress).run()

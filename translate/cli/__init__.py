@@ -12,7 +12,7 @@ from ..errors import UserError
 
 SUBCOMMANDS = {
     "plugins": ("translate.cli.plugins_cmd", "plugins", "List installed plugins (broken ones marked)."),
-    "plugin": ("translate.cli.plugins_cmd", "plugin_group", "Plugin authoring tools (scaffold a new plugin)."),
+    "plugin": ("translate.cli.plugins_cmd", "plugin_group", "Plugin authoring tools: scaffold a plugin, check one."),
     "train": ("translate.cli.train", "train", "Train a plugin's model: translate train PLUGIN --data DIR."),
     "apply": ("translate.cli.apply", "apply", "Translate images with a checkpoint: translate apply CKPT IMG..."),
     "sample": ("translate.cli.sample", "sample", "Draw samples from a checkpoint: translate sample CKPT -n 64."),

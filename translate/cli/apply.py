@@ -45,9 +45,9 @@ def output_path(out: Path, name: Path, single: bool) -> Path:
 @click.option("-o", "--out", type=click.Path(), default="translated", show_default=True,
               help="output folder (or a file name when there is one input)")
 @click.option("--direction", default=None, help="for two-way models: a2b or b2a")
-@click.option("--tile", type=int, default=512, show_default=True,
-              help="process larger images in overlapping tiles of this size (bounds memory)")
-@click.option("--overlap", type=int, default=32, show_default=True, help="tile overlap in pixels, blended")
+@click.option("--tile", type=int, default=None,
+              help="process larger images in overlapping tiles of this size (bounds memory)  [default: 512]")
+@click.option("--overlap", type=int, default=None, help="tile overlap in pixels, blended  [default: 32]")
 @click.option("--batch-size", type=int, default=8, show_default=True, help="images of equal size per batch")
 @click.option("--raw", is_flag=True, help="use the raw generator weights even when EMA weights exist")
 @device_option

@@ -22,15 +22,16 @@ def evaluate(checkpoint, data, hr, out, count, seed, device) -> None:
 
     from ..checkpoint import load_model
     from ..errors import UserError
-    from ..runtime import pick_device
+    from ..plugin import call_hook, filter_options
 
-    model = load_model(checkpoint, pick_device(device))
+    model = load_model(checkpoint, device)
     if not model.plugin.can("evaluate"):
         raise UserError(f"plugin '{model.plugin.name}' has no evaluation; its checkpoints support "
                         f"{', '.join(h for h in ('sample', 'apply') if model.plugin.can(h))}")
-    options = {k: v for k, v in {"data": data, "hr": hr, "n": count, "seed": seed}.items() if v is not None}
+    asked = {k: v for k, v in {"data": data, "hr": hr, "n": count}.items() if v is not None}
+    options = filter_options(model.plugin, "evaluate", {"seed": seed}, asked)
     Path(out).mkdir(parents=True, exist_ok=True)
-    metrics = model.plugin.evaluate(model.modules, model.config, Path(out), **options)
+    metrics = call_hook(model.plugin, "evaluate", model.modules, model.config, Path(out), **options)
     width = max((len(k) for k in metrics), default=0)
     for key, value in metrics.items():
         click.echo(f"{key:<{width}}  {value:.4f}" if isinstance(value, float) else f"{key:<{width}}  {value}")

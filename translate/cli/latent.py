@@ -30,6 +30,7 @@ from typing import Iterator
 import click
 
 from ..errors import UserError
+from ..plugin import call_hook
 from .common import device_option, precision_option
 
 CHUNK = 256  # images generated or compared at a time: bounds memory
@@ -102,22 +103,18 @@ class LatentModel:
 
     def __init__(self, checkpoint: str, raw: bool, device: str, precision: str, label: str | None):
         from ..checkpoint import load_model
-        from ..runtime import make_runtime
 
-        self.model = load_model(checkpoint, "cpu", use_ema=not raw)
+        self.model = load_model(checkpoint, device, use_ema=not raw, precision=precision)
         self.plugin, self.config = self.model.plugin, self.model.config
-        self.dim = self.plugin.latent_dim(self.config) if self.plugin.can("generate") else 0
+        self.dim = call_hook(self.plugin, "latent_dim", self.config) if self.plugin.can("generate") else 0
         if self.dim < 1:
             raise UserError(f"{checkpoint}: plugin '{self.plugin.name}' has no latent space (no generate()); "
                             "latent tools need a noise-to-image model such as gan")
-        self.rt = make_runtime(device, precision, self.plugin.channels_last,
-                               self.plugin.preferred_precision(self.config, self.model.options))
-        for name, module in self.model.modules.items():
-            self.model.modules[name] = self.rt.module(module)
+        self.rt = self.model.runtime
         self.label_index = self._label(label)
 
     def _label(self, label: str | None) -> int | None:
-        classes = tuple(self.plugin.class_names(self.config))
+        classes = tuple(call_hook(self.plugin, "class_names", self.config))
         if not classes:
             if label is not None:
                 raise UserError(f"--class {label}: this model is not class-conditional")
@@ -136,7 +133,7 @@ class LatentModel:
         for part in z.split(CHUNK):
             labels = None if self.label_index is None else torch.full((len(part),), self.label_index)
             with torch.no_grad(), self.rt.autocast():
-                x = self.plugin.generate(self.model.modules, self.config, part, labels)
+                x = call_hook(self.plugin, "generate", self.model.modules, self.config, part, labels)
             out.append(x.float().cpu())
         x = torch.cat(out)
         if x.dim() != 4:

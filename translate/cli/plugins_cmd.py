@@ -47,3 +47,26 @@ def new(name: str, directory: str | None) -> None:
 
     path = write_scaffold(name, directory)
     click.echo(f"wrote {path}; install it with: pip install -e {path}")
+
+
+@plugin_group.command("check")
+@click.argument("target")
+@click.option("--workdir", type=click.Path(file_okay=False), default=None,
+              help="keep the check's data and runs here (default: a temporary folder)")
+def check(target: str, workdir: str | None) -> None:
+    """Check plugin TARGET (an installed name, or package.module:Class) against the contract.
+
+    \b
+    Runs, on data the plugin names or the check writes: contract and hook signatures, config
+    round trip through checkpoint metadata, build, two training steps, checkpoint reload,
+    apply/sample output shape and range, and resume equality. Exits 1 if any check fails.
+    """
+    from ..testing import check_plugin
+
+    results = check_plugin(target, workdir)
+    for result in results:
+        click.echo(result.line())
+    failed = [r for r in results if not r.ok]
+    click.echo(f"{target}: {len(results) - len(failed)} of {len(results)} checks passed", err=True)
+    if failed:
+        raise SystemExit(1)

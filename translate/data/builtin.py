@@ -5,46 +5,18 @@ Image sets (H×W×3 uint8, with class labels):
            dark background; classes: circle, square, triangle.
   digits   the digits 0-9 drawn with a scalable font, with random scale, shift, rotation and
            stroke colour; classes: 0..9.
-2-D point sets (mixtures of Gaussians used to diagnose mode collapse):
-  ring8    8 Gaussians on a circle of radius 1 at angles 2πk/8, σ = 0.01.
-  grid25   25 Gaussians at {-4, -2, 0, 2, 4}², σ = 0.05.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 BUILTIN_SIZE = 2048  # images per built-in image set: enough variety, generated in about a second
-
-
-@dataclass
-class PointDistribution:
-    """A mixture of isotropic Gaussians with equal weights."""
-
-    name: str
-    modes: np.ndarray  # K×2
-    sigma: float
-
-    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        which = rng.integers(0, len(self.modes), size=n)
-        return (self.modes[which] + rng.normal(0.0, self.sigma, size=(n, 2))).astype(np.float32)
-
-
-def ring8() -> PointDistribution:
-    angles = 2 * np.pi * np.arange(8) / 8
-    return PointDistribution("ring8", np.stack([np.cos(angles), np.sin(angles)], 1), 0.01)
-
-
-def grid25() -> PointDistribution:
-    xs = np.array([-4.0, -2.0, 0.0, 2.0, 4.0])
-    return PointDistribution("grid25", np.array([(x, y) for x in xs for y in xs]), 0.05)
-
-
-POINT_SETS: dict[str, Callable[[], PointDistribution]] = {"ring8": ring8, "grid25": grid25}
 
 
 def _bright_colour(rng: np.random.Generator) -> tuple[int, int, int]:
@@ -127,4 +99,14 @@ IMAGE_SETS: dict[str, Callable[..., ImageSet]] = {"shapes": shapes, "digits": di
 
 
 def names() -> list[str]:
-    return sorted([*IMAGE_SETS, *POINT_SETS])
+    return sorted(IMAGE_SETS)
+
+
+def write_example_images(folder: str | Path, count: int = 8, size: int = 32, seed: int = 0) -> Path:
+    """A folder of ``count`` PNG shape images (for conformance checks and quick examples)."""
+    from .images import write_image
+
+    folder = Path(folder)
+    for i, img in enumerate(shapes(size, seed, count).images):
+        write_image(folder / f"{i:03d}.png", img.astype(np.float32) / 255.0)
+    return folder

@@ -65,33 +65,38 @@ class LoadedImage:
     bits: int  # 8 or 16
 
 
+def decode_image(img, channels: int = 3) -> LoadedImage:
+    """A PIL image as RGB (3) or grayscale (1) pixels in [0, 1]. 16-bit images keep their
+    precision; an alpha channel is returned separately so ``apply`` can carry it through."""
+    mode = img.mode
+    alpha = None
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        alpha = np.asarray(rgba.getchannel("A"), dtype=np.float32) / 255.0
+        img = rgba.convert("RGB") if channels == 3 else rgba.convert("L")
+    if mode in ("I;16", "I;16B", "I;16L", "I"):
+        raw = np.asarray(img, dtype=np.float32) / 65535.0
+        pixels = np.clip(raw, 0, 1)[..., None]
+        if channels == 3:
+            pixels = np.repeat(pixels, 3, axis=2)
+        return LoadedImage(pixels, alpha, 16)
+    img = img.convert("RGB" if channels == 3 else "L")
+    pixels = np.asarray(img, dtype=np.float32) / 255.0
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    return LoadedImage(pixels, alpha, 8)
+
+
 def read_image(path: str | Path, channels: int = 3) -> LoadedImage:
-    """Decode an image as RGB (3) or grayscale (1). 16-bit images keep their precision; an alpha
-    channel is returned separately so ``apply`` can carry it through."""
+    """Decode an image file (see :func:`decode_image`), or one line naming the file."""
     from PIL import Image
 
     try:
         with Image.open(path) as img:
             img.load()
-            mode = img.mode
-            alpha = None
-            if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
-                rgba = img.convert("RGBA")
-                alpha = np.asarray(rgba.getchannel("A"), dtype=np.float32) / 255.0
-                img = rgba.convert("RGB") if channels == 3 else rgba.convert("L")
-            if mode in ("I;16", "I;16B", "I;16L", "I"):
-                raw = np.asarray(img, dtype=np.float32) / 65535.0
-                pixels = np.clip(raw, 0, 1)[..., None]
-                if channels == 3:
-                    pixels = np.repeat(pixels, 3, axis=2)
-                return LoadedImage(pixels, alpha, 16)
-            img = img.convert("RGB" if channels == 3 else "L")
-            pixels = np.asarray(img, dtype=np.float32) / 255.0
+            return decode_image(img, channels)
     except (OSError, ValueError, SyntaxError) as exc:
         raise UserError(f"{path}: cannot read image ({exc}); delete or re-save it") from None
-    if pixels.ndim == 2:
-        pixels = pixels[..., None]
-    return LoadedImage(pixels, alpha, 8)
 
 
 def read_uint8(path: str | Path, channels: int = 3) -> np.ndarray:
@@ -99,24 +104,30 @@ def read_uint8(path: str | Path, channels: int = 3) -> np.ndarray:
     return (read_image(path, channels).pixels * 255.0 + 0.5).astype(np.uint8)
 
 
-def write_image(path: str | Path, pixels: np.ndarray, alpha: np.ndarray | None = None, bits: int = 8) -> None:
-    """Write an H×W×C array in [0, 1] atomically; the format follows the file extension."""
+def encode_image(pixels: np.ndarray, alpha: np.ndarray | None = None, bits: int = 8, suffix: str = ".png"):
+    """An H×W×C array in [0, 1] (and optional alpha) as a PIL image; 16 bits for grayscale where
+    the format ``suffix`` holds them, alpha where it holds one."""
     from PIL import Image
 
-    path = Path(path)
     pixels = np.clip(pixels, 0.0, 1.0)
     if pixels.ndim == 3 and pixels.shape[2] == 1:
         pixels = pixels[..., 0]
-    if bits == 16 and pixels.ndim == 2 and path.suffix.lower() in (".png", ".tif", ".tiff") and alpha is None:
-        img = Image.fromarray((pixels * 65535.0 + 0.5).astype(np.uint16))
-    else:
-        img = Image.fromarray((pixels * 255.0 + 0.5).astype(np.uint8))
-        if alpha is not None and path.suffix.lower() in (".png", ".webp", ".tif", ".tiff"):
-            a = Image.fromarray((np.clip(alpha, 0, 1) * 255.0 + 0.5).astype(np.uint8))
-            if a.size != img.size:
-                a = a.resize(img.size, Image.BILINEAR)
-            img = img.convert("RGBA" if img.mode == "RGB" else "LA")
-            img.putalpha(a)
+    if bits == 16 and pixels.ndim == 2 and suffix.lower() in (".png", ".tif", ".tiff") and alpha is None:
+        return Image.fromarray((pixels * 65535.0 + 0.5).astype(np.uint16))
+    img = Image.fromarray((pixels * 255.0 + 0.5).astype(np.uint8))
+    if alpha is not None and suffix.lower() in (".png", ".webp", ".tif", ".tiff"):
+        a = Image.fromarray((np.clip(alpha, 0, 1) * 255.0 + 0.5).astype(np.uint8))
+        if a.size != img.size:
+            a = a.resize(img.size, Image.BILINEAR)
+        img = img.convert("RGBA" if img.mode == "RGB" else "LA")
+        img.putalpha(a)
+    return img
+
+
+def write_image(path: str | Path, pixels: np.ndarray, alpha: np.ndarray | None = None, bits: int = 8) -> None:
+    """Write an H×W×C array in [0, 1] atomically; the format follows the file extension."""
+    path = Path(path)
+    img = encode_image(pixels, alpha, bits, path.suffix)
     with atomic_path(path) as tmp:
         fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}.get(path.suffix.lower())
         img.save(tmp, format=fmt or (path.suffix[1:].upper() if path.suffix else "PNG"))
@@ -144,35 +155,3 @@ def save_grid(path: str | Path, images, nrow: int | None = None) -> None:
     grid = make_grid(images.detach().float().cpu().clamp(-1, 1), nrow=nrow or max(1, int(math.ceil(math.sqrt(n)))),
                      padding=2, pad_value=1.0)
     write_image(path, to_array(grid))
-
-
-def save_scatter(path: str | Path, points: np.ndarray, modes: np.ndarray | None = None, size: int = 512,
-                 radius: float = 0.0) -> None:
-    """N×2 points as a PNG scatter plot over optional mode centres (red crosses), each with a circle
-    of ``radius`` (e.g. the 3σ of a high-quality sample) drawn under the points."""
-    from PIL import Image, ImageDraw
-
-    pts = np.asarray(points, dtype=np.float64)
-    ref = np.concatenate([pts, modes]) if modes is not None and len(modes) else pts
-    finite = ref[np.isfinite(ref).all(axis=1)]
-    lo, hi = (finite.min(0), finite.max(0)) if len(finite) else (np.zeros(2) - 1, np.zeros(2) + 1)
-    span = float(max(hi - lo)) * 1.1 + 1e-6
-    centre = (lo + hi) / 2
-
-    def px(p: np.ndarray) -> np.ndarray:
-        xy = (p - centre) / span * (size - 20) + size / 2
-        return np.stack([xy[..., 0], size - xy[..., 1]], axis=-1)  # image rows grow downwards
-
-    img = Image.new("RGB", (size, size), "white")
-    draw = ImageDraw.Draw(img)
-    if modes is not None:  # under the points, so tight clusters stay visible
-        r = max(radius / span * (size - 20), 0.0)
-        for x, y in px(np.asarray(modes, dtype=np.float64)):
-            if r >= 2:
-                draw.ellipse((x - r, y - r, x + r, y + r), outline=(240, 160, 160))
-            draw.line((x - 5, y, x + 5, y), fill=(220, 30, 30), width=1)
-            draw.line((x, y - 5, x, y + 5), fill=(220, 30, 30), width=1)
-    for x, y in px(pts[np.isfinite(pts).all(axis=1)]):
-        draw.rectangle((x - 0.5, y - 0.5, x + 0.5, y + 0.5), fill=(30, 90, 200))
-    with atomic_path(path) as tmp:
-        img.save(tmp, format="PNG")

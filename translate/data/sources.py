@@ -1,15 +1,18 @@
-"""Turning a ``--data``-style value (a folder, a points file or a built-in name) into data."""
+"""Turning a ``--data``-style value (a folder or a built-in name) into images."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Mapping, TypeVar
 
 import numpy as np
 
 from ..errors import UserError
 from . import builtin
 from .images import check_images, find_images, read_uint8
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -38,73 +41,45 @@ class ImageSource:
         return read_uint8(self.paths[index], channels)
 
 
-def is_builtin(value: str) -> bool:
-    return not Path(value).exists() and value in builtin.names()
+# A built-in data set: (size, seed) → ImageSource. Plugins add their own (e.g. srgan's photos).
+BuiltinImages = Callable[[int, int], ImageSource]
 
 
-def _unknown(value: str, flag: str) -> UserError:
-    return UserError(f"{flag} {value}: no such folder, and not a built-in dataset "
-                     f"({', '.join(builtin.names())}); pass a folder of images")
+def core_builtins() -> dict[str, BuiltinImages]:
+    """The image sets every plugin can train on: shapes, digits (generated, labelled)."""
+    def make(name: str) -> BuiltinImages:
+        def load(size: int, seed: int) -> ImageSource:
+            data = builtin.IMAGE_SETS[name](size=size, seed=seed)
+            return ImageSource(f"builtin:{name}", arrays=data.images, labels=data.labels, classes=data.classes)
+        return load
+
+    return {name: make(name) for name in builtin.IMAGE_SETS}
 
 
-def open_images(value: str, flag: str = "--data", size: int = 64, seed: int = 0,
-                skip_bad: bool = False) -> ImageSource:
-    """Images for ``value``: an existing folder (scanned, headers checked) or a built-in set."""
-    if not Path(value).exists():
-        if value in builtin.IMAGE_SETS:
-            data = builtin.IMAGE_SETS[value](size=size, seed=seed)
-            return ImageSource(f"builtin:{value}", arrays=data.images, labels=data.labels, classes=data.classes)
-        if value in builtin.POINT_SETS:
-            raise UserError(f"{flag} {value}: a 2-D point set, not images; this model needs images")
-        raise _unknown(value, flag)
-    root = Path(value)
-    paths = check_images(find_images(root, flag), flag, skip_bad)
+def folder_or_builtin(value: str, flag: str, builtins: Mapping[str, T], what: str = "a folder of images") -> Path | T:
+    """``value`` as an existing path, else the built-in it names, else one line that lists the
+    built-ins and says what to pass. An existing path always wins over a built-in name."""
+    path = Path(value)
+    if path.exists():
+        return path
+    if value in builtins:
+        return builtins[value]
+    names = ", ".join(sorted(builtins)) or "none"
+    raise UserError(f"{flag} {value}: no such file or folder, and not a built-in data set ({names}); pass {what}")
+
+
+def open_images(value: str, flag: str = "--data", size: int = 64, seed: int = 0, skip_bad: bool = False,
+                builtins: Mapping[str, BuiltinImages] | None = None) -> ImageSource:
+    """Images for ``value``: a folder (scanned, decode-checked) or a built-in set, the core's
+    (shapes, digits) or one of ``builtins`` that the calling plugin adds."""
+    found = folder_or_builtin(value, flag, {**core_builtins(), **(builtins or {})})
+    if not isinstance(found, Path):
+        return found(size, seed)
+    paths = check_images(find_images(found, flag), flag, skip_bad)
     parents = {p.parent for p in paths}
     labels, classes = None, []
-    if root not in parents:
-        classes = sorted({p.relative_to(root).parts[0] for p in paths})
+    if found not in parents:
+        classes = sorted({p.relative_to(found).parts[0] for p in paths})
         index = {c: i for i, c in enumerate(classes)}
-        labels = [index[p.relative_to(root).parts[0]] for p in paths]
-    return ImageSource(str(root), paths=paths, labels=labels, classes=classes)
-
-
-@dataclass
-class PointSource:
-    """2-D points: a known mixture (sampled fresh) or a fixed array from a .npy/.csv file."""
-
-    origin: str
-    distribution: builtin.PointDistribution | None = None
-    points: np.ndarray | None = None
-
-    @property
-    def modes(self) -> np.ndarray | None:
-        return None if self.distribution is None else self.distribution.modes
-
-    @property
-    def sigma(self) -> float:
-        """Standard deviation of each mixture component (0 for a points file)."""
-        return 0.0 if self.distribution is None else float(self.distribution.sigma)
-
-
-def open_points(value: str, flag: str = "--data") -> PointSource:
-    path = Path(value)
-    if path.is_file():
-        try:
-            pts = np.load(path) if path.suffix == ".npy" else np.loadtxt(path, delimiter=",", ndmin=2)
-        except Exception as exc:
-            raise UserError(f"{flag} {path}: cannot read points ({exc}); pass an N×2 .npy or .csv file") from None
-        if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) == 0:
-            raise UserError(f"{flag} {path}: expected an N×2 array of points, got shape {pts.shape}")
-        return PointSource(str(path), points=pts.astype(np.float32))
-    if value in builtin.POINT_SETS and not path.exists():
-        return PointSource(f"builtin:{value}", distribution=builtin.POINT_SETS[value]())
-    raise UserError(f"{flag} {value}: not a points file (.npy/.csv) nor a built-in point set "
-                    f"({', '.join(builtin.POINT_SETS)})")
-
-
-def is_points(value: str) -> bool:
-    """Whether ``value`` names 2-D point data rather than images."""
-    path = Path(value)
-    if path.is_file() and path.suffix.lower() in (".npy", ".csv"):
-        return True
-    return not path.exists() and value in builtin.POINT_SETS
+        labels = [index[p.relative_to(found).parts[0]] for p in paths]
+    return ImageSource(str(found), paths=paths, labels=labels, classes=classes)

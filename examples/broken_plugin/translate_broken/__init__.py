@@ -1,3 +1,6 @@
-"""Fails on import, as a plugin with a missing dependency would."""
+"""Two deliberately broken plugins, for isolation tests and as examples of the messages:
 
-raise ImportError("translate_broken needs the package 'not-installed-dependency'")
+missing_dependency  fails on import, as a plugin with a missing dependency would;
+misspelt            imports, but its ``evalute`` hook is misspelt: the contract check reports it
+                    by name with a did-you-mean, instead of the hook never running.
+"""

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from translate.config import param
-from translate.errors import UserError
 from translate.plugin import Plugin
 
 __version__ = "1.0.0"
@@ -26,21 +25,21 @@ class VAEGANConfig:
     """VAE-GAN (Larsen et al. 2016): encoder, decoder = generator, and a discriminator whose
     l-th layer features are the reconstruction metric."""
 
-    latent_dim: int = param(128, "size of z (Larsen et al. 2016, authors' code celeba_aegan.py at 64×64: 128)")
+    latent_dim: int = param(128, "size of z (Larsen et al. 2016, authors' code celeba_aegan.py at 64×64: 128)", positive=True)
     channels: int = param(3, "image channels: 3 = RGB, 1 = grayscale (images are converted on load)")
     features: int = param(32, "base width f: encoder convs 2f,4f,8f; decoder 8f,4f,f; discriminator f,4f,8f,8f "
-                              "(Larsen et al. 2016, authors' code img64x64: f = 32)")
+                              "(Larsen et al. 2016, authors' code img64x64: f = 32)", positive=True)
     gamma: float = param(1.0, "weight of the feature reconstruction against the GAN loss in the decoder's "
                               "objective (Larsen et al. 2016, Alg. 1: γ, value not given; the authors' CelebA "
-                              "code used 1e-5 over 150 epochs, where short runs learn no reconstruction)")
+                              "code used 1e-5 over 150 epochs, where short runs learn no reconstruction)", min=0)
     loss: Literal["nonsaturating", "minimax"] = param(
         "nonsaturating", "decoder's adversarial term: -log D(x̃) (Goodfellow et al. 2014, §3) or the "
         "paper's log(1 - D(x̃)) (Larsen et al. 2016, Alg. 1: -L_GAN)")
     margin: float = param(0.35, "pause D while its cross-entropy on real or fake images is below equilibrium - "
                                 "margin, the decoder while above equilibrium + margin; 0 = off (Larsen et al. "
-                                "2016, authors' code aegan.py: 0.35)")
+                                "2016, authors' code aegan.py: 0.35)", min=0)
     equilibrium: float = param(0.68, "D cross-entropy at which neither is paused (authors' code: 0.68, ≈ ln 2)")
-    lr: float = param(3e-4, "RMSProp learning rate of all three networks (Larsen et al. 2016, experiments: RMSProp, 0.0003)")
+    lr: float = param(3e-4, "RMSProp learning rate of all three networks (Larsen et al. 2016, experiments: RMSProp, 0.0003)", positive=True)
     flip: bool = param(False, "random horizontal flips of training images")
 
 
@@ -52,10 +51,11 @@ class VAEGANPlugin(Plugin):
     train_defaults = {"batch_size": 64, "size": 32, "steps": 2000}
     inference_modules = ("encoder", "generator")
 
-    def build(self, config: VAEGANConfig, options: Any) -> dict[str, Any]:
+    def build(self, config: VAEGANConfig, options: Any, training: bool = True) -> dict[str, Any]:
         from .networks import build_networks
 
-        return build_networks(config, options.size)
+        modules = build_networks(config, options.size)
+        return modules if training else {name: modules[name] for name in self.inference_modules}
 
     def dataset(self, config: VAEGANConfig, options: Any, data: dict[str, str]) -> Any:
         from translate.data.datasets import ImageDataset
@@ -90,18 +90,13 @@ class VAEGANPlugin(Plugin):
         samples = self.sample(modules, ctx.config, 16, ctx.preview_generator())
         return torch.cat([x, recon, samples.to(x.dtype)])  # rows: inputs, reconstructions, samples
 
-    def sample(self, modules: dict[str, Any], config: VAEGANConfig, n: int, generator: Any, **options: Any) -> Any:
+    def sample(self, modules: dict[str, Any], config: VAEGANConfig, n: int, generator: Any) -> Any:
         from .training import sample
 
-        if options:
-            raise UserError(f"plugin 'vaegan' is unconditional: it takes no {', '.join('--' + k for k in options)}")
         return sample(modules["generator"], n, generator)
 
-    def apply(self, modules: dict[str, Any], config: VAEGANConfig, images: Any, **options: Any) -> Any:
+    def apply(self, modules: dict[str, Any], config: VAEGANConfig, images: Any) -> Any:
         from .training import reconstruct
 
-        # The whole image is one code, so tiling does not apply; anything else is a mistake.
-        unknown = sorted(set(options) - {"tile", "overlap"})
-        if unknown:
-            raise UserError(f"plugin 'vaegan' reconstructs images; it takes no {', '.join('--' + k for k in unknown)}")
+        # The whole image is one code: no tiling, so the apply takes no options (the core refuses any).
         return reconstruct(modules["encoder"], modules["generator"], images)

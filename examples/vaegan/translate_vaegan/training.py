@@ -12,18 +12,12 @@ The discriminator is not trained on L_llike, and the GAN error does not reach th
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from translate.losses import make_loss
-
-
-@functools.lru_cache(maxsize=None)
-def _loss(name: str):
-    return make_loss(name)
 
 
 def kl_to_prior(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -56,7 +50,7 @@ def balance(real_logits: torch.Tensor, fake_logits: torch.Tensor, equilibrium: f
 
 def train_step(ctx) -> dict[str, torch.Tensor]:
     E, G, D = ctx.modules["encoder"], ctx.modules["generator"], ctx.modules["discriminator"]
-    cfg, adversarial = ctx.config, _loss(ctx.config.loss)
+    cfg, adversarial = ctx.config, make_loss(ctx.config.loss)
     x = ctx.next_batch()["image"]
     n = x.shape[0]
     with ctx.autocast():

@@ -19,6 +19,8 @@ This module stays free of torch imports so that ``translate train cyclegan --hel
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -37,25 +39,30 @@ class CycleGANConfig:
 
     channels: int = param(3, "image channels: 3 = RGB, 1 = grayscale (images are converted on load)")
     n_blocks: int = param(0, "residual blocks per generator; 0 = auto: 9 for --size ≥ 256, else 6 "
-                             "(Zhu et al. 2017, §7.2: 9 for 256², 6 for 128²)")
-    gen_features: int = param(64, "generator width: filters of c7s1-k, then 2k, 4k (Zhu et al. 2017, §7.2: 64)")
-    disc_features: int = param(64, "discriminator width: filters of its first layer C64 (Zhu et al. 2017, §7.2: 64)")
-    disc_layers: int = param(3, "PatchGAN strided blocks: 3 = 70×70 patches (Zhu et al. 2017, §7.2: 70×70)")
-    lambda_cycle: float = param(10.0, "weight λ of the cycle-consistency L1 loss (Zhu et al. 2017, §4: λ = 10)")
+                             "(Zhu et al. 2017, §7.2: 9 for 256², 6 for 128²)", min=0)
+    gen_features: int = param(64, "generator width: filters of c7s1-k, then 2k, 4k (Zhu et al. 2017, §7.2: 64)", positive=True)
+    disc_features: int = param(64, "discriminator width: filters of its first layer C64 (Zhu et al. 2017, §7.2: 64)", positive=True)
+    disc_layers: int = param(3, "PatchGAN strided blocks: 3 = 70×70 patches (Zhu et al. 2017, §7.2: 70×70)", min=0, max=6)
+    lambda_cycle: float = param(10.0, "weight λ of the cycle-consistency L1 loss (Zhu et al. 2017, §4: λ = 10)", min=0)
     lambda_identity: float = param(0.5, "identity-loss weight as a fraction of λ; 0 turns it off "
-                                        "(Zhu et al. 2017, §5.2 and §7.1: 0.5λ)")
+                                        "(Zhu et al. 2017, §5.2 and §7.1: 0.5λ)", min=0)
     pool_size: int = param(50, "generated images kept in each history pool for the D updates; 0 = no pool "
-                               "(Zhu et al. 2017, §4: 50, after Shrivastava et al. 2017)")
-    lr: float = param(2e-4, "Adam learning rate for generators and discriminators (Zhu et al. 2017, §4: 0.0002)")
-    beta1: float = param(0.5, "Adam beta1 (Zhu et al. 2017 reference code: 0.5)")
-    beta2: float = param(0.999, "Adam beta2 (Kingma & Ba 2015 default)")
+                               "(Zhu et al. 2017, §4: 50, after Shrivastava et al. 2017)", min=0)
+    lr: float = param(2e-4, "Adam learning rate for generators and discriminators (Zhu et al. 2017, §4: 0.0002)", positive=True)
+    beta1: float = param(0.5, "Adam beta1 (Zhu et al. 2017 reference code: 0.5)", min=0, max=0.9999)
+    beta2: float = param(0.999, "Adam beta2 (Kingma & Ba 2015 default)", min=0, max=0.9999)
     decay_fraction: float = param(0.5, "fraction of the steps over which the learning rate decays linearly to 0 "
-                                       "after a constant start (Zhu et al. 2017, §4: 100 + 100 epochs = 0.5)")
+                                       "after a constant start (Zhu et al. 2017, §4: 100 + 100 epochs = 0.5)", min=0, max=1)
     resize: int = param(0, "resize the shorter side to this before cropping --size; 0 = --size × 286/256 "
-                           "(Zhu et al. 2017, §7.1 / Isola et al. 2017, §6.2: 286 for 256 crops)")
+                           "(Zhu et al. 2017, §7.1 / Isola et al. 2017, §6.2: 286 for 256 crops)", min=0)
     crop: Literal["random", "center"] = param(
         "random", "crop of --size after resizing (Isola et al. 2017, §6.2: random)")
     flip: bool = param(True, "random horizontal flips (Zhu et al. 2017 reference code: on)")
+
+
+def _blocks(config: CycleGANConfig, size: int) -> int:
+    """Residual blocks: the config's, or the paper's choice for the image size (§7.2)."""
+    return config.n_blocks or (9 if size >= 256 else 6)
 
 
 class CycleGANPlugin(Plugin):
@@ -70,47 +77,46 @@ class CycleGANPlugin(Plugin):
     train_defaults = {"batch_size": 1, "size": 256, "steps": PAPER_STEPS}
     inference_modules = ("g_ab", "g_ba")
 
-    def finalize_config(self, config: CycleGANConfig, explicit: set[str], data: dict[str, str]) -> CycleGANConfig:
+    def finalize_config(self, config: CycleGANConfig, explicit: set[str], data: dict[str, str],
+                        options: Any) -> CycleGANConfig:
         missing = [f"--{flag}" for flag in self.data_flags if not data.get(flag)]
         if missing:
             raise UserError(f"cyclegan needs both domains: add {' '.join(f'{m} DIR' for m in missing)} "
                             "(folders of images, e.g. --a horses/ --b zebras/)")
+        if data["a"] == data["b"]:
+            print(f"warning: --a and --b are the same ({data['a']}): the model can only learn the identity",
+                  file=sys.stderr)
+        return dataclasses.replace(config, n_blocks=_blocks(config, options.size),
+                                   resize=config.resize or round(options.size * 286 / 256))
+
+    def check_config(self, config: CycleGANConfig, options: Any) -> None:
         if config.channels not in (1, 3):
             raise UserError(f"--channels {config.channels}: use 3 (RGB) or 1 (grayscale)")
-        for name in ("lambda_cycle", "lambda_identity", "pool_size", "n_blocks"):
-            if getattr(config, name) < 0:
-                raise UserError(f"--{name.replace('_', '-')} must be at least 0")
-        if not 0.0 <= config.decay_fraction <= 1.0:
-            raise UserError("--decay-fraction must be between 0 and 1")
-        return config
+        if config.resize and config.resize < options.size:
+            raise UserError(f"--resize {config.resize} is smaller than --size {options.size}; use at least "
+                            f"{options.size} (or 0 for auto)")
 
-    @staticmethod
-    def blocks(config: CycleGANConfig, size: int) -> int:
-        return config.n_blocks or (9 if size >= 256 else 6)
-
-    def build(self, config: CycleGANConfig, options: Any) -> dict[str, Any]:
+    def build(self, config: CycleGANConfig, options: Any, training: bool = True) -> dict[str, Any]:
         from translate.nn.patchgan import PatchDiscriminator
 
         from .resnet import ResnetGenerator
 
-        c, n = config.channels, self.blocks(config, options.size)
-        return {
-            "g_ab": ResnetGenerator(c, c, config.gen_features, n),
-            "g_ba": ResnetGenerator(c, c, config.gen_features, n),
-            "d_a": PatchDiscriminator(c, config.disc_features, config.disc_layers, norm="instance"),
-            "d_b": PatchDiscriminator(c, config.disc_features, config.disc_layers, norm="instance"),
-        }
+        c, n = config.channels, _blocks(config, options.size)
+        generators = {"g_ab": ResnetGenerator(c, c, config.gen_features, n),
+                      "g_ba": ResnetGenerator(c, c, config.gen_features, n)}
+        if not training:
+            return generators
+        return {**generators,
+                "d_a": PatchDiscriminator(c, config.disc_features, config.disc_layers, norm="instance"),
+                "d_b": PatchDiscriminator(c, config.disc_features, config.disc_layers, norm="instance")}
 
     def dataset(self, config: CycleGANConfig, options: Any, data: dict[str, str]) -> Any:
         from .data import B_SEED_OFFSET, UnpairedDataset, open_domain
 
-        self.finalize_config(config, set(), data)  # also reached by --resume and the Python API
         size = options.size
         a = open_domain(data["a"], "--a", size, options.seed, options.skip_bad_images)
         b = open_domain(data["b"], "--b", size, options.seed + B_SEED_OFFSET, options.skip_bad_images)
         resize = config.resize or round(size * 286 / 256)
-        if resize < size:
-            raise UserError(f"--resize {resize} is smaller than --size {size}; use at least {size} (or 0 for auto)")
         return UnpairedDataset(a, b, size, config.channels, resize=resize, crop=config.crop, flip=config.flip)
 
     def optimizers(self, config: CycleGANConfig, modules: dict[str, Any]) -> dict[str, Any]:
@@ -125,10 +131,9 @@ class CycleGANPlugin(Plugin):
         return {"generators": adam("g_ab", "g_ba"), "discriminators": adam("d_a", "d_b")}
 
     def schedulers(self, config: CycleGANConfig, optimizers: dict[str, Any], total_steps: int) -> dict[str, Any]:
-        from translate.schedules import constant_then_linear_decay
+        from translate.schedules import decay_each
 
-        return {name: constant_then_linear_decay(opt, total_steps, config.decay_fraction)
-                for name, opt in optimizers.items()}
+        return decay_each(optimizers, total_steps, config.decay_fraction)
 
     def train_step(self, ctx: Any) -> dict[str, Any]:
         from .training import train_step
@@ -140,12 +145,8 @@ class CycleGANPlugin(Plugin):
 
         return preview(ctx.inference_modules(), batch)
 
-    def apply(self, modules: dict[str, Any], config: CycleGANConfig, images: Any, **options: Any) -> Any:
+    def apply(self, modules: dict[str, Any], config: CycleGANConfig, images: Any, direction: str = "a2b",
+              tile: int = 512, overlap: int = 32) -> Any:
         from .training import translate
 
-        known = {"direction", "tile", "overlap"}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise UserError(f"plugin 'cyclegan' does not take {', '.join('--' + k for k in unknown)}")
-        return translate(modules, images, direction=options.get("direction") or "a2b",
-                         tile=options.get("tile", 512), overlap=options.get("overlap", 32))
+        return translate(modules, images, direction=direction, tile=tile, overlap=overlap)

@@ -13,7 +13,7 @@ sets never hold the same shapes: the task is genuinely unpaired.
 
 from __future__ import annotations
 
-from pathlib import Path
+import functools
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,6 @@ import numpy as np
 from translate.data import augment, builtin
 from translate.data.datasets import uint8_to_tensor
 from translate.data.sources import ImageSource, open_images
-from translate.errors import UserError
 from translate.interfaces import Dataset
 
 INVERTED = "-inverted"
@@ -43,12 +42,8 @@ def builtin_domain(name: str, size: int, seed: int, count: int = builtin.BUILTIN
 
 def open_domain(value: str, flag: str, size: int, seed: int, skip_bad: bool = False) -> ImageSource:
     """A folder of images (recursive) or a built-in domain name."""
-    if Path(value).exists():
-        return open_images(value, flag, size=size, seed=seed, skip_bad=skip_bad)
-    if value in builtin_domains():
-        return builtin_domain(value, size, seed)
-    raise UserError(f"{flag} {value}: no such folder, and not a built-in domain ({', '.join(builtin_domains())}); "
-                    "pass a folder of images")
+    domains = {name: functools.partial(builtin_domain, name) for name in builtin_domains()}
+    return open_images(value, flag, size=size, seed=seed, skip_bad=skip_bad, builtins=domains)
 
 
 class UnpairedDataset(Dataset):

@@ -65,12 +65,12 @@ class GanConfig:
                             "n_critic = 5 for wgan/wgan-gp, Arjovsky et al. 2017 / Gulrajani et al. 2017)")
     optimizer: Literal["adam", "rmsprop"] = param(
         "adam", "optimiser of G and D: adam (Radford et al. 2016, §4), rmsprop for wgan (Arjovsky et al. 2017, §3)")
-    lr: float = param(2e-4, "learning rate of G and D (Radford et al. 2016, §4: 0.0002; wgan 5e-5, wgan-gp 1e-4)")
+    lr: float = param(2e-4, "learning rate of G and D (Radford et al. 2016, §4: 0.0002; wgan 5e-5, wgan-gp 1e-4)", positive=True)
     lr_g: float | None = param(None, "generator learning rate; default --lr. TTUR: give G and D different "
-                                     "rates (Heusel et al. 2017, §4)")
-    lr_d: float | None = param(None, "discriminator learning rate; default --lr (see --lr-g)")
-    beta1: float = param(0.5, "Adam beta1 (Radford et al. 2016, §4: 0.5; wgan-gp: 0, Gulrajani et al. 2017)")
-    beta2: float = param(0.999, "Adam beta2 (Kingma & Ba 2015: 0.999; wgan-gp: 0.9, Gulrajani et al. 2017)")
+                                     "rates (Heusel et al. 2017, §4)", positive=True)
+    lr_d: float | None = param(None, "discriminator learning rate; default --lr (see --lr-g)", positive=True)
+    beta1: float = param(0.5, "Adam beta1 (Radford et al. 2016, §4: 0.5; wgan-gp: 0, Gulrajani et al. 2017)", min=0, max=0.9999)
+    beta2: float = param(0.999, "Adam beta2 (Kingma & Ba 2015: 0.999; wgan-gp: 0.9, Gulrajani et al. 2017)", min=0, max=0.9999)
     clip: float = param(0.01, "wgan: clamp critic weights to [-c, c] after each step (Arjovsky et al. 2017, "
                               "Alg. 1: c = 0.01)")
     gp_weight: float = param(10.0, "wgan-gp: gradient-penalty weight λ (Gulrajani et al. 2017, Alg. 1: 10)")
@@ -91,15 +91,15 @@ class GanConfig:
         "projection", "how D sees the class: projection (Miyato & Koyama 2018, eq. 3) or concatenation of a "
                       "one-hot label to its input (Mirza & Osindero 2014)")
     embed_dim: int = param(50, "conditional: size of the class embedding concatenated to z in G "
-                               "(Mirza & Osindero 2014 feed y through a learned layer)")
+                               "(Mirza & Osindero 2014 feed y through a learned layer)", positive=True)
     classes: tuple[str, ...] = param((), "class names of a conditional model (set from the data)")
-    features: int = param(64, "DCGAN width: channels of the last G / first D conv (Radford et al. 2016, Fig. 1: 64·2^k)")
+    features: int = param(64, "DCGAN width: channels of the last G / first D conv (Radford et al. 2016, Fig. 1: 64·2^k)", positive=True)
     hidden: tuple[int, ...] = param((256, 512, 1024), "MLP hidden widths of G; D mirrors them (seed notes 004; "
                                                       "2-D points: 256,256,256)")
-    leak: float = param(0.2, "LeakyReLU slope in D (Radford et al. 2016, §3: 0.2)")
+    leak: float = param(0.2, "LeakyReLU slope in D (Radford et al. 2016, §3: 0.2)", min=0)
     g_leak: float = param(0.2, "LeakyReLU slope in the MLP generator: 0.2 for images (D's slope, Radford et al. "
                                "2016; the seed notes' 0.01 collapsed to one colour in our small tests); 2-D points: "
-                               "0 = ReLU, as in Srivastava et al. 2017 and Lin et al. 2018")
+                               "0 = ReLU, as in Srivastava et al. 2017 and Lin et al. 2018", min=0)
     decay_fraction: float = param(0.0, "decay both learning rates linearly to 0 over this final fraction of "
                                        "--steps (0 = constant, Radford et al. 2016; 2-D points: 0.5, which "
                                        "tightens the clusters at the end)")
@@ -114,12 +114,14 @@ def _data_classes(value: str) -> list[str]:
     """Class names of labelled image data, without reading the images."""
     from translate.data import builtin
     from translate.data.images import find_images
+    from translate.data.sources import folder_or_builtin
 
-    if not Path(value).exists() and value in builtin.IMAGE_SETS:
-        return list(builtin.IMAGE_SETS[value](size=8, count=1).classes)
-    if not Path(value).is_dir():
+    found = folder_or_builtin(value, "--data", builtin.IMAGE_SETS)
+    if not isinstance(found, Path):
+        return list(found(size=8, count=1).classes)
+    if not found.is_dir():
         return []
-    root = Path(value)
+    root = found
     paths = find_images(root, "--data")
     if any(p.parent == root for p in paths):
         return []  # some images are not in a class folder: unlabelled, as open_images decides
@@ -130,7 +132,7 @@ def _points_std(value: str) -> float:
     """Standard deviation of the point data (over both coordinates), rounded to 3 digits."""
     import numpy as np
 
-    from translate.data.sources import open_points
+    from .points import open_points
 
     source = open_points(value)
     pts = source.points if source.points is not None else source.distribution.sample(
@@ -172,9 +174,9 @@ class GanPlugin(Plugin):
                           "built-in: shapes, digits, ring8, grid25"}
     train_defaults = {"batch_size": 64, "size": 32, "steps": 2000}
 
-    def finalize_config(self, config: GanConfig, explicit: set[str], data: dict[str, str]) -> GanConfig:
-        from translate.data.builtin import POINT_SETS
-        from translate.data.sources import is_points
+    def finalize_config(self, config: GanConfig, explicit: set[str], data: dict[str, str],
+                        options: Any) -> GanConfig:
+        from .points import POINT_SETS, is_points
 
         value = data.get("data") or ""
         points = bool(value) and is_points(value)
@@ -196,23 +198,27 @@ class GanPlugin(Plugin):
                 raise UserError(f"--data {value}: --conditional needs labelled images: a folder whose images all "
                                 "sit in one sub-folder per class (at least two), or built-in shapes/digits")
             config = dataclasses.replace(config, classes=tuple(classes))
-        _check(config)
         return config
+
+    def check_config(self, config: GanConfig, options: Any) -> None:
+        _check(config)
+        if options.batch_size % config.pack:
+            raise UserError(f"--pack {config.pack}: --batch-size {options.batch_size} must be a multiple of it")
 
     def preferred_precision(self, config: GanConfig, options: Any) -> str | None:
         # bf16 keeps ~3 significant digits: too coarse for points with σ = 0.01 on a radius-1 ring.
         return "fp32" if config.points else None
 
-    def build(self, config: GanConfig, options: Any) -> dict[str, Any]:
+    def build(self, config: GanConfig, options: Any, training: bool = True) -> dict[str, Any]:
         from .networks import build_networks
 
-        if options.batch_size % config.pack:
-            raise UserError(f"--pack {config.pack}: --batch-size {options.batch_size} must be a multiple of it")
-        return build_networks(config, options.size)
+        return build_networks(config, options.size, discriminator=training)
 
     def dataset(self, config: GanConfig, options: Any, data: dict[str, str]) -> Any:
-        from translate.data.datasets import ImageDataset, PointDataset
-        from translate.data.sources import open_images, open_points
+        from translate.data.datasets import ImageDataset
+        from translate.data.sources import open_images
+
+        from .points import PointDataset, open_points
 
         if config.points:
             return PointDataset(open_points(data["data"]))
@@ -235,12 +241,11 @@ class GanPlugin(Plugin):
                 "discriminator": make(modules["discriminator"], config.lr_d if config.lr_d is not None else config.lr)}
 
     def schedulers(self, config: GanConfig, optimizers: dict[str, Any], total_steps: int) -> dict[str, Any]:
-        from translate.schedules import constant_then_linear_decay
+        from translate.schedules import decay_each
 
         if config.decay_fraction <= 0:
             return {}
-        return {name: constant_then_linear_decay(opt, total_steps, config.decay_fraction)
-                for name, opt in optimizers.items()}
+        return decay_each(optimizers, total_steps, config.decay_fraction)
 
     def discriminator_step(self, ctx: Any, batch: dict[str, Any]) -> dict[str, Any]:
         from .training import discriminator_step
@@ -253,16 +258,25 @@ class GanPlugin(Plugin):
         return generator_step(ctx, batch)
 
     def preview(self, ctx: Any, batch: dict[str, Any]) -> Any:
-        n = 2000 if ctx.config.points else 64
-        return self.sample(ctx.inference_modules(), ctx.config, n, ctx.preview_generator())
+        if not ctx.config.points:
+            return self.sample(ctx.inference_modules(), ctx.config, 64, ctx.preview_generator())
+        from .points import scatter_image
+
+        points = self.sample(ctx.inference_modules(), ctx.config, 2000, ctx.preview_generator())
+        return scatter_image(points.float().cpu().numpy(), ctx.config.point_set)
 
     def sample(self, modules: dict[str, Any], config: GanConfig, n: int, generator: Any,
-               label: str | None = None, **options: Any) -> Any:
+               label: str | None = None) -> Any:
         from .training import sample
 
-        if options:
-            raise UserError(f"plugin 'gan' takes no {', '.join('--' + k for k in options)} when sampling")
         return sample(modules["generator"], config, n, generator, label)
+
+    def write_samples(self, samples: Any, path: Path) -> Path:
+        if samples.dim() != 2:
+            return super().write_samples(samples, path)
+        from .points import write_points
+
+        return write_points(samples.numpy(), path)
 
     def latent_dim(self, config: GanConfig) -> int:
         return config.latent_dim
@@ -276,11 +290,9 @@ class GanPlugin(Plugin):
         return generate(modules["generator"], z, labels if config.conditional else None)
 
     def evaluate(self, modules: dict[str, Any], config: GanConfig, out_dir: Any, data: str | None = None,
-                 n: int | None = None, seed: int = 0, **options: Any) -> dict[str, float]:
+                 n: int | None = None, seed: int = 0) -> dict[str, float]:
         from .diagnostics import evaluate_points
 
-        if options:
-            raise UserError(f"plugin 'gan' eval takes no {', '.join('--' + k for k in options)}")
         if not config.points:
             raise UserError("translate eval of a gan model measures mode coverage of 2-D point models (ring8, "
                             "grid25); for image models use 'translate neighbours' or 'translate interpolate'")

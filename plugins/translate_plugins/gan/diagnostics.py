@@ -1,4 +1,4 @@
-"""``translate eval`` of a 2-D model: mode coverage against the known mixture (translate.metrics.modes)."""
+"""``translate eval`` of a 2-D model: mode coverage against the known mixture (points.py)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,9 @@ from pathlib import Path
 
 import torch
 
-from translate.data.builtin import POINT_SETS
-from translate.data.images import save_scatter
 from translate.errors import UserError
-from translate.metrics.modes import mode_stats
 
+from .points import POINT_SETS, mode_stats, save_scatter
 from .training import sample
 
 
@@ -27,5 +25,5 @@ def evaluate_points(generator, config, out_dir: Path, data: str | None, n: int, 
     mixture = POINT_SETS[name]()
     with torch.no_grad():
         points = sample(generator, config, n, torch.Generator().manual_seed(seed)).float().cpu().numpy()
-    save_scatter(out_dir / "scatter.png", points, mixture.modes, radius=3 * mixture.sigma)
+    save_scatter(out_dir / "scatter.png", points, name)
     return mode_stats(points, mixture.modes, mixture.sigma)

@@ -184,14 +184,17 @@ def add_spectral_norm(module: nn.Module) -> nn.Module:
     return module
 
 
-def build_networks(config, size: int) -> dict[str, nn.Module]:
+def build_networks(config, size: int, discriminator: bool = True) -> dict[str, nn.Module]:
+    """G and (unless ``discriminator`` is False, as for apply/sample) D of the config."""
     classes = len(config.classes) if config.conditional else 0
     projection = config.cond_d == "projection"
     if config.arch == "dcgan":
         g = DCGANGenerator(config.latent_dim, config.channels, size, config.features, classes, config.embed_dim)
+        g.apply(dcgan_init)
+        if not discriminator:
+            return {"generator": g}
         d = DCGANDiscriminator(config.channels * config.pack, size, config.features, config.leak, config.d_norm,
                                classes, projection)
-        g.apply(dcgan_init)
         d.apply(dcgan_init)
     else:
         shape = (2,) if config.points else (config.channels, size, size)
@@ -201,6 +204,8 @@ def build_networks(config, size: int) -> dict[str, nn.Module]:
         g = MLPGenerator(config.latent_dim, shape, tuple(config.hidden), bounded=not config.points,
                          num_classes=classes, embed_dim=config.embed_dim, scale=scale,
                          leak=config.g_leak)
+        if not discriminator:
+            return {"generator": g}
         packed = (shape[0] * config.pack, *shape[1:])  # PacGAN: m samples side by side (training.pack)
         d = MLPDiscriminator(packed, tuple(config.hidden), config.leak, classes, projection, scale=scale)
     if config.spectral_norm:

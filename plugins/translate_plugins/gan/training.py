@@ -12,11 +12,6 @@ from translate.errors import UserError
 from translate.losses import clip_weights, gradient_penalty, make_loss, r1_penalty
 
 
-@functools.lru_cache(maxsize=None)
-def _loss(name: str):
-    return make_loss(name)
-
-
 def real_samples(batch: dict[str, Any]) -> torch.Tensor:
     return batch["point"] if "point" in batch else batch["image"]
 
@@ -58,7 +53,7 @@ def discriminator_step(ctx, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         real = real.detach().requires_grad_(True)
     real_in, fake_in = pack(aug(real), cfg.pack), pack(aug(fake), cfg.pack)
     real_logits, fake_logits = D(real_in, y), D(fake_in, y)
-    loss = _loss(cfg.loss).discriminator(real_logits, fake_logits)
+    loss = make_loss(cfg.loss).discriminator(real_logits, fake_logits)
     logs = {"loss_d": loss.detach()}
     if cfg.loss == "wgan-gp":
         gp = gradient_penalty(lambda x: D(x, y), pack(real, cfg.pack), pack(fake, cfg.pack))  # per pack
@@ -81,7 +76,7 @@ def generator_step(ctx, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
     n, y = real_samples(batch).shape[0], batch_labels(cfg, batch)
     with ctx.frozen(D):
         fake = G(ctx.randn(n, cfg.latent_dim), y)
-        loss = _loss(cfg.loss).generator(D(pack(_augment(cfg)(fake), cfg.pack), y))
+        loss = make_loss(cfg.loss).generator(D(pack(_augment(cfg)(fake), cfg.pack), y))
         ctx.optimize("generator", loss)
     return {"loss_g": loss.detach()}
 

@@ -12,6 +12,7 @@ This module stays free of torch imports so that ``translate train pix2pix --help
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -30,29 +31,29 @@ class Pix2PixConfig:
         "AtoB", "translate A → B, or B → A (A is the left half of --aligned images, or --a)")
     channels: int = param(3, "image channels of both sides: 3 = RGB, 1 = grayscale (converted on load)")
     depth: int = param(0, "U-Net downsamplings; 0 = as many as --size allows, at most 8 "
-                          "(Isola et al. 2017, §6.1.1: 8 for 256², a 1×1 bottleneck)")
+                          "(Isola et al. 2017, §6.1.1: 8 for 256², a 1×1 bottleneck)", min=0, max=10)
     features: int = param(64, "U-Net width: channels of the first encoder layer, doubling up to 8× "
-                              "(Isola et al. 2017, §6.1.1: C64-C128-C256-C512...)")
+                              "(Isola et al. 2017, §6.1.1: C64-C128-C256-C512...)", positive=True)
     dropout: float = param(0.5, "dropout in the 3 innermost decoder layers while training "
-                                "(Isola et al. 2017, §6.1.1: 50%); off in apply")
+                                "(Isola et al. 2017, §6.1.1: 50%); off in apply", min=0, max=0.99)
     norm: Literal["batch", "instance"] = param(
         "batch", "normalisation in G and D (Isola et al. 2017, §6.1: BatchNorm; with batch size 1 it "
                  "equals instance norm while training, §3.3)")
     d_layers: int = param(3, "PatchGAN strided layers: 3 = 70×70 patches (Isola et al. 2017, §6.1.2), "
-                             "1 = 16×16, 4 = 142×142, 0 = 1×1 PixelGAN")
-    d_features: int = param(64, "PatchGAN width: channels of its first layer (Isola et al. 2017, §6.1.2: C64)")
+                             "1 = 16×16, 4 = 142×142, 0 = 1×1 PixelGAN", min=0, max=6)
+    d_features: int = param(64, "PatchGAN width: channels of its first layer (Isola et al. 2017, §6.1.2: C64)", positive=True)
     loss: Literal["nonsaturating", "lsgan"] = param(
         "nonsaturating", "adversarial loss: the cGAN log-loss with G maximising log D(x, G(x)) "
                          "(Isola et al. 2017, §3.3), or least squares (Mao et al. 2017)")
-    lambda_l1: float = param(100.0, "weight λ of the L1 term (Isola et al. 2017, §4.2: 100)")
-    lr: float = param(2e-4, "Adam learning rate of G and D (Isola et al. 2017, §3.3: 0.0002)")
-    beta1: float = param(0.5, "Adam beta1 (Isola et al. 2017, §3.3: 0.5)")
-    beta2: float = param(0.999, "Adam beta2 (Isola et al. 2017, §3.3: 0.999)")
+    lambda_l1: float = param(100.0, "weight λ of the L1 term (Isola et al. 2017, §4.2: 100)", min=0)
+    lr: float = param(2e-4, "Adam learning rate of G and D (Isola et al. 2017, §3.3: 0.0002)", positive=True)
+    beta1: float = param(0.5, "Adam beta1 (Isola et al. 2017, §3.3: 0.5)", min=0, max=0.9999)
+    beta2: float = param(0.999, "Adam beta2 (Isola et al. 2017, §3.3: 0.999)", min=0, max=0.9999)
     decay_fraction: float = param(
         0.5, "the learning rate is constant, then decays linearly to 0 over this fraction of --steps "
-             "(reference code of Isola et al. 2017: 100 epochs + 100 decaying)")
+             "(reference code of Isola et al. 2017: 100 epochs + 100 decaying)", min=0, max=1)
     load_size: int = param(0, "resize the shorter side to this before the random crop to --size; "
-                              "0 = size·286/256 (Isola et al. 2017, §6.2: 286 → 256); --size: no jitter")
+                              "0 = size·286/256 (Isola et al. 2017, §6.2: 286 → 256); --size: no jitter", min=0)
     flip: bool = param(True, "random horizontal mirroring of both images of a pair (Isola et al. 2017, §6.2)")
 
 
@@ -68,22 +69,30 @@ class Pix2PixPlugin(Plugin):
     # facades schedule, 400 images × 200 epochs.
     train_defaults = {"batch_size": 1, "size": PAPER_SIZE, "steps": 80_000}
 
-    def build(self, config: Pix2PixConfig, options: Any) -> dict[str, Any]:
-        from .training import build_networks
+    def finalize_config(self, config: Pix2PixConfig, explicit: set[str], data: dict[str, str],
+                        options: Any) -> Pix2PixConfig:
+        from .unet import auto_depth
 
+        return dataclasses.replace(
+            config, depth=config.depth or auto_depth(options.size),
+            load_size=config.load_size or round(options.size * PAPER_LOAD_SIZE / PAPER_SIZE))
+
+    def check_config(self, config: Pix2PixConfig, options: Any) -> None:
         if config.channels not in (1, 3):
             raise UserError(f"--channels {config.channels}: use 3 (RGB) or 1 (grayscale)")
-        if not 0 <= config.d_layers <= 6:
-            raise UserError(f"--d-layers {config.d_layers}: use 0 (PixelGAN) to 6; 3 gives 70×70 patches")
-        return build_networks(config, options.size)
+        if config.load_size and config.load_size < options.size:
+            raise UserError(f"--load-size {config.load_size} is smaller than --size {options.size}; it is the size "
+                            "images are resized to before the random crop, so use at least --size")
+
+    def build(self, config: Pix2PixConfig, options: Any, training: bool = True) -> dict[str, Any]:
+        from .training import build_networks
+
+        return build_networks(config, options.size, discriminator=training)
 
     def dataset(self, config: Pix2PixConfig, options: Any, data: dict[str, str]) -> Any:
         from .data import PairedDataset, open_pairs
 
         load_size = config.load_size or round(options.size * PAPER_LOAD_SIZE / PAPER_SIZE)
-        if load_size < options.size:
-            raise UserError(f"--load-size {load_size} is smaller than --size {options.size}; it is the size "
-                            "images are resized to before the random crop, so use at least --size")
         source = open_pairs(data, options.size, options.seed, config.channels, options.skip_bad_images)
         return PairedDataset(source, options.size, load_size, config.flip, swap=config.direction == "BtoA")
 
@@ -100,12 +109,9 @@ class Pix2PixPlugin(Plugin):
                 for name in ("generator", "discriminator")}
 
     def schedulers(self, config: Pix2PixConfig, optimizers: dict[str, Any], total_steps: int) -> dict[str, Any]:
-        from translate.schedules import constant_then_linear_decay
+        from translate.schedules import decay_each
 
-        if not 0.0 <= config.decay_fraction <= 1.0:
-            raise UserError(f"--decay-fraction {config.decay_fraction}: use a fraction of --steps in [0, 1]")
-        return {name: constant_then_linear_decay(opt, total_steps, config.decay_fraction)
-                for name, opt in optimizers.items()}
+        return decay_each(optimizers, total_steps, config.decay_fraction)
 
     def train_step(self, ctx: Any) -> dict[str, Any]:
         from .training import train_step
@@ -117,7 +123,11 @@ class Pix2PixPlugin(Plugin):
 
         return preview(ctx, batch)
 
-    def apply(self, modules: dict[str, Any], config: Pix2PixConfig, images: Any, **options: Any) -> Any:
+    def apply(self, modules: dict[str, Any], config: Pix2PixConfig, images: Any, tile: int = 512,
+              overlap: int = 32, direction: str | None = None) -> Any:
         from .training import apply
 
-        return apply(modules["generator"], config, images, **options)
+        return apply(modules["generator"], config, images, tile=tile, overlap=overlap, direction=direction)
+
+    def example_run(self, workdir: Any) -> dict[str, Any]:
+        return {"aligned": "shapes2shaded", "size": 32, "batch_size": 2}

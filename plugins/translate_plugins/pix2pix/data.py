@@ -26,6 +26,7 @@ import torch
 from translate.data import augment
 from translate.data.datasets import uint8_to_tensor
 from translate.data.images import check_images, find_images, read_uint8
+from translate.data.sources import folder_or_builtin
 from translate.errors import UserError
 from translate.interfaces import Dataset
 
@@ -158,11 +159,8 @@ def _synthetic_source(name: str, size: int, seed: int, channels: int) -> PairSou
 
 def aligned_source(value: str, size: int, seed: int, channels: int, skip_bad: bool) -> PairSource:
     """A folder of A|B images, or a synthetic task named ``value`` when no such folder exists."""
-    if not Path(value).exists():
-        if value in SYNTHETIC:
-            return _synthetic_source(value, size, seed, channels)
-        raise UserError(f"--aligned {value}: no such folder, and not a built-in paired task "
-                        f"({', '.join(SYNTHETIC)}); pass a folder of A|B side-by-side images")
+    if not isinstance(folder_or_builtin(value, "--aligned", SYNTHETIC, "a folder of A|B side-by-side images"), Path):
+        return _synthetic_source(value, size, seed, channels)
     paths = check_images(find_images(value, "--aligned"), "--aligned", skip_bad)
     root = Path(value)
     odd = [f"{p.relative_to(root)} ({w}×{h})" for p, (w, h) in _sizes(paths).items() if w % 2 or w < 2]

@@ -7,8 +7,6 @@ target; the adversarial term only has to supply the high frequencies L1 blurs aw
 
 from __future__ import annotations
 
-import functools
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -21,20 +19,14 @@ from translate.tiling import tiled
 from .unet import UNetGenerator, auto_depth, check_depth
 
 
-def build_networks(config, size: int) -> dict[str, torch.nn.Module]:
+def build_networks(config, size: int, discriminator: bool = True) -> dict[str, torch.nn.Module]:
     depth = check_depth(config.depth, size) if config.depth else auto_depth(size)
-    return {
-        "generator": UNetGenerator(config.channels, config.channels, depth, config.features, config.norm,
-                                   config.dropout),
-        # cGAN: D sees input and output stacked along the channels (§3.1, Fig. 2).
-        "discriminator": PatchDiscriminator(2 * config.channels, config.d_features, config.d_layers,
-                                            config.norm),
-    }
-
-
-@functools.lru_cache(maxsize=None)
-def _loss(name: str):
-    return make_loss(name)
+    G = UNetGenerator(config.channels, config.channels, depth, config.features, config.norm, config.dropout)
+    if not discriminator:
+        return {"generator": G}
+    # cGAN: D sees input and output stacked along the channels (§3.1, Fig. 2).
+    return {"generator": G,
+            "discriminator": PatchDiscriminator(2 * config.channels, config.d_features, config.d_layers, config.norm)}
 
 
 def train_step(ctx) -> dict[str, torch.Tensor]:
@@ -44,7 +36,7 @@ def train_step(ctx) -> dict[str, torch.Tensor]:
     config = ctx.config
     batch = ctx.next_batch()
     x, y = batch["input"], batch["target"]
-    gan = _loss(config.loss)
+    gan = make_loss(config.loss)
     with ctx.autocast():
         fake = G(x)
         # D on real and fake pairs in separate calls, so batch norm sees each set on its own.
@@ -69,7 +61,7 @@ def normalise_direction(value: str) -> str:
 
 
 def apply(generator: UNetGenerator, config, images: torch.Tensor, tile: int = 512, overlap: int = 32,
-          direction: str | None = None, **options: Any) -> torch.Tensor:
+          direction: str | None = None) -> torch.Tensor:
     """Translate images of any size: padded to a multiple of 2^depth and cropped back; images larger
     than ``tile`` go through overlapping tiles with blended seams (memory bounded by the tile).
 
@@ -77,8 +69,6 @@ def apply(generator: UNetGenerator, config, images: torch.Tensor, tile: int = 51
     The paper instead keeps dropout and test-batch statistics at test time (§3.2, §6.1), but its
     own outputs show "only minor stochasticity" (§3.2); eval mode makes apply deterministic, makes
     an image's output independent of the rest of its batch, and lets tiles match whole images."""
-    if options:
-        raise UserError(f"plugin 'pix2pix' has no apply option {', '.join('--' + k for k in options)}")
     if direction is not None and normalise_direction(direction) != config.direction:
         raise UserError(f"--direction {direction}: this model was trained --direction {config.direction} and "
                         f"only translates that way; train another with --direction "

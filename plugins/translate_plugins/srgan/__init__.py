@@ -36,20 +36,20 @@ class SRGANConfig:
     init: str | None = param(None, "model.safetensors (or run folder) of a pretrain run whose generator "
                                    "weights start this run (Ledig et al. 2017, §3.2)")
     scale: int = param(4, "upscaling factor: 2, 4 or 8 (Ledig et al. 2017, §3.2: 4)")
-    n_blocks: int = param(16, "residual blocks in the generator (Ledig et al. 2017, Fig. 4: B = 16)")
-    features: int = param(64, "channels of the generator's residual blocks (Ledig et al. 2017, Fig. 4: 64)")
+    n_blocks: int = param(16, "residual blocks in the generator (Ledig et al. 2017, Fig. 4: B = 16)", min=0)
+    features: int = param(64, "channels of the generator's residual blocks (Ledig et al. 2017, Fig. 4: 64)", positive=True)
     residual: bool = param(False, "add the bicubic upscaling of the input to the output (global residual "
                                   "learning, Kim et al. 2016; not in Ledig et al. 2017): converges much faster")
     content_loss: Literal["auto", "mse", "l1", "vgg54"] = param(
         "auto", "content loss; auto = mse for pretrain (SRResNet-MSE), vgg54 for gan (SRGAN-VGG54: VGG19 "
         "φ5,4 features rescaled by 1/12.75, Ledig et al. 2017, §2.2.1); l1 is a common robust alternative")
-    adversarial_weight: float = param(1e-3, "weight of the adversarial loss (Ledig et al. 2017, eq. 3: 10^-3)")
-    lr: float = param(1e-4, "Adam learning rate (Ledig et al. 2017, §3.2: 10^-4)")
-    beta1: float = param(0.9, "Adam beta1 (Ledig et al. 2017, §3.2: 0.9)")
-    beta2: float = param(0.999, "Adam beta2 (Kingma & Ba 2015 default)")
+    adversarial_weight: float = param(1e-3, "weight of the adversarial loss (Ledig et al. 2017, eq. 3: 10^-3)", min=0)
+    lr: float = param(1e-4, "Adam learning rate (Ledig et al. 2017, §3.2: 10^-4)", positive=True)
+    beta1: float = param(0.9, "Adam beta1 (Ledig et al. 2017, §3.2: 0.9)", min=0, max=0.9999)
+    beta2: float = param(0.999, "Adam beta2 (Kingma & Ba 2015 default)", min=0, max=0.9999)
     lr_decay_at: float = param(0.5, "gan stage: multiply the learning rate by 0.1 after this fraction of the "
-                                    "steps (Ledig et al. 2017, §3.2: 10^5 steps at 10^-4, then 10^5 at 10^-5)")
-    leak: float = param(0.2, "LeakyReLU slope in the discriminator (Ledig et al. 2017, Fig. 4: α = 0.2)")
+                                    "steps (Ledig et al. 2017, §3.2: 10^5 steps at 10^-4, then 10^5 at 10^-5)", min=0, max=1)
+    leak: float = param(0.2, "LeakyReLU slope in the discriminator (Ledig et al. 2017, Fig. 4: α = 0.2)", min=0)
     vgg_weights: str | None = param(None, "VGG19 weights for vgg54 (.safetensors, or torchvision's "
                                           "vgg19-dcbb9e9d.pth); default: torchvision's cache")
     flip: bool = param(True, "random flips and 90° rotations of the HR crops (not in Ledig et al. 2017; "
@@ -66,9 +66,8 @@ class SRGANPlugin(Plugin):
     # --size is the HR crop (Ledig et al. 2017, §3.2: 96×96 crops of 16 images per mini-batch).
     train_defaults = {"size": 96, "batch_size": 16, "steps": 100_000, "sample_every": 1000}
 
-    def finalize_config(self, config: SRGANConfig, explicit: set[str], data: dict[str, str]) -> SRGANConfig:
-        if config.scale not in (2, 4, 8):
-            raise UserError(f"--scale {config.scale}: choose 2, 4 or 8")
+    def finalize_config(self, config: SRGANConfig, explicit: set[str], data: dict[str, str],
+                        options: Any) -> SRGANConfig:
         if config.init and not Path(config.init).exists():
             raise UserError(f"--init {config.init}: no such file; pass the model.safetensors (or run folder) "
                             "of a 'translate train srgan --stage pretrain' run")
@@ -80,14 +79,18 @@ class SRGANPlugin(Plugin):
             content = "vgg54" if config.stage == "gan" else "mse"
         return dataclasses.replace(config, content_loss=content)
 
-    def build(self, config: SRGANConfig, options: Any) -> dict[str, Any]:
+    def check_config(self, config: SRGANConfig, options: Any) -> None:
+        if config.scale not in (2, 4, 8):
+            raise UserError(f"--scale {config.scale}: choose 2, 4 or 8")
+        if config.stage == "gan" and options.size % 16:
+            raise UserError(f"--size {options.size}: the SRGAN discriminator needs an HR crop that is a "
+                            "multiple of 16 (96 in the paper)")
+
+    def build(self, config: SRGANConfig, options: Any, training: bool = True) -> dict[str, Any]:
         from .networks import SRDiscriminator, SRResNet
 
         modules = {"generator": SRResNet(config.scale, config.n_blocks, config.features, residual=config.residual)}
-        if config.stage == "gan":
-            if options.size % 16:
-                raise UserError(f"--size {options.size}: the SRGAN discriminator needs an HR crop that is a "
-                                "multiple of 16 (96 in the paper)")
+        if training and config.stage == "gan":
             modules["discriminator"] = SRDiscriminator(options.size, leak=config.leak)
         return modules
 
@@ -142,15 +145,13 @@ class SRGANPlugin(Plugin):
         return preview(ctx.inference_modules()["generator"], batch, ctx.config.scale)
 
     def apply(self, modules: dict[str, Any], config: SRGANConfig, images: Any, tile: int = 512,
-              overlap: int = 32, **options: Any) -> Any:
+              overlap: int = 32) -> Any:
         from .training import super_resolve
 
-        if options:
-            raise UserError(f"plugin 'srgan' takes no {', '.join('--' + k for k in options)}")
         return super_resolve(modules["generator"], images, config.scale, tile=tile, overlap=overlap)
 
     def evaluate(self, modules: dict[str, Any], config: SRGANConfig, out_dir: Any, hr: str | None = None,
-                 data: str | None = None, n: int | None = None, **options: Any) -> dict[str, float]:
+                 data: str | None = None, n: int | None = None) -> dict[str, float]:
         from .training import evaluate
 
         if not (hr or data):

@@ -5,6 +5,7 @@ order of Wang et al. 2021, Real-ESRGAN)."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -27,20 +28,19 @@ DEGRADATIONS = ("blur", "noise", "jpeg")
 A, cv2 = augment.A, augment.cv2
 
 
+def skimage_photos(name: str, size: int = 0, seed: int = 0) -> ImageSource:
+    """A built-in photo set: scikit-image's bundled photos (nothing is downloaded)."""
+    import skimage.data
+
+    names = SKIMAGE_SETS[name]
+    arrays = [np.ascontiguousarray(getattr(skimage.data, n)()[..., :3]) for n in names]
+    return ImageSource(f"builtin:{name}", paths=[], arrays=arrays, classes=list(names))
+
+
 def open_hr(value: str, flag: str = "--data", skip_bad: bool = False) -> ImageSource:
     """HR images: a folder, or a built-in scikit-image photo set (skimage, skimage-test)."""
-    from pathlib import Path
-
-    if not Path(value).exists() and value in SKIMAGE_SETS:
-        import skimage.data
-
-        names = SKIMAGE_SETS[value]
-        arrays = [np.ascontiguousarray(getattr(skimage.data, n)()[..., :3]) for n in names]
-        return ImageSource(f"builtin:{value}", paths=[], arrays=arrays, classes=list(names))
-    if not Path(value).exists():
-        raise UserError(f"{flag} {value}: no such folder, and not a built-in photo set "
-                        f"({', '.join(SKIMAGE_SETS)}); pass a folder of high-resolution images")
-    return open_images(value, flag, skip_bad=skip_bad)
+    photos = {name: functools.partial(skimage_photos, name) for name in SKIMAGE_SETS}
+    return open_images(value, flag, skip_bad=skip_bad, builtins=photos)
 
 
 def downscale(hr: torch.Tensor, scale: int) -> torch.Tensor:

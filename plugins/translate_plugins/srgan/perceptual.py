@@ -15,6 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from translate.errors import UserError
+from translate.nn.state import strip_prefix
+from translate.weights import read_torch_weights
 
 # torchvision's VGG19 layout ("E"): numbers are conv widths, "M" max-pools.
 VGG19_LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
@@ -68,31 +70,16 @@ def find_weights(explicit: str | None) -> Path:
 
 
 def read_weights(path: Path) -> dict[str, torch.Tensor]:
-    """Tensors of a .safetensors file, or of a .pth through PyTorch's weights-only loader (which
-    refuses arbitrary pickled objects: torchvision ships its weights only as .pth)."""
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            return load_file(str(path))
-        if path.suffix in (".pth", ".pt"):
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            if not isinstance(state, dict):
-                raise ValueError("not a state dict")
-            return state
-    except Exception as exc:  # corrupt or foreign file: say which and why, in one line
-        raise UserError(f"{path}: cannot read VGG19 weights ({str(exc).splitlines()[0][:200]}); "
-                        "pass torchvision's vgg19-dcbb9e9d.pth or a .safetensors of its tensors") from None
-    raise UserError(f"{path}: VGG19 weights must be a .safetensors or .pth file")
+    """Tensors of a .safetensors file, or of a .pth through PyTorch's weights-only loader
+    (torchvision ships its weights only as .pth); see :mod:`translate.weights`."""
+    return read_torch_weights(path, what="torchvision's vgg19-dcbb9e9d.pth or a .safetensors of its tensors")
 
 
 def load_vgg54(path: Path) -> nn.Sequential:
     """VGG19 up to φ5,4 with the weights in ``path`` (keys ``features.N.*`` or ``N.*``), frozen."""
     net = vgg19_features()
-    tensors = read_weights(path)
     state = {}
-    for key, value in tensors.items():
-        name = key[len("features."):] if key.startswith("features.") else key
+    for name, value in strip_prefix(read_weights(path), "features.").items():
         if name.split(".", 1)[0].isdigit() and int(name.split(".", 1)[0]) < VGG54_DEPTH:
             state[name] = value
     try:

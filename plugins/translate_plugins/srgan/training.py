@@ -16,6 +16,7 @@ from translate.checkpoint import MODEL_FORMAT, read_safetensors
 from translate.errors import UserError
 from translate.fileio import atomic_path
 from translate.losses import make_loss
+from translate.nn.state import sub_state
 
 from .data import downscale, open_hr, upscale_bicubic
 from .metrics import psnr_y, quantize, ssim_y
@@ -50,8 +51,7 @@ def load_init(generator: torch.nn.Module, path: str, config) -> None:
         if key in saved and saved[key] != getattr(config, key):
             raise UserError(f"--init {path}: trained with {key.replace('_', '-')} {saved[key]}, this run uses "
                             f"{getattr(config, key)}; use the same --{key.replace('_', '-')}")
-    prefix = "ema.generator." if meta.get("ema") == "true" else "generator."
-    state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    state = sub_state(tensors, "ema.generator" if meta.get("ema") == "true" else "generator")
     try:
         generator.load_state_dict(state, strict=True)
     except RuntimeError as exc:

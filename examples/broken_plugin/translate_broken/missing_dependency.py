@@ -1,0 +1,3 @@
+"""Fails on import, as a plugin with a missing dependency would."""
+
+raise ImportError("translate_broken needs the package 'not-installed-dependency'")

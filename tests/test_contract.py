@@ -1,0 +1,181 @@
+"""The plugin contract, checked: misspelt hooks, signatures, what hooks return, options the core
+refuses, and a contract module that imports no torch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import torch
+
+import translate
+from translate.config import param
+from translate.errors import PluginError, UserError
+from translate.interfaces import Dataset
+from translate.plugin import HOOKS, Plugin, call_hook, contract_problems, validate_plugin
+from translate.registry import load_plugin
+from translate.testing import check_plugin
+
+
+class Zeros(Dataset):
+    def __len__(self):
+        return 4
+
+    def get(self, index, seed):
+        return {"image": torch.zeros(3, 8, 8)}
+
+
+@dataclass
+class TinyConfig:
+    lr: float = param(1e-3, "learning rate", positive=True)
+
+
+class Tiny(Plugin):
+    """The smallest plugin that satisfies the contract: a 1×1 conv 'translator'."""
+
+    description = "tiny test plugin"
+    Config = TinyConfig
+
+    def build(self, config, options, training=True):
+        return {"generator": torch.nn.Conv2d(3, 3, 1)}
+
+    def dataset(self, config, options, data):
+        return Zeros()
+
+    def optimizers(self, config, modules):
+        return {"generator": torch.optim.SGD(modules["generator"].parameters(), lr=config.lr)}
+
+    def train_step(self, ctx):
+        batch = ctx.next_batch()
+        loss = ctx.modules["generator"](batch["image"]).pow(2).mean()
+        ctx.optimize("generator", loss)
+        return {"loss": loss.detach()}
+
+    def apply(self, modules, config, images, tile: int = 512):
+        return modules["generator"](images).tanh()
+
+
+def _subclass(**members: Any) -> type:
+    return type("Variant", (Tiny,), members)
+
+
+def test_a_conforming_plugin_has_no_problems():
+    assert contract_problems(Tiny) == []
+    assert validate_plugin(Tiny).description == "tiny test plugin"
+
+
+def test_a_misspelt_hook_is_reported_with_a_did_you_mean():
+    def evalute(self, modules, config, out_dir):
+        return {}
+
+    problems = contract_problems(_subclass(evalute=evalute))
+    assert any("evalute" in p and "did you mean evaluate()" in p for p in problems), problems
+    with pytest.raises(PluginError, match="evalute.*did you mean evaluate"):
+        validate_plugin(_subclass(evalute=evalute))
+    problems = contract_problems(_subclass(preveiw=lambda self, ctx, batch: None))
+    assert any("did you mean preview()" in p for p in problems), problems
+    problems = contract_problems(_subclass(inference_module=("generator",)))  # a misspelt attribute too
+    assert any("did you mean inference_modules" in p for p in problems), problems
+
+
+def test_helpers_are_allowed_when_private_or_declared():
+    def helper(self):
+        return 1
+
+    assert contract_problems(_subclass(_helper=helper)) == []
+    assert contract_problems(_subclass(helper=helper, helpers=("helper",))) == []
+    assert contract_problems(_subclass(helper=helper))  # undeclared public method: reported
+
+
+def test_a_hook_with_the_wrong_signature_is_reported():
+    problems = contract_problems(_subclass(dataset=lambda self, config: []))
+    assert any("dataset" in p and "must accept (config, options, data)" in p for p in problems), problems
+    problems = contract_problems(_subclass(finalize_config=lambda self, config, explicit, data: config))
+    assert any("finalize_config" in p and "options" in p for p in problems), problems
+
+
+def test_what_hooks_return_is_checked_naming_plugin_and_hook():
+    plugin = validate_plugin(Tiny)
+    plugin.name = "tiny"
+    with pytest.raises(PluginError, match=r"plugin 'tiny': build\(\) returned a list of 1; it must return dict"):
+        call_hook(_with(plugin, build=lambda *a, **k: [torch.nn.Identity()]), "build", None, None)
+    with pytest.raises(PluginError, match=r"discriminator_step\(\) returned float"):
+        call_hook(_with(plugin, discriminator_step=lambda ctx, batch: 0.5), "discriminator_step", None, None)
+    with pytest.raises(PluginError, match=r"optimizers\(\) returned a dict of str"):
+        call_hook(_with(plugin, optimizers=lambda c, m: {"g": "adam"}), "optimizers", None, None)
+    assert call_hook(plugin, "d_steps", TinyConfig()) == 1
+
+
+def _with(plugin: Plugin, **hooks: Any) -> Plugin:
+    for name, fn in hooks.items():
+        setattr(plugin, name, fn)
+    return plugin
+
+
+def test_a_wrong_return_type_during_training_is_one_line(tmp_path):
+    class FloatLogs(Tiny):
+        def train_step(self, ctx):
+            super().train_step(ctx)
+            return 0.5
+
+    plugin = validate_plugin(FloatLogs)
+    plugin.name = "floatlogs"
+    with pytest.raises(PluginError, match=r"plugin 'floatlogs': train_step\(\) returned float"):
+        translate.train(plugin, data="x", steps=1, batch_size=2, size=8, out=tmp_path / "run", progress=False,
+                        device="cpu")
+
+
+def test_apply_options_are_filtered_by_the_hook_signature(tmp_path):
+    plugin = validate_plugin(Tiny)
+    plugin.name = "tiny"
+    model = translate.train(plugin, data="x", steps=2, batch_size=2, size=8, out=tmp_path / "run",
+                            progress=False, device="cpu", sample_every=0)
+    x = torch.zeros(1, 3, 8, 8)
+    assert model(x, tile=64).shape == (1, 3, 8, 8)  # declared: passed
+    with pytest.raises(UserError, match=r"plugin 'tiny': apply takes no --direction \(it takes --tile\)"):
+        model(x, direction="b2a")
+
+
+def test_every_hook_of_the_base_class_is_in_the_hook_table():
+    public = {n for n, v in vars(Plugin).items() if callable(v) and not n.startswith("_")}
+    assert public - set(HOOKS) == {"can", "accepted_options"}
+
+
+def test_the_contract_module_imports_no_torch():
+    code = "import sys, translate.plugin, translate.request, translate.api; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+@pytest.mark.parametrize("name", ["gan", "pix2pix", "cyclegan", "srgan"])
+def test_builtin_plugins_pass_the_conformance_checks(name, tmp_path):
+    results = check_plugin(name, tmp_path)
+    assert all(r.ok for r in results), "\n".join(r.line() for r in results)
+    assert [r.name for r in results] == ["contract", "config round trip", "build", "train 2 steps",
+                                         "checkpoint reload", "apply / sample", "resume"]
+
+
+def test_check_fails_a_plugin_that_is_not_resumable(tmp_path):
+    class Forgetful(Tiny):
+        """Keeps a step counter outside ctx.buffers: a resumed run starts it again."""
+
+        def train_step(self, ctx):
+            self._count = getattr(self, "_count", 0) + 1
+            batch = ctx.next_batch()
+            loss = ctx.modules["generator"](batch["image"] + self._count).pow(2).mean()
+            ctx.optimize("generator", loss)
+            return {"loss": loss.detach()}
+
+    results = {r.name: r for r in check_plugin(Forgetful, tmp_path)}
+    assert results["train 2 steps"].ok and not results["resume"].ok
+    assert "differs from 2 steps" in results["resume"].detail
+
+
+def test_load_of_an_unknown_target_is_a_failed_check():
+    results = check_plugin("no_such_module:Nothing")
+    assert len(results) == 1 and not results[0].ok and "cannot import" in results[0].detail
+    with pytest.raises(UserError, match="unknown plugin"):
+        load_plugin("no-such-plugin")

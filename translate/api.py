@@ -1,0 +1,87 @@
+"""The Python API, the CLI's twin: ``translate.train`` and ``translate.load``.
+
+    import translate
+    model = translate.train("cyclegan", a="horses/", b="zebras/", steps=2000, size=256, out="runs/h2z")
+    model = translate.load("runs/h2z")            # a run folder or a .safetensors file
+    zebra = model(Image.open("horse.jpg"))        # PIL in → PIL out; paths, numpy, tensors too
+
+Keywords are the CLI's flag names with underscores (``batch_size`` for ``--batch-size``); an
+unknown keyword is the same one-line error as an unknown flag, with a did-you-mean. The request
+is resolved by :mod:`translate.request`, exactly as for the CLI, so both write the same config
+and the same checkpoint metadata.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import UserError
+from .plugin import Plugin
+
+
+def _plugin(plugin: str | Plugin) -> Plugin:
+    if isinstance(plugin, Plugin):
+        return plugin
+    from .registry import load_plugin
+
+    return load_plugin(plugin)
+
+
+def default_out_dir(plugin_name: str) -> Path:
+    """runs/NAME, or runs/NAME-2, -3, ... when taken."""
+    base = Path("runs") / plugin_name
+    candidate, n = base, 1
+    while candidate.exists():
+        n += 1
+        candidate = Path(f"{base}-{n}")
+    return candidate
+
+
+def prepare(plugin: str | Plugin, out: str | Path | None = None, resume: str | Path | None = None,
+            config: str | Path | None = None, **values: Any):
+    """(request, run folder, resuming?) for a training run, with every check done before any
+    file is written. ``values`` are flag names with underscores."""
+    from .checkpoint import STATE_FILE
+    from .request import new_request, resume_request
+
+    plugin = _plugin(plugin)
+    if resume is not None:
+        if config:
+            raise UserError("--resume and --config cannot be combined: a resumed run keeps its config")
+        out_dir = Path(resume)
+        if out is not None and Path(out) != out_dir:
+            raise UserError("--resume continues in the run's own folder; leave out --out")
+        return resume_request(plugin, out_dir, values), out_dir, True
+    request = new_request(plugin, values, config)
+    out_dir = Path(out) if out is not None else default_out_dir(plugin.name)
+    if (out_dir / STATE_FILE).exists():
+        raise UserError(f"--out {out_dir} already holds a run; continue it with --resume {out_dir}, "
+                        "or choose another --out")
+    return request, out_dir, False
+
+
+def train(plugin: str | Plugin, *, out: str | Path | None = None, resume: str | Path | None = None,
+          config: str | Path | None = None, progress: bool = True, **values: Any):
+    """Train ``plugin`` (a name or a Plugin) and return the trained :class:`translate.model.Model`.
+
+    ``out`` is the run folder (default runs/NAME), ``resume`` continues a run folder, ``config`` is
+    a TOML file of defaults; every other keyword is a flag of ``translate train NAME``.
+    """
+    from .checkpoint import MODEL_FILE, load_model
+    from .trainer import train as run
+
+    request, out_dir, resuming = prepare(plugin, out, resume, config, **values)
+    if progress:
+        print(f"training {request.plugin.name} → {out_dir}", file=sys.stderr)
+    run(request, out_dir, resume=resuming, progress=progress)
+    return load_model(out_dir / MODEL_FILE, plugin=request.plugin)
+
+
+def load(path: str | Path, *, device: str = "cpu", precision: str = "fp32", ema: bool = True):
+    """A trained model from a run folder or a ``model.safetensors``; ``ema=False`` takes the raw
+    weights of a run that kept an EMA. ``device``/``precision`` as for ``translate apply``."""
+    from .checkpoint import load_model
+
+    return load_model(path, device, use_ema=ema, precision=precision)

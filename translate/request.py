@@ -1,0 +1,191 @@
+"""A training request, resolved in one place whatever door it came through.
+
+The CLI (``translate train``), the Python API (:func:`translate.train`), ``--resume`` and loading a
+checkpoint all turn what they were given into a :class:`TrainRequest` here, so the same request
+gives the same config, the same ``config.toml`` and the same checkpoint metadata everywhere.
+
+Precedence for a new run, lowest first: dataclass defaults and the plugin's ``train_defaults``,
+``--config FILE``, explicit values (flags or keywords); then the plugin's ``finalize_config``
+fills in the values that depend on other fields or on the data, for the fields not set
+explicitly; then everything is validated (the trainer's options, field bounds, the plugin's
+``check_config``). A resumed run and a loaded checkpoint take the recorded config as it is, and
+are validated the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from . import __version__
+from .config import check_bounds, coerce, dumps_toml, field_types, from_plain, read_config_file, to_plain
+from .errors import UserError
+from .options import RESUMABLE_OVERRIDES, TrainOptions
+from .plugin import Plugin, call_hook
+
+# Keywords of translate.train / flags of translate train that are not part of the request itself.
+RUN_KEYS = ("out", "resume", "config")
+MAX_SEED = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """What to train: the plugin, the trainer's options, the plugin's config and the data."""
+
+    plugin: Plugin
+    options: TrainOptions
+    config: Any
+    data: dict[str, str]
+
+    def metadata(self, step: int) -> dict[str, str]:
+        """What every checkpoint records, as safetensors metadata strings."""
+        return {
+            "plugin": self.plugin.name,
+            "plugin_version": self.plugin.version,
+            "plugin_distribution": self.plugin.distribution,
+            "translate_version": __version__,
+            "step": str(step),
+            "config": json.dumps(to_plain(self.config)),
+            "options": json.dumps(to_plain(self.options)),
+            "data": json.dumps(self.data),
+        }
+
+    def config_toml(self, runtime: str = "") -> str:
+        """The resolved config as a TOML file that ``--config`` reads back."""
+        note = f" (runtime: {runtime})" if runtime else ""
+        return dumps_toml(
+            {"run": {"plugin": self.plugin.name, "plugin_version": self.plugin.version}, "data": self.data,
+             "train": to_plain(self.options), "model": to_plain(self.config)},
+            header=f"Resolved config of this run{note}: every automatic value filled in.\n"
+                   f"Re-run with: translate train {self.plugin.name} --config config.toml",
+        )
+
+
+def _unknown_key(plugin: Plugin, key: str, where: str) -> UserError:
+    known = sorted(_option_names() | _config_names(plugin) | set(plugin.data_flags) | set(RUN_KEYS))
+    close = difflib.get_close_matches(key.replace("-", "_"), known, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return UserError(f"{where}: unknown key '{key}' for plugin '{plugin.name}'{hint}")
+
+
+def _option_names() -> set[str]:
+    return {f.name for f in dataclasses.fields(TrainOptions)}
+
+
+def _config_names(plugin: Plugin) -> set[str]:
+    return {f.name for f in dataclasses.fields(plugin.Config)}
+
+
+def route(plugin: Plugin, values: Mapping[str, Any], where: str) -> tuple[dict, dict, dict]:
+    """Split flat key/values into (trainer options, data, model config); unknown keys are an
+    error with a did-you-mean. Keys may be written with dashes (flags) or underscores."""
+    options, configs = _option_names(), _config_names(plugin)
+    train: dict[str, Any] = {}
+    data: dict[str, str] = {}
+    model: dict[str, Any] = {}
+    for key, value in values.items():
+        name = key.replace("-", "_")
+        if name == "plugin_version":
+            continue
+        if name == "plugin":
+            if value != plugin.name:
+                raise UserError(f"{where}: written for plugin '{value}', not '{plugin.name}'")
+            continue
+        if name in options:
+            train[name] = value
+        elif name in plugin.data_flags:
+            data[name] = str(value)
+        elif name in configs:
+            model[name] = value
+        else:
+            raise _unknown_key(plugin, key, where)
+    return train, data, model
+
+
+def _typed(cls: type, values: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """``values`` coerced to the field types of ``cls``; an error names ``where`` and the key."""
+    hints = field_types(cls)
+    return {k: coerce(v, hints[k], f"{where}{k.replace('_', '-')}") for k, v in values.items()}
+
+
+def _build(cls: type, values: Mapping[str, Any], where: str) -> Any:
+    return cls(**_typed(cls, values, where))
+
+
+def check_options(options: TrainOptions) -> None:
+    """The trainer's options, each with the one-line fix."""
+    for name in ("steps", "batch_size", "size", "log_every"):
+        if getattr(options, name) < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be at least 1")
+    for name in ("checkpoint_every", "sample_every", "workers"):
+        if getattr(options, name) < 0:
+            raise UserError(f"--{name.replace('_', '-')} must be at least 0 (0 turns it off)")
+    if not 0 <= options.seed <= MAX_SEED:
+        raise UserError(f"--seed {options.seed}: use a whole number from 0 to 2^63 - 1")
+    if not 0.0 <= options.ema < 1.0:
+        raise UserError("--ema must be in [0, 1): the decay of the moving average, 0 to turn it off")
+
+
+def validate(request: TrainRequest) -> TrainRequest:
+    """Checks that every path runs: options, the config's declared bounds, the plugin's own."""
+    check_options(request.options)
+    check_bounds(request.config)
+    call_hook(request.plugin, "check_config", request.config, request.options)
+    return request
+
+
+def new_request(plugin: Plugin, values: Mapping[str, Any], config_file: str | Path | None = None,
+                where: str = "command line") -> TrainRequest:
+    """A new run's request from explicit ``values`` (flag or keyword names) over a config file."""
+    file_train, file_data, file_model = ({}, {}, {})
+    if config_file:
+        file_train, file_data, file_model = route(plugin, read_config_file(config_file), str(config_file))
+        file_train = _typed(TrainOptions, file_train, f"{config_file}: ")
+        file_model = _typed(plugin.Config, file_model, f"{config_file}: ")
+    train, data, model = route(plugin, values, where)
+    options = _build(TrainOptions, {**plugin.train_defaults, **file_train, **train}, "--")
+    config = _build(plugin.Config, {**file_model, **model}, "--")
+    data = {**file_data, **data}
+    if not data:
+        flags = " ".join(f"--{k.replace('_', '-')} ..." for k in plugin.data_flags)
+        raise UserError(f"plugin '{plugin.name}' needs data: {flags}")
+    check_options(options)
+    config = call_hook(plugin, "finalize_config", config, set(file_model) | set(model), data, options)
+    return validate(TrainRequest(plugin, options, config, data))
+
+
+def recorded_request(plugin: Plugin, meta: Mapping[str, str], where: str) -> TrainRequest:
+    """The request a checkpoint recorded (its metadata), validated as a new one would be."""
+    try:
+        config_values, option_values, data = (json.loads(meta[k]) for k in ("config", "options", "data"))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"{where}: its metadata has no readable {exc} entry; it was not written by "
+                        "translate, or was edited") from None
+    if not all(isinstance(v, dict) for v in (config_values, option_values, data)):
+        raise UserError(f"{where}: its metadata entries config/options/data must be JSON objects")
+    config = from_plain(plugin.Config, config_values, f"{where} config")
+    options = from_plain(TrainOptions, option_values, f"{where} options")
+    return validate(TrainRequest(plugin, options, config, {str(k): str(v) for k, v in data.items()}))
+
+
+def resume_request(plugin: Plugin, run_dir: Path, values: Mapping[str, Any]) -> TrainRequest:
+    """The saved run's request, with only the harmless options (steps, device, ...) overridable."""
+    from .checkpoint import read_run_metadata
+
+    meta = read_run_metadata(run_dir)
+    if meta.get("plugin") != plugin.name:
+        raise UserError(f"--resume {run_dir}: that run trained plugin '{meta.get('plugin')}', "
+                        f"not '{plugin.name}'; use 'translate train {meta.get('plugin')} --resume {run_dir}'")
+    train, data, model = route(plugin, values, "command line")
+    fixed = sorted(set(model) | set(data) | (set(train) - RESUMABLE_OVERRIDES))
+    if fixed:
+        raise UserError(f"--resume keeps the run's settings; cannot change {', '.join(fixed)} "
+                        "(start a new run with --out instead)")
+    recorded = recorded_request(plugin, meta, str(run_dir))
+    options = dataclasses.replace(recorded.options, **{
+        k: coerce(v, field_types(TrainOptions)[k], f"--{k.replace('_', '-')}") for k, v in train.items()})
+    return validate(dataclasses.replace(recorded, options=options))

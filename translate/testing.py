@@ -1,0 +1,255 @@
+"""Conformance checks for plugins: what ``translate plugin check`` runs, and a pytest helper.
+
+    from translate.testing import assert_plugin_conforms
+
+    def test_my_plugin_conforms(tmp_path):
+        assert_plugin_conforms("my_plugin", tmp_path)     # or "my_package:MyPlugin", or the class
+
+Each check trains for real on the data the plugin's ``example_run`` hook names or writes (a few
+steps at 32²), so a plugin that passes can be installed and used: its contract and hook
+signatures, a config that survives the round trip through a checkpoint's metadata, a build for
+training and one for inference that agree, two training steps, a checkpoint that reloads to the
+same weights, apply/sample outputs of the right shape and range, and a resumed run equal to an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import PluginError, UserError
+from .plugin import Plugin, call_hook, contract_problems, validate_plugin
+
+ODD_SIZE = (37, 45)  # apply must take sides the network cannot divide (padded and cropped back)
+
+
+@dataclass
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str = ""
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        status = "ok  " if self.ok else "FAIL"
+        return f"{status} {self.name:<22} {self.seconds:6.1f}s  {self.detail}".rstrip()
+
+
+class CheckFailed(AssertionError):
+    """A conformance check that did not hold; the message says what to fix."""
+
+
+def load_target(target: str | type | Plugin) -> Plugin:
+    """A plugin from an installed name, ``package.module:Class``, a Plugin class or an instance."""
+    if isinstance(target, Plugin):
+        return target
+    if isinstance(target, type):
+        plugin = validate_plugin(target)
+        plugin.name = plugin.name or target.__name__.lower().removesuffix("plugin")
+        return plugin
+    if ":" in target:
+        module_name, _, attr = target.partition(":")
+        if "" not in sys.path and str(Path.cwd()) not in sys.path:
+            sys.path.insert(0, str(Path.cwd()))  # an author's package that is not installed yet
+        try:
+            obj = getattr(importlib.import_module(module_name), attr)
+        except Exception as exc:
+            raise PluginError(f"{target}: cannot import ({type(exc).__name__}: {exc})") from None
+        return load_target(obj)
+    from .registry import load_plugin
+
+    return load_plugin(target)
+
+
+class _Checker:
+    """Runs the checks in order; a check that fails skips the ones that depend on it."""
+
+    def __init__(self, plugin: Plugin, workdir: Path):
+        self.plugin, self.workdir = plugin, workdir
+        self.results: list[CheckResult] = []
+        self.request = None
+        self.trainer = None
+        self.model = None
+
+    def run(self, name: str, check: Callable[[], str | None], needs: tuple[str, ...] = ()) -> None:
+        failed = [r.name for r in self.results if not r.ok and r.name in needs]
+        if failed:
+            self.results.append(CheckResult(name, False, f"skipped: {', '.join(failed)} failed"))
+            return
+        t0 = time.perf_counter()
+        try:
+            detail, ok = check() or "", True
+        except CheckFailed as exc:
+            detail, ok = str(exc), False
+        except UserError as exc:
+            detail, ok = str(exc), False
+        except Exception as exc:  # a plugin bug: say where, in one line
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            detail, ok = f"{type(exc).__name__}: {exc} ({Path(frame.filename).name}:{frame.lineno})", False
+        self.results.append(CheckResult(name, ok, detail, time.perf_counter() - t0))
+
+    # ---- the checks ---------------------------------------------------------------------------
+    def contract(self) -> str:
+        problems = contract_problems(type(self.plugin))
+        if problems:
+            raise CheckFailed("; ".join(problems))
+        return f"{len([h for h in _hooks() if self.plugin.can(h)])} optional hooks"
+
+    def config_round_trip(self) -> str:
+        from .request import new_request, recorded_request
+
+        example = call_hook(self.plugin, "example_run", self.workdir / "data")
+        self.example = {**example, "steps": 2, "checkpoint_every": 0, "sample_every": 0, "log_every": 1}
+        self.request = new_request(self.plugin, self.example, where="example_run()")
+        again = recorded_request(self.plugin, self.request.metadata(0), "metadata")
+        if again.config != self.request.config or again.options != self.request.options:
+            diff = [f.name for f in dataclasses.fields(again.config)
+                    if getattr(again.config, f.name) != getattr(self.request.config, f.name)]
+            raise CheckFailed(f"config changes through checkpoint metadata: {', '.join(diff) or 'options'}")
+        return "resolved config == recorded config"
+
+    def build(self) -> str:
+        config, options = self.request.config, self.request.options
+        full = call_hook(self.plugin, "build", config, options)
+        lean = call_hook(self.plugin, "build", config, options, training=False)
+        for name in self.plugin.inference_modules:
+            if name not in full or name not in lean:
+                raise CheckFailed(f"build() has no module '{name}' (inference_modules) "
+                                  f"{'with training=False' if name in full else ''}".rstrip())
+            a, b = _shapes(full[name]), _shapes(lean[name])
+            if a != b:
+                raise CheckFailed(f"'{name}' differs between build(training=True) and build(training=False)")
+        extra = sorted(set(lean) - set(self.plugin.inference_modules))
+        return f"modules {', '.join(full)}" + (f"; inference build also has {', '.join(extra)}" if extra else "")
+
+    def train(self) -> str:
+        from .trainer import Trainer
+
+        self.trainer = Trainer(self.request, self.workdir / "run", progress=False)
+        result = self.trainer.run()
+        missing = [f for f in ("model.safetensors", "state.safetensors", "config.toml", "log.jsonl")
+                   if not (result.out_dir / f).is_file()]
+        if missing:
+            raise CheckFailed(f"the run folder lacks {', '.join(missing)}")
+        bad = [k for k, v in result.last_logs.items() if v != v or abs(v) == float("inf")]
+        if bad:
+            raise CheckFailed(f"losses not finite after 2 steps: {', '.join(bad)}")
+        return f"2 steps, logs {', '.join(sorted(result.last_logs)) or '(none)'}"
+
+    def checkpoint(self) -> str:
+        import torch
+
+        from .checkpoint import load_model
+
+        self.model = load_model(self.workdir / "run", plugin=self.plugin)
+        live = self.trainer.ctx.inference_modules()
+        for name, module in self.model.modules.items():
+            saved, trained = module.state_dict(), live[name].state_dict()
+            if saved.keys() != trained.keys() or not all(torch.equal(saved[k].cpu(), trained[k].cpu()) for k in saved):
+                raise CheckFailed(f"'{name}' reloaded from model.safetensors differs from the trained weights")
+        return f"{len(self.model.modules)} inference module(s) reload bit-identically"
+
+    def outputs(self) -> str:
+        import torch
+
+        done = []
+        if self.plugin.can("apply"):
+            c = self.model.channels
+            x = torch.rand(2, c, *ODD_SIZE, generator=torch.Generator().manual_seed(0)) * 2 - 1
+            y, y2 = self.model.apply_tensor(x), self.model.apply_tensor(x)
+            _check_images(y, "apply", n=2)
+            h, w = y.shape[-2:]
+            if h % ODD_SIZE[0] or w % ODD_SIZE[1] or h // ODD_SIZE[0] != w // ODD_SIZE[1]:
+                raise CheckFailed(f"apply of a {ODD_SIZE[0]}×{ODD_SIZE[1]} image gave {h}×{w}, not a whole multiple")
+            if not torch.equal(y, y2):
+                raise CheckFailed("apply gives different outputs for the same input (eval mode?)")
+            done.append(f"apply {ODD_SIZE[0]}×{ODD_SIZE[1]} → {h}×{w}")
+        if self.plugin.can("sample"):
+            s = self.model.sample_tensor(4, seed=0)
+            if s.dim() == 4:
+                _check_images(s, "sample", n=4)
+            elif s.shape[0] != 4 or not torch.isfinite(s).all():
+                raise CheckFailed(f"sample(4) gave shape {tuple(s.shape)} or non-finite values")
+            if not torch.equal(s, self.model.sample_tensor(4, seed=0)):
+                raise CheckFailed("sample with the same seed gives different outputs")
+            done.append(f"sample {tuple(s.shape)}")
+        if not done:
+            raise CheckFailed("the plugin implements neither apply nor sample: nothing can use its checkpoints")
+        return "; ".join(done)
+
+    def resume(self) -> str:
+        import torch
+
+        from .request import resume_request
+        from .trainer import Interrupted, Trainer
+
+        try:
+            Trainer(self.request, self.workdir / "resumed", progress=False, until=1).run()
+        except Interrupted:
+            pass
+        again = resume_request(self.plugin, self.workdir / "resumed", {"steps": 2})
+        resumed = Trainer(again, self.workdir / "resumed", resume=True, progress=False)
+        resumed.run()
+        for name, module in self.trainer.ctx.modules.items():
+            a, b = module.state_dict(), resumed.ctx.modules[name].state_dict()
+            different = [k for k in a if not torch.equal(a[k].cpu(), b[k].cpu())]
+            if different:
+                raise CheckFailed(f"1 step + resume + 1 step differs from 2 steps in '{name}' ({different[0]}); "
+                                  "keep training state in modules, optimisers, schedulers or ctx.buffers, and "
+                                  "draw randomness from torch's RNG")
+        return "1 + 1 resumed steps == 2 steps, bit for bit"
+
+
+def _hooks() -> list[str]:
+    from .plugin import HOOKS
+
+    return [name for name, hook in HOOKS.items() if not hook.required]
+
+
+def _shapes(module: Any) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in module.state_dict().items()}
+
+
+def _check_images(x: Any, hook: str, n: int) -> None:
+    import torch
+
+    if x.dim() != 4 or x.shape[0] != n:
+        raise CheckFailed(f"{hook} gave shape {tuple(x.shape)}; expected N×C×H×W with N = {n}")
+    if not torch.isfinite(x).all():
+        raise CheckFailed(f"{hook} gave non-finite values")
+    if x.min() < -1.001 or x.max() > 1.001:
+        raise CheckFailed(f"{hook} gave values in [{x.min():.3f}, {x.max():.3f}]; images are in [-1, 1]")
+
+
+def check_plugin(target: str | type | Plugin, workdir: str | Path | None = None) -> list[CheckResult]:
+    """Run every conformance check on ``target``; returns one result per check."""
+    try:
+        plugin = load_target(target)
+    except UserError as exc:
+        return [CheckResult("load", False, str(exc))]
+    with tempfile.TemporaryDirectory(prefix="translate-check-") as tmp:
+        checker = _Checker(plugin, Path(workdir) if workdir else Path(tmp))
+        checker.run("contract", checker.contract)
+        checker.run("config round trip", checker.config_round_trip, ("contract",))
+        checker.run("build", checker.build, ("config round trip",))
+        checker.run("train 2 steps", checker.train, ("build",))
+        checker.run("checkpoint reload", checker.checkpoint, ("train 2 steps",))
+        checker.run("apply / sample", checker.outputs, ("checkpoint reload",))
+        checker.run("resume", checker.resume, ("train 2 steps",))
+    return checker.results
+
+
+def assert_plugin_conforms(target: str | type | Plugin, workdir: str | Path | None = None) -> list[CheckResult]:
+    """The pytest helper: every check must pass; the assertion lists the ones that did not."""
+    results = check_plugin(target, workdir)
+    failed = [r for r in results if not r.ok]
+    assert not failed, "plugin conformance failed:\n" + "\n".join(r.line() for r in failed)
+    return results
