@@ -155,7 +155,7 @@ def test_builtin_plugins_pass_the_conformance_checks(name, tmp_path):
     results = check_plugin(name, tmp_path)
     assert all(r.ok for r in results), "\n".join(r.line() for r in results)
     assert [r.name for r in results] == ["contract", "config round trip", "build", "train 2 steps",
-                                         "checkpoint reload", "apply / sample", "resume"]
+                                         "checkpoint reload", "apply / sample", "export", "resume"]
 
 
 def test_check_fails_a_plugin_that_is_not_resumable(tmp_path):

@@ -9,16 +9,19 @@ import torch
 from .checkpoint import load_model
 from .data.images import read_image, to_array, to_tensor, write_image
 from .errors import UserError
+from .exported import is_exported, load_exported
+from .plugin import parse_options
 
 
 def apply_files(checkpoint, jobs: list[tuple[Path, Path]], direction: str | None = None, tile: int | None = None,
                 overlap: int | None = None, batch_size: int = 8, use_ema: bool = True, device: str = "auto",
-                precision: str = "auto") -> int:
+                precision: str = "auto", extra: tuple[str, ...] = ()) -> int:
     """Translate each (input, output) file pair; images of equal size are batched together.
     Options left at None take the core's defaults where the plugin's apply declares them."""
-    model = load_model(checkpoint, device, use_ema, precision)
-    options = {"tile": tile, "overlap": overlap, "direction": direction}
+    model = load_exported(checkpoint) if is_exported(checkpoint) else load_model(checkpoint, device, use_ema, precision)
     model.require("apply")  # before reading any file
+    options = {"tile": tile, "overlap": overlap, "direction": direction,
+               **parse_options(model.plugin, "apply", extra)}
     pending: list[tuple[Path, object]] = []
 
     def flush() -> None:

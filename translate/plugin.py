@@ -93,6 +93,8 @@ HOOKS: dict[str, Hook] = {h.name: h for h in (
     Hook("class_names", ("config",), False, "a tuple of str"),
     Hook("generate", ("modules", "config", "z"), False, "a tensor"),
     Hook("example_run", ("workdir",), False, "dict of train keywords"),
+    Hook("import_weights", ("tensors",), False, "None, or a translate.plugin.Imported", options=True),
+    Hook("export_module", ("modules", "config"), False, "an nn.Module, or None to opt out", options=True),
 )}
 
 CONTRACT_ATTRIBUTES = frozenset({
@@ -101,6 +103,17 @@ CONTRACT_ATTRIBUTES = frozenset({
 })
 REQUIRED_HOOKS = tuple(name for name, hook in HOOKS.items() if hook.required)
 STEP_HOOKS = ("discriminator_step", "generator_step")
+
+
+@dataclass
+class Imported:
+    """What a plugin makes of weights released by another project (``import_weights``)."""
+
+    config: dict[str, Any]  # Config fields as keywords, e.g. {"n_blocks": 9, "gen_features": 64}
+    modules: dict[str, dict[str, Any]]  # inference module name → its state dict
+    layout: str  # what was recognised, e.g. "junyanz ResnetGenerator, 9 blocks, 64 filters"
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)  # trainer options to record
+    notes: tuple[str, ...] = ()  # what was dropped, filled in or assumed: printed and recorded
 
 
 class Plugin(Generic[ConfigT]):
@@ -232,6 +245,20 @@ class Plugin(Generic[ConfigT]):
         """Samples for given latents (N×latent_dim, on the CPU) and, if conditional, labels (N,)."""
         raise self._missing("generate")
 
+    # ---- optional: other projects' weights, and export ------------------------------------------
+    def import_weights(self, tensors: dict[str, Tensor], **options: Any) -> Imported | None:
+        """Recognise a released state dict (names and shapes) and map it to this plugin's
+        inference modules, or return None when the layout is not yours. A file that matches
+        only in part is a UserError naming the first tensor that does not fit. Declare the
+        options you take as keyword parameters (``translate import --set NAME=VALUE``; ``arch``
+        receives ``--arch``). Enables ``translate import``."""
+        return None
+
+    def export_module(self, modules: Modules, config: ConfigT, **options: Any) -> nn.Module | None:
+        """The network ``translate export`` traces: float32 N×C×H×W in [-1, 1] in, what ``apply``
+        returns out, with any padding or value-range mapping inside and no tiling. None opts out."""
+        raise self._missing("export_module")
+
     # ---- optional: conformance ----------------------------------------------------------------
     def example_run(self, workdir: Path) -> dict[str, Any]:
         """Keywords of a tiny training run (flag names: data flags, ``size``, ``batch_size``, config
@@ -281,6 +308,24 @@ def filter_options(plugin: Plugin, hook: str, options: Mapping[str, Any],
     merged = {k: v for k, v in options.items() if accepted is None or k in accepted}
     merged.update(strict)
     return merged
+
+
+def parse_options(plugin: Plugin, hook: str, pairs: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """``NAME=VALUE`` strings from the command line (``--set``) as keyword options of ``hook``,
+    each converted to the type of the parameter's default (bool, int, float or str)."""
+    params = inspect.signature(getattr(plugin, hook)).parameters
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        name = name.strip().lstrip("-").replace("-", "_")
+        if not sep or not name:
+            raise UserError(f"--set {pair}: write NAME=VALUE, e.g. --set direction=b2a")
+        default = params[name].default if name in params else None
+        kind = type(default) if isinstance(default, (bool, int, float)) else str
+        from .config import coerce
+
+        options[name] = coerce(text, kind, f"--set {name}")
+    return options
 
 
 # ---- what hooks return ----------------------------------------------------------------------------
@@ -355,6 +400,8 @@ RESULT_CHECKS: dict[str, Callable[[Any], bool]] = {
     "latent_dim": _int,
     "class_names": lambda v: isinstance(v, (tuple, list)) and all(isinstance(c, str) for c in v),
     "example_run": lambda v: isinstance(v, dict),
+    "import_weights": lambda v: v is None or isinstance(v, Imported),
+    "export_module": lambda v: v is None or _module(v),
 }
 
 

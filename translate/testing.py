@@ -9,8 +9,9 @@ Each check trains for real on the data the plugin's ``example_run`` hook names o
 steps at 32²), so a plugin that passes can be installed and used: its contract and hook
 signatures, a config that survives the round trip through a checkpoint's metadata, a build for
 training and one for inference that agree, two training steps, a checkpoint that reloads to the
-same weights, apply/sample outputs of the right shape and range, and a resumed run equal to an
-uninterrupted one.
+same weights, apply/sample outputs of the right shape and range, an exported file (ONNX and
+TorchScript, for plugins with an ``export_module`` hook) equal to apply, and a resumed run equal
+to an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -185,6 +186,28 @@ class _Checker:
             raise CheckFailed("the plugin implements neither apply nor sample: nothing can use its checkpoints")
         return "; ".join(done)
 
+    def export(self) -> str:
+        """``translate export`` to TorchScript, and to ONNX when its optional packages are
+        installed, each through the export's own parity check against apply at an odd size."""
+        from .export import export_model
+        from .exported import require_onnx
+
+        if not self.plugin.can("export_module"):
+            return "no export_module hook (optional): nothing to check"
+        if call_hook(self.plugin, "export_module", self.model.modules, self.model.config) is None:
+            return "export_module returns None: the plugin opts out of export"
+        formats, skipped = ["torchscript"], ""
+        try:
+            require_onnx()
+            formats.insert(0, "onnx")
+        except UserError:
+            skipped = "; ONNX not checked (pip install \"translate-gan[export]\")"
+        done = []
+        for fmt in formats:
+            result = export_model(self.model, self.workdir / f"export.{'onnx' if fmt == 'onnx' else 'pt'}")
+            done.append(f"{fmt} max |diff| {result.max_diff:.1g}")
+        return f"{', '.join(done)} on {'×'.join(map(str, result.checked_shape))}{skipped}"
+
     def resume(self) -> str:
         import torch
 
@@ -243,6 +266,7 @@ def check_plugin(target: str | type | Plugin, workdir: str | Path | None = None)
         checker.run("train 2 steps", checker.train, ("build",))
         checker.run("checkpoint reload", checker.checkpoint, ("train 2 steps",))
         checker.run("apply / sample", checker.outputs, ("checkpoint reload",))
+        checker.run("export", checker.export, ("apply / sample",))
         checker.run("resume", checker.resume, ("train 2 steps",))
     return checker.results
 

@@ -11,6 +11,12 @@ from torch import nn
 from ..interfaces import Discriminator
 
 
+def min_image_size(n_layers: int) -> int:
+    """The smallest image side a PatchGAN with ``n_layers`` takes: its last normalised map has side
+    size/2^n − 1 and must keep more than one value per channel (3·2^n, e.g. 24 for 70×70 patches)."""
+    return 3 * 2**n_layers if n_layers > 0 else 1
+
+
 def norm_layer(kind: str, channels: int) -> nn.Module:
     """``batch`` or ``instance`` (affine=False, as in the reference CycleGAN), or ``none``."""
     if kind == "batch":

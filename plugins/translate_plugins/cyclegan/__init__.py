@@ -92,6 +92,11 @@ class CycleGANPlugin(Plugin):
     def check_config(self, config: CycleGANConfig, options: Any) -> None:
         if config.channels not in (1, 3):
             raise UserError(f"--channels {config.channels}: use 3 (RGB) or 1 (grayscale)")
+        from translate.nn.patchgan import min_image_size
+
+        if options.size < min_image_size(config.disc_layers):
+            raise UserError(f"--size {options.size} is too small for the PatchGAN (--disc-layers {config.disc_layers} "
+                            f"needs at least {min_image_size(config.disc_layers)}); use a larger --size or fewer --disc-layers")
         if config.resize and config.resize < options.size:
             raise UserError(f"--resize {config.resize} is smaller than --size {options.size}; use at least "
                             f"{options.size} (or 0 for auto)")
@@ -150,3 +155,28 @@ class CycleGANPlugin(Plugin):
         from .training import translate
 
         return translate(modules, images, direction=direction, tile=tile, overlap=overlap)
+
+    def export_module(self, modules: dict[str, Any], config: CycleGANConfig, direction: str = "a2b") -> Any:
+        """One generator (a2b: g_ab, b2a: g_ba), padded inside the graph as apply pads: replicated
+        up to 8 pixels, then to a multiple of 4, and cropped back."""
+        from translate.nn.padding import PadToMultiple
+
+        from .resnet import MIN_SIDE, MULTIPLE
+        from .training import DIRECTIONS
+
+        if direction not in DIRECTIONS:
+            raise UserError(f"--direction {direction}: a CycleGAN translates a2b (default) or b2a")
+        return PadToMultiple(modules[DIRECTIONS[direction]], MULTIPLE, min_side=MIN_SIDE)
+
+    def import_weights(self, tensors: dict[str, Any], arch: str | None = None, direction: str = "a2b",
+                       reverse: str = "") -> Any:
+        """A generator of the reference implementation (junyanz/pytorch-CycleGAN-and-pix2pix,
+        ``reference.py``). Its files hold ONE generator (horse2zebra.pth is G_A, horse → zebra)
+        and do not say which: ``direction`` (a2b or b2a) names the one it is, ``reverse`` a file
+        of the opposite generator for a checkpoint with both (e.g. zebra2horse.pth). ``arch``
+        (``translate import --arch``): resnet, the only layout this plugin imports."""
+        from .reference import import_generators
+
+        if arch not in (None, "resnet"):
+            return None
+        return import_generators(tensors, direction, reverse, required=arch == "resnet")

@@ -56,6 +56,8 @@ class UnpairedDataset(Dataset):
                  resize: int | None = None, crop: str = "random", flip: bool = True):
         self.source_a, self.source_b, self.channels = source_a, source_b, channels
         self.transform = augment.train_transform(size, resize=resize, crop=crop, flip=flip)
+        for source in (source_a, source_b):  # large files are decoded reduced to what the transform keeps
+            source.min_side = resize or size
 
     def __len__(self) -> int:
         return max(len(self.source_a), len(self.source_b))

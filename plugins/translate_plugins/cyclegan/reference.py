@@ -24,22 +24,35 @@ checkpoints prior to 0.4"), so it never uses them: such a layer normalises each 
 statistics in train and eval mode alike. (In torch, tracked statistics are used only in eval
 mode; in train mode, which the reference's test script keeps unless ``--eval``, InstanceNorm uses
 each image's statistics even where they are tracked.) They are dropped here.
+
+One file, one generator. The reference saves ``latest_net_G_A.pth`` (A → B) and
+``latest_net_G_B.pth`` (B → A) for a trained CycleGAN, and its pretrained downloads
+(horse2zebra, zebra2horse, monet2photo, ...) are one generator each, named after the direction it
+translates: horse2zebra.pth is G_A of the horse↔zebra model. Nothing in a file says which
+direction it is, so :func:`import_generators` maps it to ``g_ab`` (``direction="a2b"``, the
+default) or ``g_ba`` and writes a checkpoint with that generator alone; ``reverse`` adds the
+opposite generator from a second file (e.g. zebra2horse.pth), which must have the same layout.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import Path
 
 import torch
 
 from translate.errors import UserError
-from translate.weights import Converted, Slot, remap
+from translate.plugin import Imported
+from translate.weights import Converted, Slot, read_torch_weights, remap, shape_text
+
+from .training import DIRECTIONS
 
 LAYOUT = "CycleGAN reference ResnetGenerator (junyanz/pytorch-CycleGAN-and-pix2pix)"
 _BLOCK = re.compile(r"model\.(\d+)\.conv_block\.\d+\.weight$")
 _NORM_STATS = ("running_mean", "running_var", "num_batches_tracked")
 FIRST_BLOCK = 10  # 4 layers of c7s1 + 3 of each down conv
+CROP_SIZE = 256  # the reference's --crop_size, the training image size it records nowhere
 
 
 def convert_junyanz_resnet(state: Mapping[str, torch.Tensor]) -> Converted | None:
@@ -107,3 +120,65 @@ def _norm_paths(n: int, dropout: bool) -> set[str]:
 def _is_norm_stat(name: str, norms: set[str]) -> bool:
     path, _, stat = name.rpartition(".")
     return stat in _NORM_STATS and path in norms
+
+
+# ---- translate import ------------------------------------------------------------------------------
+
+def import_generators(state: Mapping[str, torch.Tensor], direction: str = "a2b", reverse: str = "",
+                      required: bool = False) -> Imported | None:
+    """The ``import_weights`` answer for a reference generator file: ``g_ab`` or ``g_ba``
+    (``direction``), plus the opposite one from the file ``reverse``. None when ``state`` is not a
+    reference ResnetGenerator, unless ``required`` (``--arch resnet``): then one line says why."""
+    converted = convert_junyanz_resnet(state)
+    if converted is None:
+        if required:
+            raise UserError(describe_mismatch(state))
+        return None
+    if direction not in DIRECTIONS:
+        raise UserError(f"--set direction={direction}: say which generator the file is, a2b (the reference's "
+                        "G_A, e.g. horse2zebra) or b2a (G_B, e.g. zebra2horse)")
+    c = converted.config
+    layout = f"{LAYOUT}, {c['n_blocks']} blocks, {c['gen_features']} filters"
+    modules = {DIRECTIONS[direction]: converted.state_dict}
+    notes = list(converted.notes)
+    other = "b2a" if direction == "a2b" else "a2b"
+    if reverse:
+        modules[DIRECTIONS[other]] = _reverse_generator(reverse, c)
+        notes.append(f"{DIRECTIONS[direction]} ({direction}) from this file, {DIRECTIONS[other]} ({other}) from "
+                     f"{reverse} (sha256 {_sha256(reverse)})")
+    else:
+        notes.append(f"one generator: {DIRECTIONS[direction]} ({direction}); --direction {other} needs the other "
+                     f"file (translate import FILE --set reverse=OTHER.pth)")
+    return Imported(c, modules, layout, options={"size": CROP_SIZE}, notes=tuple(notes))
+
+
+def _reverse_generator(path: str, config: dict) -> dict[str, torch.Tensor]:
+    state = read_torch_weights(path, flag="--set reverse", what="the reference generator of the other direction")
+    converted = convert_junyanz_resnet(state)
+    if converted is None:
+        raise UserError(f"--set reverse={path}: not a reference ResnetGenerator ({describe_mismatch(state)})")
+    if converted.config != config:
+        differ = ", ".join(f"{k} {converted.config[k]} (first file: {v})" for k, v in config.items()
+                           if converted.config[k] != v)
+        raise UserError(f"--set reverse={path}: a generator with {differ}; both directions of one checkpoint "
+                        "need the same architecture")
+    return converted.state_dict
+
+
+def _sha256(path: str) -> str:
+    from translate.importing import sha256_of
+
+    return sha256_of(Path(path))
+
+
+def describe_mismatch(state: Mapping[str, torch.Tensor]) -> str:
+    """Why ``state`` is not a reference ResnetGenerator, in one line naming its first tensor."""
+    name, tensor = next(iter(state.items()))
+    first = state.get("model.1.weight")
+    if first is None:
+        why = "it has no 'model.1.weight' (the first 7×7 conv)"
+    elif first.ndim != 4 or tuple(first.shape[-2:]) != (7, 7):
+        why = f"its 'model.1.weight' is {shape_text(first.shape)}, not a 7×7 conv"
+    else:
+        why = "it has no residual blocks ('model.N.conv_block.*')"
+    return f"not a {LAYOUT}: {why}; its first tensor is '{name}' ({shape_text(tensor.shape)})"

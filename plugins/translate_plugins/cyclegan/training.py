@@ -115,6 +115,11 @@ def translate(modules: dict[str, torch.nn.Module], images: torch.Tensor, directi
     distant tiles; raise ``tile`` (memory permitting) to process images whole."""
     if direction not in DIRECTIONS:
         raise UserError(f"--direction {direction}: a CycleGAN translates a2b (default) or b2a")
+    if DIRECTIONS[direction] not in modules:  # a checkpoint imported from one generator file
+        have = next(d for d, name in DIRECTIONS.items() if name in modules)
+        raise UserError(f"--direction {direction}: this model holds only the {have} generator (imported from "
+                        f"one file); use --direction {have}, or import again adding the other direction's file "
+                        "with --set reverse=FILE")
     generator = modules[DIRECTIONS[direction]]
     h, w = images.shape[-2:]
     if h < MIN_SIDE or w < MIN_SIDE:  # too small to reflect-pad in the bottleneck: replicate up

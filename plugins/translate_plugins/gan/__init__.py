@@ -289,6 +289,11 @@ class GanPlugin(Plugin):
 
         return generate(modules["generator"], z, labels if config.conditional else None)
 
+    def export_module(self, modules: dict[str, Any], config: GanConfig) -> Any:
+        """The generator itself, as ``generate`` runs it: ``z`` (N×latent_dim) in, and for
+        --conditional models ``labels`` (N class indices, int64) too; images (or 2-D points) out."""
+        return modules["generator"]
+
     def evaluate(self, modules: dict[str, Any], config: GanConfig, out_dir: Any, data: str | None = None,
                  n: int | None = None, seed: int = 0) -> dict[str, float]:
         from .diagnostics import evaluate_points

@@ -80,6 +80,11 @@ class Pix2PixPlugin(Plugin):
     def check_config(self, config: Pix2PixConfig, options: Any) -> None:
         if config.channels not in (1, 3):
             raise UserError(f"--channels {config.channels}: use 3 (RGB) or 1 (grayscale)")
+        from translate.nn.patchgan import min_image_size
+
+        if options.size < min_image_size(config.d_layers):
+            raise UserError(f"--size {options.size} is too small for the PatchGAN (--d-layers {config.d_layers} "
+                            f"needs at least {min_image_size(config.d_layers)}); use a larger --size or fewer --d-layers")
         if config.load_size and config.load_size < options.size:
             raise UserError(f"--load-size {config.load_size} is smaller than --size {options.size}; it is the size "
                             "images are resized to before the random crop, so use at least --size")
@@ -124,10 +129,40 @@ class Pix2PixPlugin(Plugin):
         return preview(ctx, batch)
 
     def apply(self, modules: dict[str, Any], config: Pix2PixConfig, images: Any, tile: int = 512,
-              overlap: int = 32, direction: str | None = None) -> Any:
+              overlap: int = 32, direction: str | None = None, junyanz_test_mode: bool = False,
+              seed: int = 0) -> Any:
+        """Eval mode (running batch-norm statistics, no dropout), tiled. ``junyanz_test_mode``
+        runs as the reference's test.py does without --eval (junyanz/pytorch-CycleGAN-and-
+        pix2pix): batch norm on each image's own statistics and dropout on at the reference's
+        decoder levels, whole images one at a time (no tiles), dropout masks drawn from torch's
+        generator seeded with ``seed`` for each image (``reference.py``)."""
         from .training import apply
 
-        return apply(modules["generator"], config, images, tile=tile, overlap=overlap, direction=direction)
+        return apply(modules["generator"], config, images, tile=tile, overlap=overlap, direction=direction,
+                     junyanz_test_mode=junyanz_test_mode, seed=seed)
+
+    def export_module(self, modules: dict[str, Any], config: Pix2PixConfig, direction: str | None = None) -> Any:
+        """The U-Net as apply runs it (eval mode), padded inside the graph to a multiple of
+        2^depth and cropped back. A model translates only the direction it was trained for."""
+        from translate.nn.padding import PadToMultiple
+
+        from .training import normalise_direction
+
+        if direction is not None and normalise_direction(direction) != config.direction:
+            raise UserError(f"--direction {direction}: this model was trained --direction {config.direction} and "
+                            "exports only that way")
+        generator = modules["generator"]
+        return PadToMultiple(generator, generator.multiple)
+
+    def import_weights(self, tensors: dict[str, Any], arch: str | None = None) -> Any:
+        """A U-Net generator of the reference implementation (junyanz/pytorch-CycleGAN-and-pix2pix,
+        e.g. facades_label2photo; ``reference.py``). ``arch`` (``translate import --arch``): unet,
+        the only layout this plugin imports."""
+        from .reference import import_generator
+
+        if arch not in (None, "unet"):
+            return None
+        return import_generator(tensors, required=arch == "unet")
 
     def example_run(self, workdir: Any) -> dict[str, Any]:
         return {"aligned": "shapes2shaded", "size": 32, "batch_size": 2}

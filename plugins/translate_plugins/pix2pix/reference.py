@@ -48,7 +48,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from translate.errors import UserError
-from translate.weights import Converted, Slot, remap
+from translate.plugin import Imported
+from translate.tiling import pad_to_multiple
+from translate.weights import Converted, Slot, remap, shape_text
 
 from .unet import UNetGenerator
 
@@ -197,8 +199,10 @@ def junyanz_test_mode(generator: UNetGenerator, dropout: float = REFERENCE_DROPO
                 m.track_running_stats = False
         if dropout > 0:
             for j in reference_dropout_layers(generator.depth):
+                # contiguous: the mask is drawn in memory order, and the reference's tensors are
+                # NCHW-contiguous, ours may be channels_last; same order → same mask.
                 hooks.append(generator.up[j].register_forward_hook(
-                    lambda module, args, out: F.dropout(out, dropout, training=True)))
+                    lambda module, args, out: F.dropout(out.contiguous(), dropout, training=True)))
         yield generator
     finally:
         for hook in hooks:
@@ -207,3 +211,45 @@ def junyanz_test_mode(generator: UNetGenerator, dropout: float = REFERENCE_DROPO
             m.training = training
             if tracking is not None:
                 m.track_running_stats = tracking
+
+
+def apply_junyanz_test_mode(generator: UNetGenerator, images: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """Images (N×C×H×W in [-1, 1]) as the reference's test.py translates them without --eval: each
+    image alone (its batch-norm statistics are its own, as at the reference's batch size 1), whole
+    (tiles would each have their own statistics), with dropout masks from torch's generator seeded
+    with ``seed`` before each image (the reference does not seed; this makes runs repeatable). Sides
+    that are not multiples of 2^depth are reflect-padded and cropped back, and the padding enters
+    the statistics; the reference instead resizes every test image to 256×256 (``--preprocess
+    resize_and_crop`` with load_size = crop_size = 256), so give 256×256 images to match it."""
+    outputs = []
+    devices = [images.device] if images.device.type == "cuda" else []
+    for image in images.split(1):
+        padded, (h, w) = pad_to_multiple(image, generator.multiple)
+        with torch.random.fork_rng(devices=devices), junyanz_test_mode(generator):
+            torch.manual_seed(seed)
+            outputs.append(generator(padded)[..., :h, :w].float().cpu())
+    return torch.cat(outputs)
+
+
+# ---- translate import ------------------------------------------------------------------------------
+
+def import_generator(state: Mapping[str, torch.Tensor], required: bool = False) -> Imported | None:
+    """The ``import_weights`` answer for a reference U-Net file; None when ``state`` is not one,
+    unless ``required`` (``--arch unet``): then one line says why."""
+    converted = convert_junyanz_unet(state)
+    if converted is None:
+        if required:
+            name, tensor = next(iter(state.items()))
+            raise UserError(f"not a {LAYOUT}: it has no 4×4 outermost conv '{OUTERMOST}.0.weight'; its first "
+                            f"tensor is '{name}' ({shape_text(tensor.shape)})")
+        return None
+    c = converted.config
+    size = 2 ** c["depth"]  # unet_256 has 8 levels, unet_128 7: the crop size it was built for
+    notes = (*converted.notes,
+             "the file does not record the training direction (facades_label2photo was trained BtoA); "
+             "record it with --set direction=BtoA if you like, apply is the same",
+             "translate apply runs eval mode (the reference's --eval); its test.py default, batch statistics and "
+             "dropout, is 'translate apply --set junyanz_test_mode=true'")
+    name = f"unet_{size}" if size in (128, 256) else f"{c['depth']} levels"  # the reference's --netG names
+    return Imported(c, {"generator": converted.state_dict}, f"{LAYOUT}, {name}, {c['norm']} norm",
+                    options={"size": size}, notes=notes)

@@ -61,20 +61,26 @@ def normalise_direction(value: str) -> str:
 
 
 def apply(generator: UNetGenerator, config, images: torch.Tensor, tile: int = 512, overlap: int = 32,
-          direction: str | None = None) -> torch.Tensor:
+          direction: str | None = None, junyanz_test_mode: bool = False, seed: int = 0) -> torch.Tensor:
     """Translate images of any size: padded to a multiple of 2^depth and cropped back; images larger
     than ``tile`` go through overlapping tiles with blended seams (memory bounded by the tile).
 
     The generator runs in eval mode: batch norm uses its running statistics, and dropout is off.
     The paper instead keeps dropout and test-batch statistics at test time (§3.2, §6.1), but its
     own outputs show "only minor stochasticity" (§3.2); eval mode makes apply deterministic, makes
-    an image's output independent of the rest of its batch, and lets tiles match whole images."""
+    an image's output independent of the rest of its batch, and lets tiles match whole images.
+    ``junyanz_test_mode`` is the reference code's test-time behaviour instead
+    (:func:`reference.apply_junyanz_test_mode`): whole images, one at a time, no tiles."""
     if direction is not None and normalise_direction(direction) != config.direction:
         raise UserError(f"--direction {direction}: this model was trained --direction {config.direction} and "
                         f"only translates that way; train another with --direction "
                         f"{'BtoA' if config.direction == 'AtoB' else 'AtoB'} for the reverse")
     if tile < 1 or overlap < 0:
         raise UserError("--tile must be at least 1 and --overlap at least 0")
+    if junyanz_test_mode:
+        from .reference import apply_junyanz_test_mode
+
+        return apply_junyanz_test_mode(generator, images, seed)
     was_training = generator.training
     generator.eval()
     try:

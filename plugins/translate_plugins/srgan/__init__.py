@@ -1,10 +1,16 @@
 """``srgan``: single-image super-resolution with SRResNet and SRGAN (Ledig et al. 2017,
-"Photo-Realistic Single Image Super-Resolution Using a Generative Adversarial Network").
+"Photo-Realistic Single Image Super-Resolution Using a Generative Adversarial Network"), and
+with ESRGAN's RRDBNet (``--arch rrdb``; Wang et al. 2018, "ESRGAN: Enhanced Super-Resolution
+Generative Adversarial Networks").
 
-Two stages, as in the paper:
-  ``--stage pretrain``            SRResNet trained on a pixel loss (MSE by default);
+Two stages, as in the papers:
+  ``--stage pretrain``            SRResNet trained on a pixel loss (MSE by default; rrdb: L1);
   ``--stage gan --init CKPT``     SRGAN: content loss (VGG54 by default) + 1e-3 · adversarial,
-                                  starting from the pretrained generator's weights.
+                                  starting from the pretrained generator's weights; rrdb:
+                                  content + 5e-3 · relativistic adversarial + 1e-2 · L1 (ESRGAN).
+
+``translate import`` turns released ESRGAN / Real-ESRGAN weights (RealESRGAN_x4plus.pth, ...)
+into rrdb checkpoints (``import_weights``; the layouts are in ``reference.py``).
 
 ``--size`` is the HR crop size (96 px in the paper); the LR input is made from each crop on the
 fly by antialiased bicubic downscaling by ``--scale``. ``translate apply`` super-resolves images of
@@ -35,16 +41,39 @@ class SRGANConfig:
         "(Ledig et al. 2017, §3.2: SRGAN is initialised with the trained SRResNet)")
     init: str | None = param(None, "model.safetensors (or run folder) of a pretrain run whose generator "
                                    "weights start this run (Ledig et al. 2017, §3.2)")
-    scale: int = param(4, "upscaling factor: 2, 4 or 8 (Ledig et al. 2017, §3.2: 4)")
-    n_blocks: int = param(16, "residual blocks in the generator (Ledig et al. 2017, Fig. 4: B = 16)", min=0)
-    features: int = param(64, "channels of the generator's residual blocks (Ledig et al. 2017, Fig. 4: 64)", positive=True)
+    arch: Literal["srresnet", "rrdb"] = param(
+        "srresnet", "generator: srresnet (Ledig et al. 2017, Fig. 4) or rrdb, ESRGAN's RRDBNet of residual-in-"
+        "residual dense blocks without batch norm (Wang et al. 2018, §3.1); rrdb also turns the defaults of "
+        "--n-blocks, --content-loss, --lr, --adversarial-weight, --pixel-weight and --gan-loss to ESRGAN's")
+    scale: int = param(4, "upscaling factor: srresnet 2, 4 or 8 (Ledig et al. 2017, §3.2: 4); rrdb 1, 2 or 4 "
+                          "(×4 as Wang et al. 2018; ×2 and ×1 through pixel-unshuffle, Wang et al. 2021)")
+    n_blocks: int = param(16, "residual blocks in the generator (Ledig et al. 2017, Fig. 4: B = 16); rrdb: 23 RRDBs "
+                              "unless set (Wang et al. 2018, §4.1)", min=0)
+    features: int = param(64, "channels of the generator's residual blocks (Ledig et al. 2017, Fig. 4: 64; "
+                              "Wang et al. 2018, §4.1: 64)", positive=True)
+    growth: int = param(32, "rrdb: channels each dense-block conv adds (Wang et al. 2018, §4.1: growth 32)",
+                        positive=True)
+    value_range: str = param("-1,1", "rrdb: the pixel range low,high the generator's weights work in, mapped "
+                                     "from and to [-1, 1] inside the network; -1,1 for models trained here, 0,1 "
+                                     "for ESRGAN / Real-ESRGAN weights ('translate import' records it)")
     residual: bool = param(False, "add the bicubic upscaling of the input to the output (global residual "
                                   "learning, Kim et al. 2016; not in Ledig et al. 2017): converges much faster")
     content_loss: Literal["auto", "mse", "l1", "vgg54"] = param(
-        "auto", "content loss; auto = mse for pretrain (SRResNet-MSE), vgg54 for gan (SRGAN-VGG54: VGG19 "
-        "φ5,4 features rescaled by 1/12.75, Ledig et al. 2017, §2.2.1); l1 is a common robust alternative")
-    adversarial_weight: float = param(1e-3, "weight of the adversarial loss (Ledig et al. 2017, eq. 3: 10^-3)", min=0)
-    lr: float = param(1e-4, "Adam learning rate (Ledig et al. 2017, §3.2: 10^-4)", positive=True)
+        "auto", "content loss; auto = mse for pretrain (SRResNet-MSE; rrdb: l1, ESRGAN's PSNR-oriented model, "
+        "Wang et al. 2018, §4.1), vgg54 for gan (SRGAN-VGG54: VGG19 φ5,4 features after the ReLU rescaled by "
+        "1/12.75, MSE, Ledig et al. 2017, §2.2.1; rrdb uses it too: ESRGAN's own perceptual loss takes conv5_4 "
+        "before the activation with an L1 distance, Wang et al. 2018, §3.3, which is not offered here)")
+    gan_loss: Literal["auto", "standard", "ragan"] = param(
+        "auto", "gan stage adversarial loss: standard = -log D(G(x)) (Ledig et al. 2017, eq. 6); ragan = the "
+        "relativistic average GAN, D_Ra(x_r, x_f) = σ(C(x_r) − E[C(x_f)]) in both the D and the G loss (Wang et "
+        "al. 2018, §3.2, eqs. 1-2); auto = ragan for rrdb, standard for srresnet")
+    adversarial_weight: float = param(1e-3, "weight of the adversarial loss (Ledig et al. 2017, eq. 3: 10^-3); "
+                                            "rrdb: 5e-3 unless set (Wang et al. 2018, §4.1: λ = 5·10^-3)", min=0)
+    pixel_weight: float = param(0.0, "gan stage: weight of an L1 pixel loss added to the content loss; 0 for "
+                                     "srresnet (SRGAN has none), rrdb: 1e-2 unless set (Wang et al. 2018, eq. 3 "
+                                     "and §4.1: η = 10^-2)", min=0)
+    lr: float = param(1e-4, "Adam learning rate (Ledig et al. 2017, §3.2: 10^-4); rrdb pretrain: 2e-4 unless set "
+                            "(Wang et al. 2018, §4.1)", positive=True)
     beta1: float = param(0.9, "Adam beta1 (Ledig et al. 2017, §3.2: 0.9)", min=0, max=0.9999)
     beta2: float = param(0.999, "Adam beta2 (Kingma & Ba 2015 default)", min=0, max=0.9999)
     lr_decay_at: float = param(0.5, "gan stage: multiply the learning rate by 0.1 after this fraction of the "
@@ -58,8 +87,17 @@ class SRGANConfig:
                                          "blur,noise,jpeg (Wang et al. 2021); none = pure bicubic (the paper)")
 
 
+# Defaults that --arch rrdb changes, for the fields the user did not set (Wang et al. 2018, §4.1):
+# 23 RRDBs; λ = 5e-3 and η = 1e-2 in L_G = L_percep + λ·L_G^Ra + η·L_1 (eq. 3); the PSNR-oriented
+# pretraining on L1 at a learning rate of 2e-4 (the gan stage keeps 1e-4).
+ESRGAN_DEFAULTS = {"n_blocks": 23, "adversarial_weight": 5e-3, "pixel_weight": 1e-2}
+ESRGAN_PRETRAIN_LR = 2e-4
+SCALES = {"srresnet": (2, 4, 8), "rrdb": (1, 2, 4)}
+
+
 class SRGANPlugin(Plugin):
-    description = "Super-resolution ×2/×4/×8: SRResNet (MSE) and SRGAN (VGG54 + adversarial), PSNR/SSIM eval"
+    description = ("Super-resolution: SRResNet/SRGAN ×2/×4/×8 and ESRGAN's RRDBNet ×1/×2/×4 (trained or "
+                   "imported), PSNR/SSIM eval")
     Config = SRGANConfig
     data_flags = {"data": "folder of high-resolution images, or built-in photos: skimage "
                           "(5 scikit-image photos), skimage-test (2 others)"}
@@ -74,22 +112,47 @@ class SRGANPlugin(Plugin):
         if config.stage == "gan" and not config.init:
             print("warning: --stage gan without --init starts from random weights; the paper starts from a "
                   "pretrained SRResNet (--init RUN/model.safetensors)", file=sys.stderr)
+        rrdb = config.arch == "rrdb"
         content = config.content_loss
         if content == "auto":
-            content = "vgg54" if config.stage == "gan" else "mse"
-        return dataclasses.replace(config, content_loss=content)
+            content = "vgg54" if config.stage == "gan" else ("l1" if rrdb else "mse")
+        changes: dict[str, Any] = {"content_loss": content,
+                                   "gan_loss": ("ragan" if rrdb else "standard") if config.gan_loss == "auto"
+                                   else config.gan_loss}
+        if rrdb:
+            changes.update({k: v for k, v in ESRGAN_DEFAULTS.items() if k not in explicit})
+            if config.stage == "pretrain" and "lr" not in explicit:
+                changes["lr"] = ESRGAN_PRETRAIN_LR
+        return dataclasses.replace(config, **changes)
 
     def check_config(self, config: SRGANConfig, options: Any) -> None:
-        if config.scale not in (2, 4, 8):
-            raise UserError(f"--scale {config.scale}: choose 2, 4 or 8")
+        from .rrdb import UNSHUFFLE, parse_value_range
+
+        scales = SCALES[config.arch]
+        if config.scale not in scales:
+            raise UserError(f"--scale {config.scale}: --arch {config.arch} upscales by {', '.join(map(str, scales))}")
+        if config.arch == "rrdb":
+            parse_value_range(config.value_range)
+            if config.residual:
+                raise UserError("--residual is an SRResNet option; the rrdb generator has its own long skip, "
+                                "leave --residual off")
+            unshuffle = UNSHUFFLE[config.scale]
+            if (options.size // config.scale) % unshuffle:
+                raise UserError(f"--size {options.size}: rrdb ×{config.scale} folds {unshuffle}×{unshuffle} LR "
+                                f"pixels into channels, so --size must be a multiple of {config.scale * unshuffle}")
+        elif config.value_range != "-1,1":
+            raise UserError(f"--value-range {config.value_range}: only the rrdb generator maps value ranges; "
+                            "srresnet works in -1,1")
         if config.stage == "gan" and options.size % 16:
             raise UserError(f"--size {options.size}: the SRGAN discriminator needs an HR crop that is a "
                             "multiple of 16 (96 in the paper)")
 
     def build(self, config: SRGANConfig, options: Any, training: bool = True) -> dict[str, Any]:
-        from .networks import SRDiscriminator, SRResNet
+        from .networks import SRDiscriminator
+        from .rrdb import build_generator
 
-        modules = {"generator": SRResNet(config.scale, config.n_blocks, config.features, residual=config.residual)}
+        modules = {"generator": build_generator(config.arch, config.scale, config.n_blocks, config.features,
+                                                config.growth, config.residual, config.value_range)}
         if training and config.stage == "gan":
             modules["discriminator"] = SRDiscriminator(options.size, leak=config.leak)
         return modules
@@ -150,6 +213,24 @@ class SRGANPlugin(Plugin):
 
         return super_resolve(modules["generator"], images, config.scale, tile=tile, overlap=overlap)
 
+    def export_module(self, modules: dict[str, Any], config: SRGANConfig) -> Any:
+        """The generator as apply runs it (unclamped, like apply), padded inside the graph to its
+        ``multiple`` (rrdb ×2 / ×1: the pixel-unshuffle factor) and cropped to scale × the input.
+        rrdb maps its value range inside its forward already; srresnet's ``--residual`` bicubic
+        upscaling (F.interpolate with antialias, which ONNX cannot express) becomes the same
+        filter as fixed convolutions (translate.nn.resize.PlusBicubic)."""
+        import copy
+
+        from translate.nn.padding import PadToMultiple
+        from translate.nn.resize import PlusBicubic
+
+        generator = net = modules["generator"]
+        if getattr(generator, "residual", False):
+            net = copy.copy(generator)  # shares the weights; only the flag differs
+            net.residual = False
+            net = PlusBicubic(net, config.scale)
+        return PadToMultiple(net, getattr(generator, "multiple", 1), scale=config.scale)
+
     def evaluate(self, modules: dict[str, Any], config: SRGANConfig, out_dir: Any, hr: str | None = None,
                  data: str | None = None, n: int | None = None) -> dict[str, float]:
         from .training import evaluate
@@ -158,3 +239,21 @@ class SRGANPlugin(Plugin):
             raise UserError("srgan evaluation needs high-resolution images: translate eval CKPT --hr DIR "
                             "(or --hr skimage-test for the built-in held-out photos)")
         return evaluate(modules["generator"], config, Path(out_dir), hr or data, limit=n)
+
+    def import_weights(self, tensors: dict[str, Any], arch: str | None = None) -> Any:
+        """ESRGAN / Real-ESRGAN RRDBNet state dicts (``reference.py``) as an rrdb generator.
+        ``arch`` (``translate import --arch``): rrdb, the only layout this plugin imports."""
+        from translate.plugin import Imported
+
+        from .reference import convert_esrgan_rrdb, describe_mismatch
+
+        if arch not in (None, "rrdb"):
+            return None
+        converted = convert_esrgan_rrdb(tensors)
+        if converted is None:
+            if arch == "rrdb":
+                raise UserError(describe_mismatch(tensors))
+            return None
+        # Real-ESRGAN trains on 256² HR crops (gt_size in its options files); recorded, not used by apply.
+        return Imported(converted.config, {"generator": converted.state_dict}, converted.notes[0],
+                        options={"size": 256}, notes=converted.notes[1:])

@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 import torch
 
 from translate.errors import UserError
-from translate.weights import Converted, Slot, remap
+from translate.weights import Converted, Slot, remap, shape_text
 
 from .rrdb import UNSHUFFLE
 
@@ -132,3 +132,12 @@ def _scale(layout: str, title: str, c_first: int, c_out: int) -> int:
         raise UserError(f"{title}: tensor '{_first_conv(layout)}' takes {c_first} channels for {c_out}-channel "
                         "output; expected the image itself (×4) or its pixel-unshuffle (×2: 4×, ×1: 16× channels)")
     return scale
+
+
+def describe_mismatch(state: Mapping[str, torch.Tensor]) -> str:
+    """Why ``state`` is not an RRDBNet, for ``translate import --arch rrdb``: one line naming the
+    first-block tensors each layout has and the file's first tensor."""
+    probes = ", ".join(f"'{probe}' ({_TITLES[name]})" for name, (probe, _) in _LAYOUTS.items())
+    name, tensor = next(iter(state.items()))
+    return (f"not an ESRGAN-family RRDBNet: the file has none of {probes}; its first tensor is '{name}' "
+            f"({shape_text(tensor.shape)})")

@@ -1,6 +1,7 @@
 """SRGAN's steps (Ledig et al. 2017, §2–3): the SRResNet pretraining step (content loss only) and
 the adversarial steps (content + 1e-3 · adversarial), plus init from a pretrained checkpoint,
-tiled apply and the PSNR/SSIM evaluation."""
+tiled apply and the PSNR/SSIM evaluation. With ``--arch rrdb`` the same steps train ESRGAN
+(Wang et al. 2018, eq. 3): content + λ · relativistic adversarial + η · L1 pixel loss."""
 
 from __future__ import annotations
 
@@ -20,8 +21,17 @@ from translate.nn.state import sub_state
 
 from .data import downscale, open_hr, upscale_bicubic
 from .metrics import psnr_y, quantize, ssim_y
+from .ragan import RelativisticAverage
 
 ADVERSARIAL = make_loss("nonsaturating")  # -log D(G(I_LR)) for G, BCE for D (Ledig et al. 2017, eq. 6)
+RAGAN = RelativisticAverage()  # Wang et al. 2018, eqs. 1-2
+# Config fields that fix the generator's layout: an --init checkpoint must agree on all of them.
+ARCHITECTURE = ("arch", "scale", "n_blocks", "features", "growth", "residual", "value_range")
+
+
+def adversarial_loss(config):
+    """The gan stage's adversarial loss (``gan_loss``, resolved by finalize_config)."""
+    return RAGAN if config.gan_loss == "ragan" else ADVERSARIAL
 
 
 # ---- content loss ---------------------------------------------------------------------------
@@ -47,7 +57,7 @@ def load_init(generator: torch.nn.Module, path: str, config) -> None:
         raise UserError(f"--init {path}: a checkpoint of plugin '{meta.get('plugin')}', not srgan; "
                         "pass the model.safetensors of a 'translate train srgan --stage pretrain' run")
     saved = json.loads(meta.get("config", "{}"))
-    for key in ("scale", "n_blocks", "features", "residual"):
+    for key in ARCHITECTURE:
         if key in saved and saved[key] != getattr(config, key):
             raise UserError(f"--init {path}: trained with {key.replace('_', '-')} {saved[key]}, this run uses "
                             f"{getattr(config, key)}; use the same --{key.replace('_', '-')}")
@@ -73,21 +83,32 @@ def discriminator_step(ctx, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
     G, D = ctx.modules["generator"], ctx.modules["discriminator"]
     with torch.no_grad():
         fake = G(batch["lr"])
-    loss = ADVERSARIAL.discriminator(D(batch["hr"]), D(fake))
+    loss = adversarial_loss(ctx.config).discriminator(D(batch["hr"]), D(fake))
     ctx.optimize("discriminator", loss)
     return {"loss_d": loss.detach()}
 
 
 def generator_step(ctx, batch: dict[str, Any], content) -> dict[str, torch.Tensor]:
-    """Perceptual loss l^SR = content + 1e-3 · adversarial (Ledig et al. 2017, eq. 3)."""
+    """SRGAN's perceptual loss l^SR = content + 1e-3 · adversarial (Ledig et al. 2017, eq. 3), or
+    ESRGAN's L_G = L_percep + λ · L_G^Ra + η · L_1 (Wang et al. 2018, eq. 3) with ``gan_loss``
+    ragan and ``pixel_weight`` η."""
     G, D = ctx.modules["generator"], ctx.modules["discriminator"]
+    config, hr = ctx.config, batch["hr"]
+    gan = adversarial_loss(config)
     with ctx.frozen(D):
         sr = G(batch["lr"])
-        l_content = content(sr, batch["hr"])
-        l_adv = ADVERSARIAL.generator(D(sr))
-        loss = l_content + ctx.config.adversarial_weight * l_adv
+        l_content = content(sr, hr)
+        # The relativistic G loss compares with the real logits; they do not depend on G.
+        real_logits = D(hr).detach() if gan is RAGAN else None
+        l_adv = gan.generator(D(sr), real_logits)
+        loss = l_content + config.adversarial_weight * l_adv
+        logs = {"loss_content": l_content.detach(), "loss_adv": l_adv.detach()}
+        if config.pixel_weight:
+            l_pixel = F.l1_loss(sr.float(), hr.float())
+            loss = loss + config.pixel_weight * l_pixel
+            logs["loss_pixel"] = l_pixel.detach()
         ctx.optimize("generator", loss)
-    return {"loss_g": loss.detach(), "loss_content": l_content.detach(), "loss_adv": l_adv.detach()}
+    return {"loss_g": loss.detach(), **logs}
 
 
 def preview(G: torch.nn.Module, batch: dict[str, Any], scale: int) -> torch.Tensor:
@@ -102,12 +123,14 @@ def preview(G: torch.nn.Module, batch: dict[str, Any], scale: int) -> torch.Tens
 def super_resolve(G: torch.nn.Module, images: torch.Tensor, scale: int, tile: int = 512,
                   overlap: int = 32) -> torch.Tensor:
     """LR in [-1, 1] (any size) → SR in [-1, 1] on the CPU; tiles of ``tile`` LR pixels bound the
-    activations (a 512² LR tile at ×4 makes 2048² outputs), and only the output image is whole."""
+    activations (a 512² LR tile at ×4 makes 2048² outputs), and only the output image is whole.
+    Sides are padded to the generator's ``multiple`` (RRDB ×2 / ×1: its pixel-unshuffle factor)
+    and the output cropped back."""
     from translate.tiling import tiled
 
     if tile < 16:
         raise UserError(f"--tile {tile}: too small for super-resolution; use at least 64")
-    return tiled(G, images, tile=tile, overlap=overlap, scale=scale)
+    return tiled(G, images, tile=tile, overlap=overlap, scale=scale, multiple=getattr(G, "multiple", 1))
 
 
 def evaluate(G: torch.nn.Module, config, out_dir: Path, hr: str, limit: int | None = None, tile: int = 512,
