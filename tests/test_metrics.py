@@ -457,7 +457,7 @@ def test_compare_folders_unpaired_and_bad_folders(tmp_path, extractor):
     broken.mkdir()
     (broken / "x.png").write_bytes(b"not a png")
     (broken / "y.png").write_bytes(b"")
-    with pytest.raises(UserError, match=f"fake folder {broken}: 2 unreadable image"):
+    with pytest.raises(UserError, match=f"fake folder {broken}: 2 unreadable or truncated image"):
         compare_folders(a, broken, extractor=extractor)
     (broken / "x.png").unlink(), (broken / "y.png").unlink()
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(broken / "one.png")

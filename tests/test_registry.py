@@ -72,11 +72,23 @@ def test_non_plugin_target_fails_contract(fake_dists):
         registry.load_plugin("odd")
 
 
-def test_two_distributions_claiming_one_name_is_an_error_naming_both(fake_dists):
+def test_two_distributions_claiming_one_name_make_only_that_name_unusable(fake_dists):
     fake_dists(FakeDist("first-dist", {"dup": "a:P"}), FakeDist("second-dist", {"dup": "b:P"}))
+    found = registry.discover()  # no error: every other plugin still works
+    assert "dup" not in found and "gan" in found
     with pytest.raises(PluginError) as err:
-        registry.discover()
+        registry.get_info("dup")
     assert "first-dist" in str(err.value) and "second-dist" in str(err.value)
+    assert registry.load_plugin("gan").name == "gan"
+
+
+def test_a_third_party_claiming_a_builtin_name_is_reported_and_the_builtin_kept(fake_dists, capsys):
+    fake_dists(FakeDist("impostor", {"gan": "impostor:GanPlugin"}))
+    registry._warned.clear()
+    found = registry.discover()
+    assert found["gan"].distribution == "translate-gan"
+    assert "impostor" in capsys.readouterr().err
+    assert registry.load_plugin("gan").distribution == "translate-gan"
 
 
 def test_disable_by_environment(monkeypatch):

@@ -13,6 +13,7 @@ and the same checkpoint metadata.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,6 @@ def prepare(plugin: str | Plugin, out: str | Path | None = None, resume: str | P
             config: str | Path | None = None, **values: Any):
     """(request, run folder, resuming?) for a training run, with every check done before any
     file is written. ``values`` are flag names with underscores."""
-    from .checkpoint import STATE_FILE
     from .request import new_request, resume_request
 
     plugin = _plugin(plugin)
@@ -53,13 +53,46 @@ def prepare(plugin: str | Plugin, out: str | Path | None = None, resume: str | P
         out_dir = Path(resume)
         if out is not None and Path(out) != out_dir:
             raise UserError("--resume continues in the run's own folder; leave out --out")
+        from .runlock import check_free
+
+        check_free(out_dir)
         return resume_request(plugin, out_dir, values), out_dir, True
-    request = new_request(plugin, values, config)
     out_dir = Path(out) if out is not None else default_out_dir(plugin.name)
+    check_out_dir(out_dir)  # before the data are read, which can take minutes
+    request = new_request(plugin, values, config)
+    for flag, value in request.data.items():
+        data = Path(value)
+        if data.is_dir() and (out_dir.resolve() == data.resolve() or data.resolve() in out_dir.resolve().parents):
+            raise UserError(f"--out {out_dir} is inside --{flag.replace('_', '-')} {value}: samples and checkpoints "
+                            "would be written into the training data; choose an --out outside it")
+    return request, out_dir, False
+
+
+# What a run writes into its folder: finding one of these without the training state means the
+# folder holds someone's files (or a copied model), which a new run must not overwrite.
+RUN_FILES = ("model.safetensors", "config.toml", "log.jsonl", "samples.png", "samples")
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """A new run's folder: not a run already, not someone's files, and writable."""
+    from .checkpoint import STATE_FILE
+    from .runlock import check_free
+
+    check_free(out_dir)
     if (out_dir / STATE_FILE).exists():
         raise UserError(f"--out {out_dir} already holds a run; continue it with --resume {out_dir}, "
                         "or choose another --out")
-    return request, out_dir, False
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir} is a file; give a folder for the run")
+    taken = [name for name in RUN_FILES if (out_dir / name).exists()]
+    if taken:
+        raise UserError(f"--out {out_dir} already holds {', '.join(taken)} but no training state: a new run would "
+                        "overwrite them; choose another --out (or move those files away)")
+    existing = next(p for p in (out_dir.absolute(), *out_dir.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise UserError(f"--out {out_dir}: {existing} is a file, not a folder; choose another --out")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"--out {out_dir}: {existing} is not writable; choose an --out you can write to")
 
 
 def train(plugin: str | Plugin, *, out: str | Path | None = None, resume: str | Path | None = None,

@@ -113,25 +113,50 @@ def load_model(path: str | Path, device: torch.device | str = "cpu", use_ema: bo
     elif meta.get("plugin") != plugin.name:
         raise UserError(f"{path}: written by plugin '{meta.get('plugin')}', not '{plugin.name}'")
     request = recorded_request(plugin, meta, str(path))
-    built = call_hook(plugin, "build", request.config, request.options, training=False)
     try:
         names = json.loads(meta["modules"])
         step = int(meta["step"])
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, RecursionError) as exc:
         raise UserError(f"{path}: its metadata has no valid {exc} entry; it was not written by translate, "
                         "or was edited") from None
+    if not isinstance(names, list) or not names:
+        raise UserError(f"{path}: its metadata names no modules; it was not written by translate, or was edited")
     prefix = "ema." if use_ema and meta.get("ema") == "true" else ""
+    states = {name: sub_state(tensors, f"{prefix}{name}") for name in names if isinstance(name, str)}
+    check_shapes(plugin, request, states, path)  # before allocating what the metadata asks for
+    built = call_hook(plugin, "build", request.config, request.options, training=False)
     modules = {}
-    for name in names:
-        if not isinstance(name, str) or name not in built:
-            raise UserError(f"{path}: names module {name!r}, which plugin '{plugin.name}' does not build")
+    for name, state in states.items():
         try:
-            built[name].load_state_dict(sub_state(tensors, f"{prefix}{name}"), strict=True)
+            built[name].load_state_dict(state, strict=True)
         except RuntimeError as exc:
             raise UserError(f"{path}: weights of '{name}' do not fit plugin '{plugin.name}' {plugin.version} "
                             f"({str(exc).splitlines()[0]})") from None
+        if not all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point()):
+            raise UserError(f"{path}: the weights of '{name}' are not finite (the run diverged by step {step}); "
+                            "use an earlier checkpoint, or retrain with a lower learning rate")
         modules[name] = built[name].eval()
     return Model(request, step, modules, path).to(device, precision)
+
+
+def check_shapes(plugin, request, states: dict[str, dict[str, torch.Tensor]], path: Path) -> None:
+    """Build the modules on the meta device (no memory) and compare every parameter's shape with
+    the file's: a config in the metadata cannot make us allocate networks that its tensors do not
+    fill (e.g. an edited width of 10^7)."""
+    from .plugin import call_hook
+
+    with torch.device("meta"):
+        shapes = call_hook(plugin, "build", request.config, request.options, training=False)
+    for name, state in states.items():
+        if name not in shapes:
+            raise UserError(f"{path}: names module '{name}', which plugin '{plugin.name}' does not build")
+        expected = {k: tuple(v.shape) for k, v in shapes[name].state_dict().items()}
+        for key, shape in expected.items():
+            if key not in state:
+                raise UserError(f"{path}: weights of '{name}' lack {key}; the file and its metadata do not match")
+            if tuple(state[key].shape) != shape:
+                raise UserError(f"{path}: '{name}.{key}' is {tuple(state[key].shape)} in the file but the recorded "
+                                f"config needs {shape}; the file and its metadata do not match")
 
 
 # ---- training state ---------------------------------------------------------------------------
@@ -196,15 +221,26 @@ def save_state(path: Path, meta: dict[str, str], step: int, consumed: int, modul
 
 
 def load_state(path: Path, modules, ema, optimizers, schedulers, scalers) -> tuple[int, int, dict]:
-    """Restore everything saved by :func:`save_state`; returns (step, consumed, buffers)."""
+    """Restore everything saved by :func:`save_state`; returns (step, consumed, buffers). A file
+    that does not fit the run (edited, or another run's) is one line, never a traceback."""
     tensors, meta = read_safetensors(path, STATE_FORMAT)
-    plain = json.loads(meta["plain"])
+    try:
+        plain = json.loads(meta["plain"])
+        return _restore(tensors, meta, plain, modules, ema, optimizers, schedulers, scalers)
+    except (RuntimeError, ValueError, KeyError, TypeError, IndexError, RecursionError) as exc:
+        raise UserError(f"{path}: the training state does not fit this run ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); it was edited or belongs to "
+                        "another run") from None
+
+
+def _restore(tensors, meta, plain, modules, ema, optimizers, schedulers, scalers) -> tuple[int, int, dict]:
     for name, module in modules.items():
         module.load_state_dict(sub_state(tensors, f"module.{name}"))
     for name, module in (ema or {}).items():
         module.load_state_dict(sub_state(tensors, f"ema.{name}"))
     for name, opt in optimizers.items():
         opt.load_state_dict(_unflatten_optimizer(f"optim.{name}", tensors, plain))
+        _check_moment_shapes(opt)
         _match_parameter_layout(opt)
     for name, sched in schedulers.items():
         state = dict(plain["schedulers"][name])
@@ -223,6 +259,16 @@ def load_state(path: Path, modules, ema, optimizers, schedulers, scalers) -> tup
     if cuda_states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(cuda_states[: torch.cuda.device_count()])
     return int(meta["step"]), int(meta["consumed"]), buffers
+
+
+def _check_moment_shapes(opt: torch.optim.Optimizer) -> None:
+    """Optimiser state of another shape than its parameter would fail mid-step, much later."""
+    for group in opt.param_groups:
+        for p in group["params"]:
+            for key, value in opt.state.get(p, {}).items():
+                if isinstance(value, torch.Tensor) and value.dim() and value.shape != p.shape:
+                    raise ValueError(f"optimiser state '{key}' is {tuple(value.shape)} for a parameter of "
+                                     f"{tuple(p.shape)}")
 
 
 def read_run_metadata(path: Path) -> dict[str, str]:

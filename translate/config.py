@@ -130,6 +130,9 @@ def from_plain(cls: type, values: dict[str, Any], where: str) -> Any:
     return cls(**kwargs)
 
 
+SECTIONS = ("run", "data", "train", "model")  # the tables config.toml writes; keys inside are flat
+
+
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """Read a flat TOML (or JSON) config file into a dict, with a one-line error if unreadable."""
     path = Path(path)
@@ -138,12 +141,21 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     try:
         text = path.read_text()
         data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: not a valid TOML/JSON config ({exc})") from None
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError, RecursionError, OSError) as exc:
+        raise UserError(f"{path}: not a valid TOML/JSON config ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: a config file holds keys and values, not a {type(data).__name__}")
     flat: dict[str, Any] = {}
     for key, value in data.items():
-        if isinstance(value, dict):  # [model] / [train] tables are allowed for readability
-            flat.update(value)
+        if isinstance(value, dict) and key in SECTIONS:  # [model] / [train] tables group keys for readability
+            for inner, inner_value in value.items():
+                if isinstance(inner_value, dict):
+                    raise UserError(f"{path}: [{key}] {inner} is a table; write {inner} = VALUE")
+                flat[inner] = inner_value
+        elif isinstance(value, dict):
+            raise UserError(f"{path}: {key} is a table; write {key} = VALUE (only {', '.join(f'[{s}]' for s in SECTIONS)} "
+                            "group keys)")
         else:
             flat[key] = value
     return flat

@@ -8,3 +8,8 @@ class UserError(Exception):
 
 class PluginError(UserError):
     """A plugin failed to load or does not honour the plugin contract. The message names it."""
+
+
+class DataError(UserError):
+    """A training file that cannot be used (unreadable, truncated, too large). The trainer saves a
+    checkpoint before reporting it, so a bad file never costs the run."""

@@ -27,6 +27,7 @@ from .request import TrainRequest
 from .runtime import Runtime, make_runtime
 
 APPLY_DEFAULTS = {"tile": 512, "overlap": 32}
+MIN_TILE = 16  # smaller tiles are all seam: no network here is useful on less context
 
 
 @dataclass
@@ -95,6 +96,9 @@ class Model:
         self.require("apply")
         options = filter_options(self.plugin, "apply", APPLY_DEFAULTS,
                                  {k: v for k, v in options.items() if v is not None})
+        if options.get("tile", MIN_TILE) < MIN_TILE or options.get("overlap", 0) < 0:
+            raise UserError(f"--tile must be at least {MIN_TILE} and --overlap at least 0 "
+                            f"(got {options.get('tile')} and {options.get('overlap')})")
         with torch.no_grad(), self.runtime.autocast():
             out = call_hook(self.plugin, "apply", self.modules, self.config, self.runtime.tensor(images), **options)
         return out.float().cpu()

@@ -1,50 +1,123 @@
-"""A one-line progress display (step, losses, images/s, ETA) without extra dependencies."""
+"""What a run says while it trains: how long it will take, measured, and how it is going.
+
+On a terminal, a tqdm bar (step, s/step or steps/s, images/s, losses, ETA). Elsewhere (nohup,
+tee, Slurm logs) plain lines, one after the first step and then at least every 30 seconds, so a
+log never goes quiet. After the first few steps every run prints its measured speed and the
+estimated total time; when that is long for the device, it says so once and names a step count
+that fits half an hour.
+"""
 
 from __future__ import annotations
 
 import sys
 import time
+from typing import TextIO
+
+ESTIMATE_AFTER_S = 10.0  # measure this long (and at least 3 steps) before estimating
+LONG_RUN_S = {"cpu": 2 * 3600.0}  # a run longer than this on the device gets a suggestion
+LINE_EVERY_S = 30.0  # without a terminal, a progress line at least this often
 
 
-def _fmt_time(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+def format_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {secs:02d} s"
+    return f"{secs} s"
+
+
+def format_rate(seconds_per_step: float) -> str:
+    """'2.4 s/step' below one step a second, '35 steps/s' above: readable at any speed."""
+    if seconds_per_step >= 1.0:
+        return f"{seconds_per_step:.1f} s/step"
+    return f"{1.0 / max(seconds_per_step, 1e-9):.1f} steps/s"
+
+
+def format_logs(logs: dict[str, float]) -> str:
+    return " ".join(f"{k} {v:.3g}" for k, v in logs.items()) or "(losses at the first --log-every)"
 
 
 class Progress:
-    def __init__(self, total: int, start: int = 0, stream=None, enabled: bool = True):
-        self.total, self.start = total, start
+    """Progress of a run from step ``start`` to ``total`` on ``device``."""
+
+    def __init__(self, total: int, start: int = 0, stream: TextIO | None = None, enabled: bool = True,
+                 device: str = "cpu"):
+        self.total, self.start, self.device = total, start, device
         self.stream = stream or sys.stderr
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.enabled = enabled
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.t0 = time.perf_counter()
-        self.last_print = 0.0
-        self.every = max(1, (total - start) // 20)
+        self.first_step_t: float | None = None
+        self.last_line = 0.0
+        self.estimated = False
+        self.bar = None
+        if enabled and self.tty:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=start, file=self.stream, unit="step", dynamic_ncols=True,
+                            smoothing=0.1, bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}] "
+                                                      "{postfix}")
+
+    def _seconds_per_step(self, step: int, now: float) -> float | None:
+        """Speed measured after the first step, whose set-up cost (allocations, caches) would
+        otherwise inflate every estimate."""
+        done = step - self.start - 1
+        if self.first_step_t is None or done < 1:
+            return None
+        return (now - self.first_step_t) / done
 
     def update(self, step: int, logs: dict[str, float], images_per_s: float) -> None:
         if not self.enabled:
             return
         now = time.perf_counter()
-        done = step - self.start
-        if self.tty:
-            if now - self.last_print < 0.2 and step < self.total:
-                return
-        elif done % self.every and step < self.total:
+        if self.first_step_t is None:
+            self.first_step_t = now
+        per_step = self._seconds_per_step(step, now)
+        if per_step is not None and not self.estimated and (now - self.t0 >= ESTIMATE_AFTER_S or step >= self.total) \
+                and step - self.start >= 3:
+            self.estimated = True
+            self._estimate(per_step)
+        rate = format_rate(per_step) if per_step else "measuring"
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{rate}, {images_per_s:.3g} img/s | {format_logs(logs)}", refresh=False)
+            self.bar.update(step - self.bar.n)
             return
-        self.last_print = now
-        rate = done / max(now - self.t0, 1e-9)
-        eta = (self.total - step) / rate if rate > 0 else 0.0
-        losses = " ".join(f"{k} {v:.3g}" for k, v in logs.items())
-        line = f"step {step}/{self.total} | {losses} | {images_per_s:.0f} img/s | eta {_fmt_time(eta)}"
-        if self.tty:
-            self.stream.write("\r" + line[:200].ljust(100))
-            if step >= self.total:
-                self.stream.write("\n")
+        if step == self.start + 1 or now - self.last_line >= LINE_EVERY_S or step >= self.total:
+            self.last_line = now
+            eta = f" | eta {format_duration((self.total - step) * per_step)}" if per_step else ""
+            self._say(f"step {step}/{self.total} | {format_logs(logs)} | {rate}, {images_per_s:.3g} img/s{eta}")
+
+    def _estimate(self, per_step: float) -> None:
+        remaining = (self.total - self.start) * per_step
+        self._say(f"measured {format_rate(per_step)} on {self.device}: {self.total - self.start:,} steps take about "
+                  f"{format_duration(remaining)}")
+        limit = LONG_RUN_S.get(self.device)
+        if limit and remaining > limit:
+            fits = max(1, int(1800 / per_step))
+            self._say(f"that is long for a {self.device}: --steps {fits:,} gives a short run of about 30 min (a "
+                      "smaller --size or --batch-size is faster still); Ctrl-C saves a checkpoint at any time and "
+                      "--resume continues")
+
+    def _say(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.write(line, file=self.stream)
         else:
             self.stream.write(line + "\n")
-        self.stream.flush()
+            self.stream.flush()
 
     def close(self) -> None:
-        if self.enabled and self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def stage(message: str, enabled: bool = True) -> None:
+    """One line before a phase that may take a while (reading data, building networks)."""
+    if enabled:
+        print(message, file=sys.stderr, flush=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import sys
 from dataclasses import dataclass
 from importlib import metadata
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
 GROUP = "translate.plugins"
 DISABLE_ENV = "TRANSLATE_DISABLE_PLUGINS"
+BUILTIN_DISTRIBUTION = "translate-gan"  # the distribution that ships the built-in plugins
 
 
 @dataclass(frozen=True)
@@ -51,38 +53,73 @@ def disabled_names() -> set[str]:
     return {part.strip() for part in raw.split(",") if part.strip()}
 
 
-def discover() -> dict[str, PluginInfo]:
-    """All enabled plugins by name. Two distributions claiming one name is an error naming both."""
-    found: dict[str, PluginInfo] = {}
+@dataclass(frozen=True)
+class Discovery:
+    """Every enabled plugin by name, and the names that two distributions claim."""
+
+    plugins: dict[str, PluginInfo]
+    clashes: dict[str, tuple[PluginInfo, ...]]  # unusable names: neither claimant is built in
+    shadowed: dict[str, tuple[PluginInfo, ...]]  # built-in names another distribution also claims
+
+
+def scan() -> Discovery:
+    """Read the entry points. One distribution visible twice on sys.path is not a clash. When a
+    third party claims a built-in name, the built-in is kept (and the other reported); when two
+    third parties claim one name, that name alone is unusable and every other plugin works."""
+    claims: dict[str, list[PluginInfo]] = {}
     disabled = disabled_names()
     for dist in metadata.distributions():
         dist_name = dist.metadata["Name"] or "?"
         for ep in dist.entry_points:
             if ep.group != GROUP or ep.name in disabled:
                 continue
-            info = PluginInfo(
-                name=ep.name,
-                value=ep.value,
-                distribution=dist_name,
-                version=dist.version or "0",
-                summary=dist.metadata["Summary"] or "",
-            )
-            other = found.get(ep.name)
-            # The same distribution can be visible twice on sys.path: that is not a clash.
-            if other is not None and (other.distribution, other.value) != (info.distribution, info.value):
-                raise PluginError(
-                    f"plugin name '{ep.name}' is registered by two distributions: "
-                    f"{other.distribution} ({other.value}) and {info.distribution} ({info.value}); "
-                    f"uninstall one, or disable it with {DISABLE_ENV}"
-                )
-            found[ep.name] = info
-    return dict(sorted(found.items()))
+            info = PluginInfo(name=ep.name, value=ep.value, distribution=dist_name,
+                              version=dist.version or "0", summary=dist.metadata["Summary"] or "")
+            same = [(i.distribution, i.value) for i in claims.get(ep.name, [])]
+            if (info.distribution, info.value) not in same:
+                claims.setdefault(ep.name, []).append(info)
+    plugins, clashes, shadowed = {}, {}, {}
+    for name, infos in sorted(claims.items()):
+        builtin = [i for i in infos if i.distribution == BUILTIN_DISTRIBUTION]
+        if len(infos) == 1:
+            plugins[name] = infos[0]
+        elif builtin:
+            plugins[name] = builtin[0]
+            shadowed[name] = tuple(i for i in infos if i is not builtin[0])
+        else:
+            clashes[name] = tuple(infos)
+    return Discovery(plugins, clashes, shadowed)
+
+
+def clash_message(name: str, infos: tuple[PluginInfo, ...]) -> str:
+    claimants = " and ".join(f"{i.distribution} ({i.value})" for i in infos)
+    return (f"plugin name '{name}' is registered by two distributions: {claimants}; uninstall one, or "
+            f"disable the name with {DISABLE_ENV}")
+
+
+_warned: set[str] = set()
+
+
+def discover() -> dict[str, PluginInfo]:
+    """All usable plugins by name (see :func:`scan`); a third party shadowed by a built-in name is
+    reported once on stderr."""
+    found = scan()
+    for name, others in found.shadowed.items():
+        if name not in _warned:
+            _warned.add(name)
+            who = ", ".join(f"{i.distribution} ({i.value})" for i in others)
+            print(f"warning: {who} also registers the built-in plugin name '{name}'; the built-in is used "
+                  "(rename that plugin's entry point)", file=sys.stderr)
+    return found.plugins
 
 
 def get_info(name: str) -> PluginInfo:
     plugins = discover()
     if name in plugins:
         return plugins[name]
+    clashing = scan().clashes
+    if name in clashing:
+        raise PluginError(clash_message(name, clashing[name]))
     if name in disabled_names():
         raise UserError(f"plugin '{name}' is disabled by {DISABLE_ENV}; remove it from that variable")
     installed = ", ".join(plugins) or "none"

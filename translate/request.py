@@ -162,6 +162,9 @@ def recorded_request(plugin: Plugin, meta: Mapping[str, str], where: str) -> Tra
     """The request a checkpoint recorded (its metadata), validated as a new one would be."""
     try:
         config_values, option_values, data = (json.loads(meta[k]) for k in ("config", "options", "data"))
+    except RecursionError:
+        raise UserError(f"{where}: its metadata is nested too deeply to be a translate config; it was "
+                        "edited or crafted") from None
     except (KeyError, TypeError, ValueError) as exc:
         raise UserError(f"{where}: its metadata has no readable {exc} entry; it was not written by "
                         "translate, or was edited") from None

@@ -13,6 +13,7 @@ import copy
 import json
 import shutil
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,20 +25,23 @@ import torch
 from .checkpoint import MODEL_FILE, STATE_FILE, load_state, save_model, save_state
 from .data.images import save_grid
 from .data.sampler import ResumableSampler
-from .errors import UserError
-from .fileio import atomic_path, write_text_atomic
+from .errors import DataError, UserError
+from .fileio import atomic_path, remove_stale_temps, write_text_atomic
 from .plugin import call_hook
-from .progress import Progress
+from .progress import Progress, stage
 from .request import TrainRequest
+from .runlock import run_lock
 from .runtime import Runtime, make_runtime
 
 PREVIEW_SEED = 1234  # fixed, so successive sample grids show the same noise / inputs
 
 
 class Interrupted(Exception):
-    """Raised after Ctrl-C once the checkpoint is safely written."""
+    """Raised after Ctrl-C or SIGTERM once the checkpoint is safely written; ``exit_code`` is the
+    shell's convention for that signal (130 for SIGINT, 143 for SIGTERM)."""
 
-    def __init__(self, step: int, out_dir: Path):
+    def __init__(self, step: int, out_dir: Path, signum: int = signal.SIGINT):
+        self.exit_code = 128 + int(signum)
         super().__init__(f"interrupted at step {step}; checkpoint saved in {out_dir} "
                          f"(continue with --resume {out_dir})")
 
@@ -137,26 +141,49 @@ def _update_ema(ema: dict[str, torch.nn.Module], modules: dict[str, torch.nn.Mod
 
 
 class _StopFlag:
-    """First Ctrl-C asks the loop to stop after the current step; a second one aborts."""
+    """Ctrl-C (SIGINT), SIGTERM (docker stop, Slurm, Kubernetes) and SIGHUP (a closed terminal or
+    SSH session) ask the loop to stop after the current step and save a checkpoint. A second
+    signal only warns (stopping now would lose the steps since the last checkpoint); a third
+    aborts without saving."""
 
-    def __init__(self):
+    SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+    def __init__(self, describe_save=lambda: "a checkpoint"):
         self.requested = False
-        self._previous = None
+        self.signum = signal.SIGINT
+        self.count = 0
+        self.describe_save = describe_save
+        self._previous: dict[int, Any] = {}
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
         return self
 
     def _handle(self, signum, frame):
-        if self.requested:
+        self.count += 1
+        name = signal.Signals(signum).name
+        if self.count == 1:
+            self.requested, self.signum = True, signum
+            print(f"\n{name}: finishing this step, then saving {self.describe_save()}…", file=sys.stderr, flush=True)
+        elif self.count == 2:
+            print(f"{name}: still saving; once more aborts now and loses the steps since the last checkpoint",
+                  file=sys.stderr, flush=True)
+        else:
             raise KeyboardInterrupt
-        self.requested = True
 
     def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
         return False
+
+
+def _original_message(exc: Exception) -> str:
+    """The message of an error raised in a DataLoader worker, which wraps it with its traceback."""
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    if lines and lines[0].startswith("Caught "):
+        return lines[-1].split(": ", 1)[-1]
+    return lines[0] if lines else type(exc).__name__
 
 
 def _model_is_finite(modules: dict[str, torch.nn.Module]) -> bool:
@@ -192,9 +219,12 @@ class Trainer:
         torch.manual_seed(options.seed)
         runtime = make_runtime(options.device, options.precision, plugin.channels_last,
                                call_hook(plugin, "preferred_precision", config, options))
+        stage(f"reading data ({', '.join(f'--{k} {v}' for k, v in self.request.data.items())})…", self.progress)
         self.dataset = call_hook(plugin, "dataset", config, options, self.request.data)
         if len(self.dataset) == 0:
             raise UserError(f"plugin '{plugin.name}': the dataset from {self.request.data} is empty")
+        stage(f"{len(self.dataset):,} training items; building networks on {runtime.device.type} "
+              f"({runtime.precision})…", self.progress)
         modules = {name: runtime.module(m) for name, m in call_hook(plugin, "build", config, options).items()}
         missing = [n for n in plugin.inference_modules if n not in modules]
         if missing:
@@ -241,13 +271,13 @@ class Trainer:
     def loop(self) -> None:
         """Steps until ``--steps``; Ctrl-C stops after the current step with a checkpoint."""
         ctx, options = self.ctx, self.options
-        bar = Progress(options.steps, ctx.step, enabled=self.progress)
+        bar = Progress(options.steps, ctx.step, enabled=self.progress, device=ctx.device.type)
         t0, consumed0 = time.perf_counter(), ctx.consumed
-        with _StopFlag() as stop, open(self.out_dir / "log.jsonl", "a") as log_file:
+        with _StopFlag(self._checkpoint_size) as stop, open(self.out_dir / "log.jsonl", "a") as log_file:
             for m in ctx.modules.values():
                 m.train()
             while ctx.step < options.steps:
-                raw = call_hook(self.plugin, "train_step", ctx)
+                raw = self._step()
                 for sched in ctx.schedulers.values():
                     sched.step()
                 if ctx.ema is not None:
@@ -267,8 +297,25 @@ class Trainer:
                     self.checkpoint()
                     self.preview()
                     bar.close()
-                    raise Interrupted(ctx.step, self.out_dir)
+                    raise Interrupted(ctx.step, self.out_dir, stop.signum)
         bar.close()
+
+    def _step(self) -> dict[str, Any]:
+        """One training step. A data error (a file that became unreadable, a decoder failure)
+        saves what the run has learnt before it is reported, so it never costs the run."""
+        try:
+            return call_hook(self.plugin, "train_step", self.ctx)
+        except DataError as exc:
+            if self.ctx.step > 0:
+                self.checkpoint()
+            saved = f"checkpoint of step {self.ctx.step} saved in {self.out_dir}; " if self.ctx.step > 0 else ""
+            raise UserError(f"{_original_message(exc)}; {saved}fix or remove the file (or add --skip-bad-images), "
+                            f"then run again{f' with --resume {self.out_dir}' if saved else ''}") from None
+
+    def _checkpoint_size(self) -> str:
+        state = self.out_dir / STATE_FILE
+        size = sum(f.stat().st_size for f in (state, self.out_dir / MODEL_FILE) if f.exists())
+        return f"a checkpoint (about {size / 1e6:.0f} MB)" if size else "a checkpoint"
 
     def _log(self, raw: dict[str, Any], elapsed: float, log_file) -> None:
         self.logs = {k: float(v) for k, v in raw.items()}
@@ -317,9 +364,13 @@ class Trainer:
 
     def run(self) -> TrainResult:
         t0 = time.perf_counter()
-        self.setup()
-        self.loop()
-        return self.finish(time.perf_counter() - t0)
+        with run_lock(self.out_dir):
+            if not self.resume and (self.out_dir / STATE_FILE).exists():  # another run finished here meanwhile
+                raise UserError(f"--out {self.out_dir} already holds a run; continue it with --resume {self.out_dir}")
+            remove_stale_temps(self.out_dir)  # left by a killed writer; no writer can be active now
+            self.setup()
+            self.loop()
+            return self.finish(time.perf_counter() - t0)
 
 
 def train(request: TrainRequest, out_dir: str | Path, resume: bool = False, progress: bool = True) -> TrainResult:

@@ -12,10 +12,11 @@ from ..errors import PluginError
               help="import each plugin to show its description and catch broken ones")
 def plugins(check: bool) -> None:
     """List installed plugins: name, version, distribution, description; broken ones marked."""
-    from ..registry import DISABLE_ENV, disabled_names, discover
+    from ..registry import DISABLE_ENV, clash_message, disabled_names, discover, scan
 
     found = discover()
-    if not found:
+    clashes = scan().clashes
+    if not found and not clashes:
         click.echo("no plugins installed")
     broken = 0
     for name, info in found.items():
@@ -27,6 +28,8 @@ def plugins(check: bool) -> None:
                 status, description = "BROKEN ", str(exc)
                 broken += 1
         click.echo(f"{status}{name:<12} {info.version:<10} {info.distribution:<28} {description}")
+    for name, infos in clashes.items():
+        click.echo(f"CLASH  {name:<12} {clash_message(name, infos)}")
     for name in sorted(disabled_names()):
         click.echo(f"disabled {name} (by {DISABLE_ENV})")
     if broken:

@@ -23,7 +23,7 @@ def run_training(plugin, values: dict[str, Any], run: dict[str, Any]) -> None:
         result = train(request, out_dir, resume=resuming)
     except Interrupted as exc:
         click.echo(str(exc), err=True)
-        raise SystemExit(130) from None
+        raise SystemExit(exc.exit_code) from None
     click.echo(f"done: {result.step} steps in {result.seconds:.1f}s ({result.images_per_second:.0f} img/s); "
                f"checkpoint {out_dir / 'model.safetensors'}, samples {out_dir / 'samples.png'}", err=True)
 

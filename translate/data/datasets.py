@@ -24,6 +24,7 @@ class ImageDataset(Dataset):
                  crop: str = "random", flip: bool = True):
         self.source, self.channels = source, channels
         self.transform = augment.train_transform(size, resize=resize, crop=crop, flip=flip)
+        source.min_side = resize or size  # large files are decoded reduced to what the transform keeps
 
     def __len__(self) -> int:
         return len(self.source)

@@ -8,10 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import DataError, UserError
 from ..fileio import atomic_path
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+MAX_PIXELS_ENV = "TRANSLATE_MAX_PIXELS"
+DEFAULT_MAX_PIXELS = 2 * 89_478_485  # PIL's own error threshold (2 × its warning limit), ~179 MP
+SCAN_DECODE_PIXELS = 4_000_000  # images up to this many pixels are fully decoded when scanned
 
 
 def find_images(folder: str | Path, flag: str = "--data") -> list[Path]:
@@ -31,31 +34,78 @@ def find_images(folder: str | Path, flag: str = "--data") -> list[Path]:
     return paths
 
 
-def check_images(paths: list[Path], flag: str, skip_bad: bool) -> list[Path]:
-    """Open every file's header; unreadable files stop the run with their paths, or are skipped
-    (with a count on stderr) when ``skip_bad`` is set. Failing is the default because a silently
-    shrinking dataset is worse than a clear error before training starts."""
+def max_pixels() -> int:
+    """Largest image (width × height) decoded, a guard against decompression bombs (a few KB of
+    PNG that decode to gigabytes). TRANSLATE_MAX_PIXELS raises or lowers it."""
+    import os
+
+    try:
+        return int(os.environ.get(MAX_PIXELS_ENV, DEFAULT_MAX_PIXELS))
+    except ValueError:
+        raise UserError(f"{MAX_PIXELS_ENV}={os.environ[MAX_PIXELS_ENV]!r}: give a whole number of pixels") from None
+
+
+def _open(path: Path):
+    """PIL's open with our pixel limit; a larger image is a one-line DataError."""
     from PIL import Image
 
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # our own limit below applies instead of PIL's warning/error
+    try:
+        img = Image.open(path)
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+    w, h = img.size
+    if w * h > max_pixels():
+        img.close()
+        raise DataError(f"{path}: {w}×{h} is {w * h:,} pixels, more than the {max_pixels():,} allowed (a guard "
+                        f"against decompression bombs); set {MAX_PIXELS_ENV}={w * h} to allow it")
+    return img
+
+
+def decodes(path: Path) -> None:
+    """Decode ``path`` cheaply enough to scan a data set: JPEGs at 1/8 scale (the DCT's DC terms,
+    which still reads every byte, so truncation shows), small images whole; large non-JPEG images
+    have their chunks and checksums verified instead of a full decode."""
+    with _open(path) as img:
+        w, h = img.size
+        if img.format == "JPEG":
+            img.draft(img.mode, (max(1, w // 8), max(1, h // 8)))
+            img.load()
+        elif w * h <= SCAN_DECODE_PIXELS:
+            img.load()
+        else:
+            img.verify()
+
+
+def check_images(paths: list[Path], flag: str, skip_bad: bool) -> list[Path]:
+    """Decode-check every file (see :func:`decodes`); unreadable or truncated files stop the run
+    with their paths before training starts, or are skipped with a count and their names when
+    ``skip_bad`` is set. Failing is the default because a silently shrinking dataset is worse than
+    a clear error."""
     good, bad = [], []
     for path in paths:
         try:
-            with Image.open(path) as img:
-                img.size  # noqa: B018 - reading the header is the check
+            decodes(path)
             good.append(path)
-        except Exception:
+        except DataError:
+            bad.append(path)
+        except Exception:  # any decoder failure (OSError, SyntaxError, zlib.error, ...) is the file's
             bad.append(path)
     if bad and not skip_bad:
-        shown = ", ".join(str(p) for p in bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
-        raise UserError(f"{flag}: {len(bad)} unreadable image(s): {shown}; delete or re-save them, "
-                        "or pass --skip-bad-images")
+        raise UserError(f"{flag}: {len(bad)} unreadable or truncated image(s): {_listing(bad)}; delete or "
+                        "re-save them, or pass --skip-bad-images")
     if bad:
         import sys
 
-        print(f"warning: skipped {len(bad)} unreadable image(s) under {flag}", file=sys.stderr)
+        print(f"warning: skipped {len(bad)} unreadable image(s) under {flag}: {_listing(bad)}", file=sys.stderr)
     if not good:
         raise UserError(f"{flag}: none of the {len(paths)} image files could be read")
     return good
+
+
+def _listing(paths: list[Path]) -> str:
+    return ", ".join(str(p) for p in paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
 
 
 @dataclass
@@ -66,8 +116,12 @@ class LoadedImage:
 
 
 def decode_image(img, channels: int = 3) -> LoadedImage:
-    """A PIL image as RGB (3) or grayscale (1) pixels in [0, 1]. 16-bit images keep their
-    precision; an alpha channel is returned separately so ``apply`` can carry it through."""
+    """A PIL image as RGB (3) or grayscale (1) pixels in [0, 1], upright as the EXIF orientation
+    says (a phone photo comes out as it is seen). 16-bit images keep their precision; an alpha
+    channel is returned separately so ``apply`` can carry it through."""
+    from PIL import ImageOps
+
+    img = ImageOps.exif_transpose(img)
     mode = img.mode
     alpha = None
     if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
@@ -89,19 +143,58 @@ def decode_image(img, channels: int = 3) -> LoadedImage:
 
 def read_image(path: str | Path, channels: int = 3) -> LoadedImage:
     """Decode an image file (see :func:`decode_image`), or one line naming the file."""
-    from PIL import Image
-
     try:
-        with Image.open(path) as img:
+        with _open(Path(path)) as img:
             img.load()
             return decode_image(img, channels)
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise UserError(f"{path}: cannot read image ({exc}); delete or re-save it") from None
+    except DataError:
+        raise
+    except Exception as exc:  # OSError, SyntaxError, zlib.error, ...: the file is at fault
+        raise DataError(f"{path}: cannot read image ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                        "delete or re-save it") from None
 
 
-def read_uint8(path: str | Path, channels: int = 3) -> np.ndarray:
-    """H×W×C uint8, for augmentation pipelines."""
-    return (read_image(path, channels).pixels * 255.0 + 0.5).astype(np.uint8)
+def read_uint8(path: str | Path, channels: int = 3, min_side: int = 0) -> np.ndarray:
+    """H×W×C uint8 for augmentation pipelines, decoded straight to 8 bits (no float copy of a
+    large image). With ``min_side``, an image whose shorter side is at least twice that is
+    reduced while decoding (JPEG draft at 1/2-1/8 scale, else a box filter by an integer factor)
+    to a shorter side still ≥ ``min_side``: what the training transform resizes to anyway."""
+    return read_uint8_reduced(path, channels, min_side)[0]
+
+
+def read_uint8_reduced(path: str | Path, channels: int = 3, min_side: int = 0) -> tuple[np.ndarray, bool]:
+    """:func:`read_uint8`, and whether the image was reduced (its full decode was the costly part)."""
+    from PIL import Image, ImageOps
+
+    reduced = False
+    try:
+        with _open(Path(path)) as img:
+            reduced = bool(min_side) and min(img.size) >= 2 * min_side
+            if reduced and img.format == "JPEG":
+                img.draft(img.mode, _draft_size(img.size, min_side))
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+                img = Image.fromarray((np.asarray(img, dtype=np.uint32) >> 8).clip(0, 255).astype(np.uint8))
+            elif img.mode in ("RGBA", "LA", "PA", "P"):
+                img = img.convert("RGBA")  # palette colours made explicit; alpha dropped below
+            img = img.convert("RGB" if channels == 3 else "L")
+            factor = min(img.size) // min_side if min_side else 1
+            if factor >= 2:
+                img = img.reduce(factor)
+            array = np.asarray(img)
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DataError(f"{path}: cannot read image ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                        "delete or re-save it") from None
+    return (array[..., None] if array.ndim == 2 else array), reduced
+
+
+def _draft_size(size: tuple[int, int], min_side: int) -> tuple[int, int]:
+    """The size to ask JPEG's draft mode for: it picks the smallest 1/1..1/8 scale at least this big."""
+    scale = min(size) / min_side
+    return (max(1, int(size[0] / scale)), max(1, int(size[1] / scale)))
 
 
 def encode_image(pixels: np.ndarray, alpha: np.ndarray | None = None, bits: int = 8, suffix: str = ".png"):
