@@ -36,25 +36,20 @@ LOSSES = ("nonsaturating", "minimax", "lsgan", "hinge", "wgan", "wgan-gp")
 
 
 def run_one(dataset: str, loss: str, seed: int, steps: int | None, out: Path, threads: int) -> dict[str, float]:
-    from translate.checkpoint import load_model
-    from translate.cli.train import resolve
-    from translate.registry import load_plugin
-    from translate.trainer import train
+    import translate
     from translate_plugins.gan.diagnostics import evaluate_points
 
     torch.set_num_threads(threads)
-    gan = load_plugin("gan")
     config_file = REPO / "configs" / f"gan-{dataset}.toml"
     flags = {"data": dataset, "loss": loss, "seed": seed, "sample_every": 0, "checkpoint_every": 10**9}
     if steps:
         flags["steps"] = steps
-    options, config, data = resolve(gan, flags, str(config_file) if config_file.exists() else None)
     t0 = time.perf_counter()
-    train(gan, config, options, data, out, progress=False)
+    model = translate.train("gan", **flags, config=config_file if config_file.exists() else None, out=out,
+                            progress=False)
     seconds = time.perf_counter() - t0
-    model = load_model(out)
     stats = evaluate_points(model.modules["generator"], model.config, out, dataset, 2500, seed)
-    return {**stats, "seconds": seconds, "steps": options.steps, "dataset": dataset, "loss": loss, "seed": seed}
+    return {**stats, "seconds": seconds, "steps": model.options.steps, "dataset": dataset, "loss": loss, "seed": seed}
 
 
 def mean(values: list[float]) -> float:

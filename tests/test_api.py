@@ -85,7 +85,7 @@ def test_model_takes_and_returns_pil_paths_numpy_and_tensors(cyclegan_model, tmp
     assert np.array_equal(np.asarray(model(tmp_path / "in.png")), np.asarray(out))  # a path: the same
     array = model(np.asarray(rgb))
     assert array.dtype == np.uint8 and np.array_equal(array, np.asarray(out))
-    tensor = torch.from_numpy(np.asarray(rgb)).permute(2, 0, 1).float() / 127.5 - 1
+    tensor = torch.from_numpy(np.array(rgb)).permute(2, 0, 1).float() / 127.5 - 1
     assert model(tensor).shape == (3, 37, 45) and model(tensor[None]).shape == (1, 3, 37, 45)
     back = model(out, direction="b2a")
     assert back.size == out.size

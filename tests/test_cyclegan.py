@@ -206,6 +206,7 @@ def test_headline_command_then_apply_a_folder_both_ways(cli, tmp_path, monkeypat
 
 # ---- quality -------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_short_training_learns_the_known_unpaired_mapping(tmp_path):
     """shapes → shapes-inverted: the true G_AB is x ↦ -x. After 300 CPU steps on unpaired sets,
     G_AB must translate held-out shapes far better than the identity map (measured: MAE 0.19 vs

@@ -7,6 +7,8 @@ untrained model's MMD."""
 
 from __future__ import annotations
 
+import pytest
+
 import torch
 import torch.nn.functional as F
 
@@ -26,6 +28,7 @@ def _real_images(n: int) -> torch.Tensor:
     return torch.stack([dataset[(i, i)]["image"] for i in range(n)])
 
 
+@pytest.mark.slow
 def test_train_then_sample_through_the_cli(tmp_path, cli_subprocess):
     run = tmp_path / "run"
     # Half the width and batch of the README's command: the same recipe at a quarter of the cost

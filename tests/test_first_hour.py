@@ -126,3 +126,47 @@ def test_pair_and_split_are_inverse(tmp_path, cli):
     assert "already exist" in result.output  # never overwritten silently
     b2 = _folder(tmp_path / "B2", [(24, 16), (31, 20)], seed=2)
     assert "differ in size" in cli("data", "pair", a, b2, "-o", tmp_path / "x", ok=False).output
+
+
+def test_apply_reports_tiles_of_a_large_image_and_goes_quiet_on_short_jobs(monkeypatch):
+    """Progress within one big image (tiles), plain lines only after 30 s without a terminal."""
+    import torch
+
+    from translate.progress import ItemProgress
+    from translate.tiling import on_tiles, tiled
+
+    seen = []
+    with on_tiles(lambda done, total: seen.append((done, total))):
+        out = tiled(lambda t: t * 2, torch.ones(1, 3, 100, 70), tile=32, overlap=8)
+    assert torch.allclose(out, torch.full_like(out, 2.0))
+    assert seen[-1][0] == seen[-1][1] == len(seen) > 4
+    tiled(lambda t: t, torch.ones(1, 3, 100, 70), tile=32, overlap=8)  # no listener left behind
+    assert len(seen) == seen[-1][1]
+
+    clock = FakeClock()
+    monkeypatch.setattr(progress.time, "perf_counter", clock)
+    stream = io.StringIO()
+    bar = ItemProgress(3, stream=stream)
+    bar.advance()
+    assert stream.getvalue() == ""  # a short job prints nothing extra
+    clock.now += 31
+    bar.note("tile 5/12 of big.jpg")
+    assert stream.getvalue().strip() == "1/3 image(s) in 31 s (tile 5/12 of big.jpg)"
+
+
+def test_apply_grid_puts_input_beside_output(tmp_path, cli):
+    """--grid: input | output side by side, the input scaled to an SR output's size."""
+    import translate
+
+    run = tmp_path / "sr"
+    translate.train("srgan", data="skimage", scale=2, size=24, steps=2, batch_size=2, n_blocks=1, features=8,
+                    stage="pretrain", sample_every=0, out=run, progress=False)
+    src = tmp_path / "in.png"
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)).save(src)
+    cli("apply", run, src, "-o", tmp_path / "plain.png")
+    cli("apply", run, src, "-o", tmp_path / "grid.png", "--grid")
+    plain, grid = np.asarray(Image.open(tmp_path / "plain.png")), np.asarray(Image.open(tmp_path / "grid.png"))
+    assert plain.shape == (40, 60, 3) and grid.shape == (40, 120, 3)
+    assert np.array_equal(grid[:, 60:], plain)
+    assert np.array_equal(grid[::2, :60:2], np.asarray(Image.open(src)))  # nearest-scaled input

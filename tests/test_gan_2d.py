@@ -51,6 +51,7 @@ def test_real_data_scores_perfectly():
 STEPS = "2500"
 
 
+@pytest.mark.slow
 def test_short_grid25_run_beats_the_untrained_generator(cli, tmp_path):
     from translate.registry import load_plugin
     from translate_plugins.gan.diagnostics import evaluate_points

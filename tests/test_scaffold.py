@@ -14,30 +14,48 @@ from translate.errors import UserError
 from translate.scaffold import write_scaffold
 
 
-def test_scaffold_installs_trains_and_samples(tmp_path, cli):
-    root = tmp_path / "pkg"
-    result = cli("plugin", "new", "tiny_gan", root)
-    assert str(root) in result.output
-    for rel in ("pyproject.toml", "translate_tiny_gan/__init__.py", "translate_tiny_gan/networks.py",
-                "translate_tiny_gan/training.py", "tests/test_tiny_gan.py"):
-        assert (root / rel).is_file(), rel
-    assert 'tiny_gan = "translate_tiny_gan:TinyGanPlugin"' in (root / "pyproject.toml").read_text()
-
+def _install(root, tmp_path):
+    """pip-install the scaffolded package into its own folder; the environment that sees it."""
     target = tmp_path / "target"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
                     "--no-index", "--target", str(target), str(root)], check=True, capture_output=True)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(target), os.environ.get("PYTHONPATH")])))
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(target), os.environ.get("PYTHONPATH")])))
 
+
+def _runner(env):
     def translate(*args):
         proc = subprocess.run([sys.executable, "-m", "translate", *map(str, args)], capture_output=True,
                               text=True, env=env, timeout=300)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         return proc
+    return translate
 
-    # The entry-point module must not import torch (translate train NAME --help stays instant).
-    light = subprocess.run([sys.executable, "-c", "import sys, translate_tiny_gan; print('torch' in sys.modules)"],
+
+def _entry_point_is_light(package, env):
+    """The entry-point module must not import torch (translate train NAME --help stays instant)."""
+    light = subprocess.run([sys.executable, "-c", f"import sys, {package}; print('torch' in sys.modules)"],
                            capture_output=True, text=True, env=env, check=True)
     assert light.stdout.strip() == "False"
+
+
+def _own_tests_pass(root, env):
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(root / "tests")],
+                          capture_output=True, text=True, env=env, cwd=root, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_gan_scaffold_installs_trains_and_samples(tmp_path, cli):
+    root = tmp_path / "pkg"
+    result = cli("plugin", "new", "tiny_gan", root, "--kind", "gan")
+    assert str(root) in result.output
+    for rel in ("pyproject.toml", "translate_tiny_gan/__init__.py", "translate_tiny_gan/networks.py",
+                "translate_tiny_gan/training.py", "tests/test_tiny_gan.py"):
+        assert (root / rel).is_file(), rel
+    assert 'tiny_gan = "translate_tiny_gan:TinyGanPlugin"' in (root / "pyproject.toml").read_text()
+    env = _install(root, tmp_path)
+    translate = _runner(env)
+    _entry_point_is_light("translate_tiny_gan", env)
     assert any(line.startswith("tiny_gan") for line in translate("plugins").stdout.splitlines())
     assert "--latent-dim" in translate("train", "tiny_gan", "--help").stdout
     run = tmp_path / "run"
@@ -47,11 +65,24 @@ def test_scaffold_installs_trains_and_samples(tmp_path, cli):
     translate("sample", run, "-n", 4, "-o", tmp_path / "s.png")
     grid = np.asarray(Image.open(tmp_path / "s.png"), np.float32)
     assert grid.std() > 1.0  # images, not a blank grid
+    _own_tests_pass(root, env)
 
-    # The package's own test passes against the installed plugin.
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(root / "tests")],
-                          capture_output=True, text=True, env=env, cwd=root, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+def test_image2image_scaffold_is_the_default_and_learns_its_mapping(tmp_path, cli):
+    """The default kind: a paired translator that passes translate plugin check as written, and whose
+    own quality test (held-out error < half the identity's) passes."""
+    root = tmp_path / "pkg"
+    result = cli("plugin", "new", "tiny_i2i", root)
+    assert "image2image" in result.output
+    for rel in ("translate_tiny_i2i/__init__.py", "translate_tiny_i2i/data.py", "translate_tiny_i2i/networks.py",
+                "translate_tiny_i2i/training.py", "tests/test_tiny_i2i.py", "README.md"):
+        assert (root / rel).is_file(), rel
+    env = _install(root, tmp_path)
+    translate = _runner(env)
+    _entry_point_is_light("translate_tiny_i2i", env)
+    help_text = translate("train", "tiny_i2i", "--help").stdout
+    assert "--a " in help_text and "--b " in help_text
+    _own_tests_pass(root, env)  # includes assert_plugin_conforms: train, reload, apply, export, resume
 
 
 @pytest.mark.parametrize("name", ["Bad", "9lives", "with-dash", "class", "", "a b"])

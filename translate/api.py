@@ -106,7 +106,9 @@ def train(plugin: str | Plugin, *, out: str | Path | None = None, resume: str | 
     from .trainer import train as run
 
     request, out_dir, resuming = prepare(plugin, out, resume, config, **values)
-    if progress:
+    from .distributed import is_main_process
+
+    if progress and is_main_process():  # under torchrun only rank 0 talks
         print(f"training {request.plugin.name} → {out_dir}", file=sys.stderr)
     run(request, out_dir, resume=resuming, progress=progress)
     return load_model(out_dir / MODEL_FILE, plugin=request.plugin)

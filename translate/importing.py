@@ -104,13 +104,9 @@ def output_path(source: Path, out: str | Path | None) -> Path:
 
 def parse_settings(pairs: tuple[str, ...] | list[str], arch: str | None) -> dict[str, str]:
     """``NAME=VALUE`` strings (names with - or _) as name → text; ``--arch X`` is ``arch=X``."""
-    values: dict[str, str] = {}
-    for pair in pairs:
-        name, sep, text = pair.partition("=")
-        name = name.strip().lstrip("-").replace("-", "_")
-        if not sep or not name:
-            raise UserError(f"--set {pair}: write NAME=VALUE, e.g. --set direction=b2a")
-        values[name] = text
+    from .plugin import split_settings
+
+    values = split_settings(pairs)
     if arch is not None:
         if values.get("arch", arch) != arch:
             raise UserError(f"--arch {arch} and --set arch={values['arch']} disagree; give one of them")

@@ -25,10 +25,17 @@ class TrainOptions:
     sample_every: int = param(500, "write a sample grid PNG every N steps (0 = only at the end)")
     log_every: int = param(10, "append losses to log.jsonl every N steps")
     workers: int = param(0, "data-loading worker processes (0 = load in the training process)")
+    eval_every: int = param(0, "evaluate every N steps (the plugin's metrics, e.g. FID) on --eval-* held-out data, "
+                               "or the training data without it; appends to metrics.jsonl (0 = off)")
+    eval_images: int = param(0, "images (or samples) per evaluation of --eval-every; 0 = the plugin's default")
+    keep_best: str = param("", "keep best.safetensors by this metric of the evaluation (fid, kid, lpips, psnr, "
+                               "ssim, ...; max:NAME / min:NAME for others); needs --eval-every")
+    tensorboard: bool = param(False, "also write losses, metrics and samples for TensorBoard to RUN/tensorboard")
     skip_bad_images: bool = param(False, "skip unreadable images with a count instead of stopping with their paths")
 
 
 # Fields that may change when resuming: they do not alter the model or the optimisation.
 RESUMABLE_OVERRIDES = frozenset(
-    {"steps", "device", "precision", "checkpoint_every", "sample_every", "log_every", "workers"}
+    {"steps", "device", "precision", "checkpoint_every", "sample_every", "log_every", "workers", "eval_every",
+     "eval_images", "tensorboard"}
 )

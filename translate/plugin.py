@@ -310,16 +310,24 @@ def filter_options(plugin: Plugin, hook: str, options: Mapping[str, Any],
     return merged
 
 
-def parse_options(plugin: Plugin, hook: str, pairs: tuple[str, ...] | list[str]) -> dict[str, Any]:
-    """``NAME=VALUE`` strings from the command line (``--set``) as keyword options of ``hook``,
-    each converted to the type of the parameter's default (bool, int, float or str)."""
-    params = inspect.signature(getattr(plugin, hook)).parameters
-    options: dict[str, Any] = {}
+def split_settings(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """``NAME=VALUE`` strings (``--set``; names with - or _) as name → text."""
+    values: dict[str, str] = {}
     for pair in pairs:
         name, sep, text = pair.partition("=")
         name = name.strip().lstrip("-").replace("-", "_")
         if not sep or not name:
             raise UserError(f"--set {pair}: write NAME=VALUE, e.g. --set direction=b2a")
+        values[name] = text
+    return values
+
+
+def parse_options(plugin: Plugin, hook: str, pairs: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """``NAME=VALUE`` strings from the command line (``--set``) as keyword options of ``hook``,
+    each converted to the type of the parameter's default (bool, int, float or str)."""
+    params = inspect.signature(getattr(plugin, hook)).parameters
+    options: dict[str, Any] = {}
+    for name, text in split_settings(pairs).items():
         default = params[name].default if name in params else None
         kind = type(default) if isinstance(default, (bool, int, float)) else str
         from .config import coerce

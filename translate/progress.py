@@ -117,6 +117,47 @@ class Progress:
             self.bar = None
 
 
+class ItemProgress:
+    """Progress over items (files to translate), with the tiles of the current item as a note.
+    On a terminal a tqdm bar; elsewhere nothing for the first ``LINE_EVERY_S`` (a short job stays
+    quiet), then a plain line at least that often."""
+
+    def __init__(self, total: int, unit: str = "image", stream: TextIO | None = None, enabled: bool = True):
+        self.total, self.unit, self.done = total, unit, 0
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.t0 = self.last_line = time.perf_counter()
+        self.bar = None
+        if enabled and getattr(self.stream, "isatty", lambda: False)():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, file=self.stream, unit=unit, dynamic_ncols=True, leave=False)
+
+    def advance(self, n: int = 1) -> None:
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+        self._maybe_say("")
+
+    def note(self, text: str) -> None:
+        """E.g. 'tile 3/12 of big.jpg' while one large image is in progress."""
+        if self.bar is not None:
+            self.bar.set_postfix_str(text)
+        self._maybe_say(f" ({text})")
+
+    def _maybe_say(self, extra: str) -> None:
+        now = time.perf_counter()
+        if self.bar is None and self.enabled and now - self.last_line >= LINE_EVERY_S:
+            self.last_line = now
+            self.stream.write(f"{self.done}/{self.total} {self.unit}(s) in {format_duration(now - self.t0)}{extra}\n")
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
 def stage(message: str, enabled: bool = True) -> None:
     """One line before a phase that may take a while (reading data, building networks)."""
     if enabled:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -30,6 +30,14 @@ from .plugin import Plugin, call_hook
 # Keywords of translate.train / flags of translate train that are not part of the request itself.
 RUN_KEYS = ("out", "resume", "config")
 MAX_SEED = 2**63 - 1
+EVAL_PREFIX = "eval_"  # --eval-a DIR: held-out data for the data flag --a
+
+
+def split_eval(data: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """(training data, held-out data) of routed data keys: "eval_a" goes to the second as "a"."""
+    train = {k: v for k, v in data.items() if not k.startswith(EVAL_PREFIX)}
+    held = {k[len(EVAL_PREFIX):]: v for k, v in data.items() if k.startswith(EVAL_PREFIX)}
+    return train, held
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,8 @@ class TrainRequest:
     options: TrainOptions
     config: Any
     data: dict[str, str]
+    # Held-out data for --eval-every, keyed like ``data`` (``--eval-a`` → "a"); empty: evaluate on ``data``.
+    eval_data: dict[str, str] = field(default_factory=dict)
 
     def metadata(self, step: int) -> dict[str, str]:
         """What every checkpoint records, as safetensors metadata strings."""
@@ -52,21 +62,24 @@ class TrainRequest:
             "config": json.dumps(to_plain(self.config)),
             "options": json.dumps(to_plain(self.options)),
             "data": json.dumps(self.data),
+            "eval_data": json.dumps(self.eval_data),
         }
 
     def config_toml(self, runtime: str = "") -> str:
         """The resolved config as a TOML file that ``--config`` reads back."""
         note = f" (runtime: {runtime})" if runtime else ""
+        held_out = {f"{EVAL_PREFIX}{k}": v for k, v in self.eval_data.items()}
         return dumps_toml(
-            {"run": {"plugin": self.plugin.name, "plugin_version": self.plugin.version}, "data": self.data,
-             "train": to_plain(self.options), "model": to_plain(self.config)},
+            {"run": {"plugin": self.plugin.name, "plugin_version": self.plugin.version},
+             "data": {**self.data, **held_out}, "train": to_plain(self.options), "model": to_plain(self.config)},
             header=f"Resolved config of this run{note}: every automatic value filled in.\n"
                    f"Re-run with: translate train {self.plugin.name} --config config.toml",
         )
 
 
 def _unknown_key(plugin: Plugin, key: str, where: str) -> UserError:
-    known = sorted(_option_names() | _config_names(plugin) | set(plugin.data_flags) | set(RUN_KEYS))
+    known = sorted(_option_names() | _config_names(plugin) | set(plugin.data_flags) | set(RUN_KEYS)
+                   | {EVAL_PREFIX + f for f in plugin.data_flags})
     close = difflib.get_close_matches(key.replace("-", "_"), known, n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
     return UserError(f"{where}: unknown key '{key}' for plugin '{plugin.name}'{hint}")
@@ -97,7 +110,7 @@ def route(plugin: Plugin, values: Mapping[str, Any], where: str) -> tuple[dict, 
             continue
         if name in options:
             train[name] = value
-        elif name in plugin.data_flags:
+        elif name in plugin.data_flags or (name.startswith(EVAL_PREFIX) and name[len(EVAL_PREFIX):] in plugin.data_flags):
             data[name] = str(value)
         elif name in configs:
             model[name] = value
@@ -121,11 +134,13 @@ def check_options(options: TrainOptions) -> None:
     for name in ("steps", "batch_size", "size", "log_every"):
         if getattr(options, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1")
-    for name in ("checkpoint_every", "sample_every", "workers"):
+    for name in ("checkpoint_every", "sample_every", "workers", "eval_every", "eval_images"):
         if getattr(options, name) < 0:
             raise UserError(f"--{name.replace('_', '-')} must be at least 0 (0 turns it off)")
     if not 0 <= options.seed <= MAX_SEED:
         raise UserError(f"--seed {options.seed}: use a whole number from 0 to 2^63 - 1")
+    if options.keep_best and not options.eval_every:
+        raise UserError(f"--keep-best {options.keep_best} needs --eval-every N (how often to evaluate)")
     if not 0.0 <= options.ema < 1.0:
         raise UserError("--ema must be in [0, 1): the decay of the moving average, 0 to turn it off")
 
@@ -149,30 +164,32 @@ def new_request(plugin: Plugin, values: Mapping[str, Any], config_file: str | Pa
     train, data, model = route(plugin, values, where)
     options = _build(TrainOptions, {**plugin.train_defaults, **file_train, **train}, "--")
     config = _build(plugin.Config, {**file_model, **model}, "--")
-    data = {**file_data, **data}
+    data, eval_data = split_eval({**file_data, **data})
     if not data:
         flags = " ".join(f"--{k.replace('_', '-')} ..." for k in plugin.data_flags)
         raise UserError(f"plugin '{plugin.name}' needs data: {flags}")
     check_options(options)
     config = call_hook(plugin, "finalize_config", config, set(file_model) | set(model), data, options)
-    return validate(TrainRequest(plugin, options, config, data))
+    return validate(TrainRequest(plugin, options, config, data, eval_data))
 
 
 def recorded_request(plugin: Plugin, meta: Mapping[str, str], where: str) -> TrainRequest:
     """The request a checkpoint recorded (its metadata), validated as a new one would be."""
     try:
         config_values, option_values, data = (json.loads(meta[k]) for k in ("config", "options", "data"))
+        eval_data = json.loads(meta.get("eval_data", "{}"))
     except RecursionError:
         raise UserError(f"{where}: its metadata is nested too deeply to be a translate config; it was "
                         "edited or crafted") from None
     except (KeyError, TypeError, ValueError) as exc:
         raise UserError(f"{where}: its metadata has no readable {exc} entry; it was not written by "
                         "translate, or was edited") from None
-    if not all(isinstance(v, dict) for v in (config_values, option_values, data)):
+    if not all(isinstance(v, dict) for v in (config_values, option_values, data, eval_data)):
         raise UserError(f"{where}: its metadata entries config/options/data must be JSON objects")
     config = from_plain(plugin.Config, config_values, f"{where} config")
     options = from_plain(TrainOptions, option_values, f"{where} options")
-    return validate(TrainRequest(plugin, options, config, {str(k): str(v) for k, v in data.items()}))
+    return validate(TrainRequest(plugin, options, config, {str(k): str(v) for k, v in data.items()},
+                                 {str(k): str(v) for k, v in eval_data.items()}))
 
 
 def resume_request(plugin: Plugin, run_dir: Path, values: Mapping[str, Any]) -> TrainRequest:
@@ -184,6 +201,7 @@ def resume_request(plugin: Plugin, run_dir: Path, values: Mapping[str, Any]) -> 
         raise UserError(f"--resume {run_dir}: that run trained plugin '{meta.get('plugin')}', "
                         f"not '{plugin.name}'; use 'translate train {meta.get('plugin')} --resume {run_dir}'")
     train, data, model = route(plugin, values, "command line")
+    data, eval_data = split_eval(data)  # held-out data may change: it does not alter the training
     fixed = sorted(set(model) | set(data) | (set(train) - RESUMABLE_OVERRIDES))
     if fixed:
         raise UserError(f"--resume keeps the run's settings; cannot change {', '.join(fixed)} "
@@ -191,4 +209,4 @@ def resume_request(plugin: Plugin, run_dir: Path, values: Mapping[str, Any]) -> 
     recorded = recorded_request(plugin, meta, str(run_dir))
     options = dataclasses.replace(recorded.options, **{
         k: coerce(v, field_types(TrainOptions)[k], f"--{k.replace('_', '-')}") for k, v in train.items()})
-    return validate(dataclasses.replace(recorded, options=options))
+    return validate(dataclasses.replace(recorded, options=options, eval_data={**recorded.eval_data, **eval_data}))

@@ -1,4 +1,4 @@
-"""Device and precision: which device, which autocast dtype, channels_last or not."""
+"""Device and precision: which device (which GPU under torchrun), which autocast dtype, channels_last or not."""
 
 from __future__ import annotations
 
@@ -75,6 +75,20 @@ class Runtime:
         return value
 
 
-def make_runtime(device: str, precision: str, channels_last: bool, preferred: str | None = None) -> Runtime:
+def channels_last_pays(device: torch.device, precision: str) -> bool:
+    """Whether a plugin that asks for channels_last gets it: on CUDA, and on a CPU under bf16
+    autocast (oneDNN's bf16 convolutions want it). Not for fp32 on a CPU: there channels_last
+    convolution backward is 1.5-2x slower than NCHW on AVX2, and whole steps ran 1.26-1.33x
+    (CycleGAN 128²) and 1.09-1.21x (pix2pix 256²) faster NCHW (benchmarks/profile_step.py --layout)."""
+    return device.type == "cuda" or precision != "fp32"
+
+
+def make_runtime(device: str, precision: str, channels_last: bool, preferred: str | None = None,
+                 local_rank: int | None = None) -> Runtime:
+    """``local_rank`` (under torchrun): a CUDA run uses GPU ``local_rank`` of this machine, as
+    :func:`translate.distributed.init_from_env` selected it; a CPU run ignores it."""
     dev = pick_device(device)
-    return Runtime(dev, pick_precision(precision, dev, preferred), channels_last)
+    if dev.type == "cuda" and local_rank is not None:
+        dev = torch.device("cuda", local_rank)
+    picked = pick_precision(precision, dev, preferred)
+    return Runtime(dev, picked, channels_last and channels_last_pays(dev, picked))

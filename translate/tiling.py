@@ -4,7 +4,8 @@ images in overlapping tiles blended with linear ramps, so memory is bounded by t
 
 from __future__ import annotations
 
-from typing import Callable
+import contextlib
+from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -49,6 +50,20 @@ def _ramp(length: int, overlap: int, at_start: bool, at_end: bool) -> torch.Tens
     return w
 
 
+_tile_listeners: list[Callable[[int, int], None]] = []
+
+
+@contextlib.contextmanager
+def on_tiles(listener: Callable[[int, int], None]) -> Iterator[None]:
+    """Call ``listener(done, total)`` after each tile of every tiled image inside the block: how
+    ``translate apply`` shows progress within one large image, whatever plugin runs it."""
+    _tile_listeners.append(listener)
+    try:
+        yield
+    finally:
+        _tile_listeners.remove(listener)
+
+
 def tiled(fn: Fn, x: torch.Tensor, tile: int = 512, overlap: int = 32, multiple: int = 1,
           scale: int = 1) -> torch.Tensor:
     """Apply ``fn`` (N×C×h×w → N×C'×(h·scale)×(w·scale), h and w multiples of ``multiple``) to
@@ -63,6 +78,7 @@ def tiled(fn: Fn, x: torch.Tensor, tile: int = 512, overlap: int = 32, multiple:
     out = None
     weight = torch.zeros(1, 1, H * scale, W * scale)
     ys, xs = _starts(H, tile, overlap), _starts(W, tile, overlap)
+    done, total = 0, len(ys) * len(xs)
     for y in ys:
         for x0 in xs:
             th, tw = min(tile, H), min(tile, W)
@@ -74,4 +90,7 @@ def tiled(fn: Fn, x: torch.Tensor, tile: int = 512, overlap: int = 32, multiple:
             w2 = (wy[:, None] * wx[None, :])[None, None]
             out[..., y * scale: (y + th) * scale, x0 * scale: (x0 + tw) * scale] += patch * w2
             weight[..., y * scale: (y + th) * scale, x0 * scale: (x0 + tw) * scale] += w2
+            done += 1
+            for listener in _tile_listeners:
+                listener(done, total)
     return (out / weight.clamp_min(1e-8))[..., : h * scale, : w * scale]

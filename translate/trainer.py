@@ -4,6 +4,13 @@ The trainer owns everything that is not the model: devices and precision, data o
 logging, sample grids, checkpoints, Ctrl-C and ``--resume``. The plugin owns the networks and
 what one step does (see :mod:`translate.plugin`). A run goes through four phases, one method
 each of :class:`Trainer`: set-up, the loop, checkpoints (during and after), and the finish.
+
+Under torchrun (:mod:`translate.distributed`) every process runs this same loop on its shard of
+the data; ``TrainContext.optimize`` averages the gradients over the processes, so all replicas
+make the same update. Rank 0 alone takes the run folder's lock and writes (checkpoints, samples,
+logs, metrics, index.html, the progress line); the others wait for it where it writes, and leave
+without a message when it reports an error or an interruption. Every rank agrees on the step at
+which the run stops (a stop flag is all-reduced after each step).
 """
 
 from __future__ import annotations
@@ -22,7 +29,8 @@ from typing import Any, Iterator
 
 import torch
 
-from .checkpoint import MODEL_FILE, STATE_FILE, load_state, save_model, save_state
+from . import distributed
+from .checkpoint import MODEL_FILE, STATE_FILE, load_state, read_run_metadata, save_model, save_state
 from .data.images import save_grid
 from .data.sampler import ResumableSampler
 from .errors import DataError, UserError
@@ -31,9 +39,12 @@ from .plugin import call_hook
 from .progress import Progress, stage
 from .request import TrainRequest
 from .runlock import run_lock
-from .runtime import Runtime, make_runtime
+from .runtime import Runtime, make_runtime, pick_device
 
 PREVIEW_SEED = 1234  # fixed, so successive sample grids show the same noise / inputs
+# Training-state entries of a distributed run (per-rank RNG states, the shared noise generator),
+# stored beside the plugin's buffers and taken out again before the plugin sees them.
+DIST_KEY = "_dist."
 
 
 class Interrupted(Exception):
@@ -61,9 +72,11 @@ class TrainContext:
     ema: dict[str, torch.nn.Module] | None
     buffers: dict[str, torch.Tensor] = field(default_factory=dict)
     step: int = 0
-    consumed: int = 0  # batches drawn from the data stream so far
+    consumed: int = 0  # batches drawn from the data stream so far (by this process)
     _batches: Iterator | None = None
     _preview_batch: dict | None = None
+    dist: Any = None  # translate.distributed.Session under torchrun, else None
+    _noise: torch.Generator | None = None  # under torchrun: the noise stream all ranks share
 
     @property
     def device(self) -> torch.device:
@@ -80,7 +93,8 @@ class TrainContext:
     def optimize(self, name: str, loss: torch.Tensor) -> None:
         """Backward ``loss`` and step optimiser ``name``, with the fp16 grad scaler when in use.
         Gradients of that optimiser's parameters are cleared first, so stale gradients that other
-        losses left in them never leak into this update."""
+        losses left in them never leak into this update. Under torchrun the gradients are averaged
+        over the processes between backward and step (DDP's all-reduce, done explicitly)."""
         opt = self.optimizers[name]
         opt.zero_grad(set_to_none=True)
         scaler = self.scalers.get(name)
@@ -88,11 +102,17 @@ class TrainContext:
         with torch.autocast(self.device.type, enabled=False):
             if scaler is None:
                 loss.backward()
+                self._average_gradients(opt)
                 opt.step()
             else:
                 scaler.scale(loss).backward()
+                self._average_gradients(opt)  # scaled alike on every rank; an inf anywhere is everywhere
                 scaler.step(opt)
                 scaler.update()
+
+    def _average_gradients(self, opt: torch.optim.Optimizer) -> None:
+        if self.dist is not None:
+            self.dist.average_gradients(p for group in opt.param_groups for p in group["params"])
 
     @contextlib.contextmanager
     def frozen(self, *modules: torch.nn.Module):
@@ -107,8 +127,14 @@ class TrainContext:
                 p.requires_grad_(flag)
 
     def randn(self, *shape: int) -> torch.Tensor:
-        """Noise on the device from the run's RNG (restored on resume)."""
-        return torch.randn(*shape, device=self.device)
+        """Noise on the device from the run's RNG (restored on resume). The first dimension is the
+        batch: under torchrun this rank gets its rows of the noise of the global batch, so W
+        processes draw together what one process with W times the batch would draw."""
+        if self._noise is None or not shape:
+            return torch.randn(*shape, device=self.device)
+        world, rank = self.dist.world_size, self.dist.rank
+        full = torch.randn(shape[0] * world, *shape[1:], device=self.device, generator=self._noise)
+        return full[rank::world].contiguous()
 
     def inference_modules(self) -> dict[str, torch.nn.Module]:
         """The modules apply/sample would use now: EMA copies when EMA is on."""
@@ -148,11 +174,12 @@ class _StopFlag:
 
     SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
-    def __init__(self, describe_save=lambda: "a checkpoint"):
+    def __init__(self, describe_save=lambda: "a checkpoint", quiet: bool = False):
         self.requested = False
         self.signum = signal.SIGINT
         self.count = 0
         self.describe_save = describe_save
+        self.quiet = quiet  # torchrun ranks other than 0: rank 0 says it
         self._previous: dict[int, Any] = {}
 
     def __enter__(self):
@@ -165,10 +192,13 @@ class _StopFlag:
         name = signal.Signals(signum).name
         if self.count == 1:
             self.requested, self.signum = True, signum
-            print(f"\n{name}: finishing this step, then saving {self.describe_save()}…", file=sys.stderr, flush=True)
+            if not self.quiet:
+                print(f"\n{name}: finishing this step, then saving {self.describe_save()}…", file=sys.stderr,
+                      flush=True)
         elif self.count == 2:
-            print(f"{name}: still saving; once more aborts now and loses the steps since the last checkpoint",
-                  file=sys.stderr, flush=True)
+            if not self.quiet:
+                print(f"{name}: still saving; once more aborts now and loses the steps since the last checkpoint",
+                      file=sys.stderr, flush=True)
         else:
             raise KeyboardInterrupt
 
@@ -211,21 +241,41 @@ class Trainer:
         self.resume, self.progress, self.until = resume, progress, until
         self.logs: dict[str, float] = {}
         self.images_per_s = 0.0
+        self.metrics: dict[str, Any] = {}
+        self.tensorboard = None
+        self.run_metrics = None
+        self.dist: distributed.Session | None = None  # set by run() under torchrun
+        self._data_base = (0, 0)  # (global data position, ctx.consumed) where this process started
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 under torchrun (the one that writes), and every single-process run."""
+        return self.dist is None or self.dist.is_main
+
+    @property
+    def world_size(self) -> int:
+        return 1 if self.dist is None else self.dist.world_size
 
     # ---- phase 1: set-up ------------------------------------------------------------------------
     def setup(self) -> TrainContext:
         """Runtime, data, networks, optimisers and (on resume) their saved state; the run folder."""
-        plugin, config, options = self.plugin, self.request.config, self.options
+        plugin, config, options, dist = self.plugin, self.request.config, self.options, self.dist
+        show = self.progress and self.is_main
         torch.manual_seed(options.seed)
         runtime = make_runtime(options.device, options.precision, plugin.channels_last,
-                               call_hook(plugin, "preferred_precision", config, options))
-        stage(f"reading data ({', '.join(f'--{k} {v}' for k, v in self.request.data.items())})…", self.progress)
+                               call_hook(plugin, "preferred_precision", config, options),
+                               local_rank=dist.env.local_rank if dist else None)
+        stage(f"reading data ({', '.join(f'--{k} {v}' for k, v in self.request.data.items())})…", show)
         self.dataset = call_hook(plugin, "dataset", config, options, self.request.data)
         if len(self.dataset) == 0:
             raise UserError(f"plugin '{plugin.name}': the dataset from {self.request.data} is empty")
+        processes = (f"; {dist.describe()}, --batch-size {options.batch_size} each = global batch "
+                     f"{options.batch_size * dist.world_size}" if dist else "")
         stage(f"{len(self.dataset):,} training items; building networks on {runtime.device.type} "
-              f"({runtime.precision})…", self.progress)
+              f"({runtime.precision}){processes}…", show)
         modules = {name: runtime.module(m) for name, m in call_hook(plugin, "build", config, options).items()}
+        if dist is not None:
+            modules = dist.prepare_modules(modules)
         missing = [n for n in plugin.inference_modules if n not in modules]
         if missing:
             raise UserError(f"plugin '{plugin.name}': build() returned no module named {', '.join(missing)}")
@@ -235,23 +285,90 @@ class Trainer:
                    if runtime.precision == "fp16" else {})
         ema = ({name: copy.deepcopy(modules[name]).requires_grad_(False).eval() for name in plugin.inference_modules}
                if options.ema > 0 else None)
-        ctx = TrainContext(plugin, config, options, runtime, modules, optimizers, schedulers, scalers, ema)
+        ctx = TrainContext(plugin, config, options, runtime, modules, optimizers, schedulers, scalers, ema, dist=dist)
+        position, saved_world, dist_state = 0, self.world_size, {}
         if self.resume:
             ctx.step, ctx.consumed, buffers = load_state(self.out_dir / STATE_FILE, modules, ema, optimizers,
                                                          schedulers, scalers)
+            dist_state = {k[len(DIST_KEY):]: buffers.pop(k) for k in list(buffers) if k.startswith(DIST_KEY)}
             ctx.buffers.update({k: runtime.tensor(v) for k, v in buffers.items()})
-        ctx._batches = iter(self._loader(runtime, ctx.consumed))
+            position, saved_world = self._saved_position(ctx)
+        self._data_base = (position, ctx.consumed)
+        ctx._batches = iter(self._loader(runtime, position))
         ctx._preview_batch = _collate_preview(self.dataset)
         self.ctx = ctx
-        self._write_run_files(runtime)
+        if dist is not None:
+            self._seed_ranks(ctx, dist_state, saved_world)
+        if self.is_main:
+            self._write_run_files(runtime)
+            self._setup_reporting()
+        elif options.eval_every and not plugin.can("evaluate"):
+            raise UserError(f"--eval-every: plugin '{plugin.name}' has no evaluation (no evaluate hook)")
         return ctx
 
-    def _loader(self, runtime: Runtime, consumed: int) -> torch.utils.data.DataLoader:
+    def _saved_position(self, ctx: TrainContext) -> tuple[int, int]:
+        """(global data position, world size) of the checkpoint being resumed. A run resumed on
+        another number of processes continues at the same place of the data stream, with the new
+        global batch; say so once."""
+        meta = read_run_metadata(self.out_dir)
+        try:
+            saved_world = int(meta.get("world_size", "1"))
+            position = int(meta.get("data_position", ctx.consumed * self.options.batch_size))
+        except ValueError:
+            raise UserError(f"{self.out_dir / STATE_FILE}: its world_size/data_position metadata are not integers; "
+                            "it was edited") from None
+        if saved_world != self.world_size and self.is_main and self.progress:
+            b = self.options.batch_size
+            stage(f"note: this run trained on {saved_world} process(es) (global batch {saved_world * b}) and "
+                  f"continues on {self.world_size} (global batch {self.world_size * b}) from the same place in the "
+                  "data; the RNG streams of the processes restart, so it is not bit-identical to an "
+                  "uninterrupted run")
+        return position, saved_world
+
+    def _seed_ranks(self, ctx: TrainContext, saved: dict[str, torch.Tensor], saved_world: int) -> None:
+        """Under torchrun: the noise generator every rank shares (the single-process stream from
+        here on, or the saved one), and each rank's own global RNG (for dropout, augmentation in
+        the step, pools): the saved state of this rank on resume, else seeded from (seed, rank, step)."""
+        dist, device = self.dist, ctx.device
+        ctx._noise = torch.Generator(device=device)
+        ctx._noise.set_state(saved["noise"] if "noise" in saved else _default_generator(device).get_state())
+        own = f"rng.{dist.rank}."
+        if saved_world == dist.world_size and own + "cpu" in saved:
+            torch.set_rng_state(saved[own + "cpu"])
+            if device.type == "cuda" and own + "cuda" in saved:
+                torch.cuda.set_rng_state(saved[own + "cuda"], device)
+        else:
+            import numpy as np
+
+            torch.manual_seed(int(np.random.SeedSequence([self.options.seed, dist.rank, ctx.step])
+                                  .generate_state(1, np.uint64)[0]) & (2**63 - 1))
+
+    def _setup_reporting(self) -> None:
+        """metrics.jsonl / best.safetensors for --eval-every, and TensorBoard for --tensorboard."""
         options = self.options
+        if options.eval_every:
+            if not self.plugin.can("evaluate"):
+                raise UserError(f"--eval-every: plugin '{self.plugin.name}' has no evaluation (no evaluate hook)")
+            from .run_metrics import RunMetrics
+
+            self.run_metrics = RunMetrics(self.out_dir, options.keep_best)
+            self.run_metrics.resume(self.ctx.step)
+        if options.tensorboard:
+            from .tensorboard_log import TENSORBOARD_MISSING, TensorboardLog
+
+            if not TensorboardLog.available():  # say so now, not at the first log line
+                raise UserError(TENSORBOARD_MISSING)
+            self.tensorboard = TensorboardLog.for_run(self.out_dir)
+
+    def _loader(self, runtime: Runtime, position: int) -> torch.utils.data.DataLoader:
+        """Batches of --batch-size from global stream position ``position``; under torchrun this
+        rank's share of each global batch (see :class:`ResumableSampler`)."""
+        options, dist = self.options, self.dist
         return torch.utils.data.DataLoader(
             self.dataset,
             batch_size=options.batch_size,
-            sampler=ResumableSampler(len(self.dataset), options.seed, start=consumed * options.batch_size),
+            sampler=ResumableSampler(len(self.dataset), options.seed, start=position,
+                                     rank=dist.rank if dist else 0, world_size=self.world_size),
             num_workers=options.workers,
             # Own generator: creating the iterator must not draw from the global RNG, or a resumed
             # run would diverge from an uninterrupted one.
@@ -261,19 +378,33 @@ class Trainer:
             persistent_workers=options.workers > 0,
         )
 
+    def _position(self) -> int:
+        """Samples drawn by all processes together since the run began: where a resume continues."""
+        position, consumed = self._data_base
+        return position + (self.ctx.consumed - consumed) * self.options.batch_size * self.world_size
+
+    def _metadata(self) -> dict[str, str]:
+        b, world = self.options.batch_size, self.world_size
+        return {**self.request.metadata(self.ctx.step), "world_size": str(world), "global_batch_size": str(b * world),
+                "data_position": str(self._position())}
+
     def _write_run_files(self, runtime: Runtime) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / "samples").mkdir(exist_ok=True)
-        write_text_atomic(self.out_dir / "config.toml",
-                          self.request.config_toml(f"{runtime.device.type}, {runtime.precision}"))
+        note = f"{runtime.device.type}, {runtime.precision}"
+        if self.dist is not None:
+            note += (f", {self.world_size} processes × --batch-size {self.options.batch_size} = global batch "
+                     f"{self.world_size * self.options.batch_size}")
+        write_text_atomic(self.out_dir / "config.toml", self.request.config_toml(note))
 
     # ---- phase 2: the loop ----------------------------------------------------------------------
     def loop(self) -> None:
         """Steps until ``--steps``; Ctrl-C stops after the current step with a checkpoint."""
-        ctx, options = self.ctx, self.options
-        bar = Progress(options.steps, ctx.step, enabled=self.progress, device=ctx.device.type)
+        ctx, options, dist = self.ctx, self.options, self.dist
+        bar = Progress(options.steps, ctx.step, enabled=self.progress and self.is_main, device=ctx.device.type)
         t0, consumed0 = time.perf_counter(), ctx.consumed
-        with _StopFlag(self._checkpoint_size) as stop, open(self.out_dir / "log.jsonl", "a") as log_file:
+        log = open(self.out_dir / "log.jsonl", "a") if self.is_main else contextlib.nullcontext()
+        with _StopFlag(self._checkpoint_size, quiet=not self.is_main) as stop, log as log_file:
             for m in ctx.modules.values():
                 m.train()
             while ctx.step < options.steps:
@@ -284,28 +415,49 @@ class Trainer:
                     _update_ema(ctx.ema, ctx.modules, options.ema)
                 ctx.step += 1
                 elapsed = time.perf_counter() - t0
-                self.images_per_s = (ctx.consumed - consumed0) * options.batch_size / max(elapsed, 1e-9)
+                self.images_per_s = ((ctx.consumed - consumed0) * options.batch_size * self.world_size
+                                     / max(elapsed, 1e-9))
+                # A signal reaches the ranks at slightly different moments: they all stop after the
+                # step in which the first of them got it.
+                signum = int(stop.signum) if stop.requested else 0
+                if dist is not None:
+                    signum = dist.max_int(signum)
                 if ctx.step % options.log_every == 0 or ctx.step == options.steps:
                     self._log(raw, elapsed, log_file)
                 bar.update(ctx.step, self.logs, self.images_per_s)
                 unfinished = ctx.step < options.steps
                 if options.sample_every and ctx.step % options.sample_every == 0 and unfinished:
                     self.preview()
+                if options.eval_every and ctx.step % options.eval_every == 0 and unfinished:
+                    self.evaluate()
                 if options.checkpoint_every and ctx.step % options.checkpoint_every == 0 and unfinished:
                     self.checkpoint()
-                if stop.requested or (self.until is not None and ctx.step >= self.until and unfinished):
+                if signum or (self.until is not None and ctx.step >= self.until and unfinished):
                     self.checkpoint()
                     self.preview()
                     bar.close()
-                    raise Interrupted(ctx.step, self.out_dir, stop.signum)
+                    interrupted = Interrupted(ctx.step, self.out_dir, signum or stop.signum)
+                    if not self.is_main:
+                        raise distributed.Quiet(interrupted.exit_code)
+                    raise interrupted
         bar.close()
 
     def _step(self) -> dict[str, Any]:
         """One training step. A data error (a file that became unreadable, a decoder failure)
         saves what the run has learnt before it is reported, so it never costs the run."""
         try:
-            return call_hook(self.plugin, "train_step", self.ctx)
+            if self.dist is None:
+                return call_hook(self.plugin, "train_step", self.ctx)
+            with self.dist.synchronising():
+                return call_hook(self.plugin, "train_step", self.ctx)
         except DataError as exc:
+            if self.dist is not None:
+                # The other ranks are inside this step's collectives: no checkpoint can be written
+                # now. This rank stops; theirs fail at once and leave quietly.
+                saved = (f"continue from the last checkpoint with --resume {self.out_dir}"
+                         if (self.out_dir / STATE_FILE).exists() else "then run again")
+                raise UserError(f"{self._rank_prefix()}{_original_message(exc)}; fix or remove the file (or add "
+                                f"--skip-bad-images), {saved}") from None
             if self.ctx.step > 0:
                 self.checkpoint()
             saved = f"checkpoint of step {self.ctx.step} saved in {self.out_dir}; " if self.ctx.step > 0 else ""
@@ -318,26 +470,104 @@ class Trainer:
         return f"a checkpoint (about {size / 1e6:.0f} MB)" if size else "a checkpoint"
 
     def _log(self, raw: dict[str, Any], elapsed: float, log_file) -> None:
-        self.logs = {k: float(v) for k, v in raw.items()}
-        record = {"step": self.ctx.step, **self.logs, "images_per_s": round(self.images_per_s, 2),
-                  "seconds": round(elapsed, 3)}
-        log_file.write(json.dumps(record) + "\n")
-        log_file.flush()
+        """Losses into log.jsonl (and TensorBoard). Under torchrun the mean over the processes: the
+        loss of the global batch; every rank gets it, so all agree when it is not finite."""
+        logs = {k: float(v) for k, v in raw.items()}
+        self.logs = logs if self.dist is None else self.dist.mean_values(logs)
+        if self.is_main:
+            record = {"step": self.ctx.step, **self.logs, "images_per_s": round(self.images_per_s, 2),
+                      "seconds": round(elapsed, 3)}
+            if self.dist is not None:
+                record.update(world_size=self.world_size, global_batch=self.world_size * self.options.batch_size)
+            log_file.write(json.dumps(record) + "\n")
+            log_file.flush()
+            if self.tensorboard is not None:
+                self.tensorboard.scalars(self.ctx.step, {f"loss/{k}": v for k, v in self.logs.items()})
         bad = [k for k, v in self.logs.items() if v != v or v in (float("inf"), float("-inf"))]
         if bad and not _model_is_finite(self.ctx.modules):
+            if not self.is_main:
+                raise distributed.Quiet(1)
             raise UserError(f"plugin '{self.plugin.name}': training diverged at step {self.ctx.step} "
                             f"({', '.join(bad)} not finite); lower the learning rate or use --precision fp32")
 
     # ---- phase 3: checkpoints and previews -------------------------------------------------------
     def checkpoint(self) -> None:
+        """state.safetensors and model.safetensors (rank 0 writes; under torchrun the others send
+        it their RNG states, then wait until it is written)."""
+        ctx, extra = self.ctx, {}
+        if self.dist is not None:
+            states = self.dist.all_gather_object(_rng_states(ctx.device))
+            agree = self.dist.replicas_agree(ctx.modules.values())
+            if self.is_main:
+                extra = {f"{DIST_KEY}rng.{r}.{kind}": t for r, state in enumerate(states) for kind, t in state.items()}
+                extra[f"{DIST_KEY}noise"] = ctx._noise.get_state()
+                if not agree:
+                    print(f"warning: at step {ctx.step} the processes' weights differ (non-deterministic "
+                          "gradients?); the checkpoint holds rank 0's", file=sys.stderr)
+
+        def write() -> None:
+            meta = self._metadata()
+            save_state(self.out_dir / STATE_FILE, meta, ctx.step, ctx.consumed, ctx.modules, ctx.ema, ctx.optimizers,
+                       ctx.schedulers, ctx.scalers, {**ctx.buffers, **extra})
+            save_model(self.out_dir / MODEL_FILE, self.plugin, meta, ctx.modules, ctx.ema)
+            self._refresh_report()
+
+        self._on_main(write)
+
+    def _refresh_report(self) -> None:
+        """RUN/index.html: samples, curves, metrics and config, for a look without writing code.
+        A report that cannot be written is a warning: it must never cost the run."""
+        from .report import write_index
+
+        try:
+            write_index(self.out_dir)
+        except Exception as exc:  # noqa: BLE001 - the report is a convenience; the checkpoint is saved
+            print(f"warning: could not write {self.out_dir / 'index.html'}: {exc}", file=sys.stderr)
+
+    def evaluate(self) -> None:
+        """The plugin's evaluation of the model apply would use now (EMA weights when EMA is on),
+        on the held-out data (or the training data), appended to metrics.jsonl; the best model by
+        --keep-best is saved as best.safetensors. An evaluation that fails (a missing Inception,
+        unreadable held-out data) saves the run first, so it costs nothing. Under torchrun rank 0
+        evaluates while the others wait."""
+        error = None
+        if self.is_main:
+            try:
+                self._evaluate_here()
+            except UserError as exc:
+                error = exc
+        failed = error is not None
+        if self.dist is not None:
+            failed = bool(self.dist.max_int(int(failed)))
+        if failed:
+            self.checkpoint()
+            if not self.is_main:
+                raise distributed.Quiet(1)
+            raise UserError(f"{error} (evaluation at step {self.ctx.step}; checkpoint saved in {self.out_dir})") \
+                from None
+
+    def _evaluate_here(self) -> None:
+        from .evaluation import evaluate_model
+
         ctx = self.ctx
-        meta = self.request.metadata(ctx.step)
-        save_state(self.out_dir / STATE_FILE, meta, ctx.step, ctx.consumed, ctx.modules, ctx.ema, ctx.optimizers,
-                   ctx.schedulers, ctx.scalers, ctx.buffers)
-        save_model(self.out_dir / MODEL_FILE, self.plugin, meta, ctx.modules, ctx.ema)
+        data = self.request.eval_data or self.request.data
+        # evaluate_model puts the modules in eval mode, under no_grad, and back; errors: evaluate()
+        self.metrics = evaluate_model(self.plugin, ctx.inference_modules(), self.request.config,
+                                      self.out_dir / "eval", data, n=self.options.eval_images or None,
+                                      seed=self.options.seed, train_options=self.options,
+                                      train_data=self.request.data)
+        if self.run_metrics.append(ctx.step, self.metrics):
+            save_model(self.out_dir / "best.safetensors", self.plugin,
+                       {**self._metadata(), **self.run_metrics.best_metadata()}, ctx.modules, ctx.ema)
+        if self.tensorboard is not None:
+            self.tensorboard.scalars(ctx.step, {f"eval/{k}": float(v) for k, v in self.metrics.items()
+                                                if isinstance(v, (int, float))})
 
     def preview(self) -> None:
         """The plugin's preview (images as a grid, or its own PIL image) as samples/step-N.png."""
+        self._on_main(self._preview_here)
+
+    def _preview_here(self) -> None:
         ctx = self.ctx
         was_training = {n: m.training for n, m in ctx.modules.items()}
         for m in ctx.modules.values():
@@ -354,25 +584,127 @@ class Trainer:
         else:
             with atomic_path(path) as tmp:
                 shown.save(tmp, format="PNG")
-        shutil.copyfile(path, self.out_dir / "samples.png")
+        with atomic_path(self.out_dir / "samples.png") as tmp:
+            shutil.copyfile(path, tmp)
+        if self.tensorboard is not None:
+            self.tensorboard.image("samples", ctx.step, shown)
 
     # ---- phase 4: finish ----------------------------------------------------------------------
     def finish(self, seconds: float) -> TrainResult:
+        evaluate = bool(self.options.eval_every) and self.is_main and not self._evaluated_now()
+        if self.dist is not None:
+            evaluate = bool(self.dist.max_int(int(evaluate)))  # rank 0 decides
+        if evaluate:
+            self.evaluate()
         self.checkpoint()
         self.preview()
+
+        def close() -> None:
+            self._refresh_report()  # with the last samples
+            if self.tensorboard is not None:
+                self.tensorboard.close()
+
+        self._on_main(close)
         return TrainResult(self.out_dir, self.ctx.step, seconds, self.images_per_s, self.logs)
+
+    def _evaluated_now(self) -> bool:
+        from .run_metrics import read_records
+
+        records = read_records(self.run_metrics.path) if self.run_metrics else []
+        return bool(records) and records[-1]["step"] == self.ctx.step
+
+    # ---- under torchrun: who does what -------------------------------------------------------------
+    def _rank_prefix(self) -> str:
+        return f"rank {self.dist.rank}: " if self.dist is not None and not self.is_main else ""
+
+    def _on_main(self, work) -> None:
+        """``work()`` on rank 0 only; under torchrun the other ranks wait until it is done (and
+        leave quietly if it fails: rank 0 reports it)."""
+        if self.dist is None:
+            work()
+            return
+        error = None
+        if self.is_main:
+            try:
+                work()
+            except UserError as exc:
+                error = exc
+        self.dist.settle(error)
+
+    def _agreed(self, work) -> None:
+        """``work()`` on every rank; if it fails with a UserError anywhere, the job stops with one
+        message per distinct failure (a failure shared with rank 0 is printed by rank 0 alone)."""
+        if self.dist is None:
+            work()
+            return
+        error = None
+        try:
+            work()
+        except UserError as exc:
+            error = UserError(f"{self._rank_prefix()}{exc}")
+        self.dist.settle(error)
+
+    def _enter_folder(self, stack: contextlib.ExitStack) -> None:
+        """Rank 0 takes the run folder (lock, no finished run there, no stale temporaries)."""
+        if not self.is_main:
+            return
+        stack.enter_context(run_lock(self.out_dir))
+        if not self.resume and (self.out_dir / STATE_FILE).exists():  # another run finished here meanwhile
+            raise UserError(f"--out {self.out_dir} already holds a run; continue it with --resume {self.out_dir}")
+        remove_stale_temps(self.out_dir)  # left by a killed writer; no writer can be active now
+
+    def _lost_peer(self) -> BaseException:
+        """What a rank says when a collective failed because another rank is gone."""
+        if not self.is_main:
+            return distributed.Quiet(1)
+        try:
+            step = f"step {read_run_metadata(self.out_dir)['step']}"
+        except (UserError, KeyError):
+            step = None
+        saved = (f"its last checkpoint ({step}) is in {self.out_dir}: continue with --resume {self.out_dir}"
+                 if step else "no checkpoint was written")
+        return UserError(f"another training process stopped (it failed, was killed, or lost its connection; torchrun "
+                         f"names it); {saved}")
 
     def run(self) -> TrainResult:
         t0 = time.perf_counter()
-        with run_lock(self.out_dir):
-            if not self.resume and (self.out_dir / STATE_FILE).exists():  # another run finished here meanwhile
-                raise UserError(f"--out {self.out_dir} already holds a run; continue it with --resume {self.out_dir}")
-            remove_stale_temps(self.out_dir)  # left by a killed writer; no writer can be active now
-            self.setup()
-            self.loop()
-            return self.finish(time.perf_counter() - t0)
+        self.dist = distributed.init_from_env(pick_device(self.options.device).type)
+        try:
+            with contextlib.ExitStack() as stack:
+                self._agreed(lambda: self._enter_folder(stack))
+                self._agreed(self.setup)
+                self.loop()
+                return self.finish(time.perf_counter() - t0)
+        except distributed.Quiet:
+            self.dist.linger()
+            raise
+        except Exception as exc:
+            if self.dist is not None and distributed.is_distributed_error(exc):
+                lost = self._lost_peer()
+                if isinstance(lost, distributed.Quiet):
+                    self.dist.linger()
+                raise lost from None
+            raise
+        finally:
+            if self.dist is not None:
+                self.dist.close()
+
+
+def _default_generator(device: torch.device) -> torch.Generator:
+    if device.type == "cuda":
+        return torch.cuda.default_generators[device.index if device.index is not None else torch.cuda.current_device()]
+    return torch.default_generator
+
+
+def _rng_states(device: torch.device) -> dict[str, torch.Tensor]:
+    states = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state(device)
+    return states
 
 
 def train(request: TrainRequest, out_dir: str | Path, resume: bool = False, progress: bool = True) -> TrainResult:
-    """Train ``request`` and write the run folder; ``resume`` continues the run already in it."""
+    """Train ``request`` and write the run folder; ``resume`` continues the run already in it.
+    Under torchrun (RANK, WORLD_SIZE, LOCAL_RANK set) every process calls this; see
+    :mod:`translate.distributed`."""
     return Trainer(request, out_dir, resume, progress).run()

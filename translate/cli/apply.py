@@ -103,16 +103,17 @@ def _check_writable(jobs: list[tuple[Path, Path]]) -> None:
 @click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default=None,
               help="output format  [default: the input's]")
 @click.option("--overwrite", is_flag=True, help="replace outputs that already exist")
+@click.option("--grid", is_flag=True, help="write input | output side by side, for a quick look")
 @click.option("--raw", is_flag=True, help="use the raw generator weights even when EMA weights exist")
 @device_option
 @precision_option
-def apply(checkpoint, inputs, out, direction, tile, overlap, batch_size, extra, suffix, fmt, overwrite, raw,
-          device, precision) -> None:
+def apply(checkpoint, inputs, out, direction, tile, overlap, batch_size, extra, suffix, fmt, overwrite, grid,
+          raw, device, precision) -> None:
     """Translate images with CHECKPOINT (a model.safetensors or its run folder)."""
     from ..inference import apply_files
 
     jobs = plan_outputs(expand_inputs(inputs), Path(out), suffix, fmt, overwrite)
     written = apply_files(checkpoint, jobs, direction=direction, tile=tile, overlap=overlap,
                           batch_size=batch_size, use_ema=not raw, device=device, precision=precision,
-                          extra=extra)
+                          extra=extra, grid=grid)
     click.echo(f"wrote {written} image(s) to {out}", err=True)

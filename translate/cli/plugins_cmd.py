@@ -44,12 +44,15 @@ def plugin_group() -> None:
 @plugin_group.command("new")
 @click.argument("name")
 @click.argument("directory", required=False, type=click.Path(file_okay=False))
-def new(name: str, directory: str | None) -> None:
-    """Write a working plugin package NAME into DIRECTORY (default ./translate-NAME)."""
+@click.option("--kind", type=click.Choice(["image2image", "gan"]), default="image2image", show_default=True,
+              help="image2image: a paired translator (inputs and targets by file name); gan: noise to images")
+def new(name: str, directory: str | None, kind: str) -> None:
+    """Write a working plugin package NAME into DIRECTORY (default ./translate-NAME): it installs,
+    trains, applies or samples, and passes 'translate plugin check' as written."""
     from ..scaffold import write_scaffold
 
-    path = write_scaffold(name, directory)
-    click.echo(f"wrote {path}; install it with: pip install -e {path}")
+    path = write_scaffold(name, directory, kind)
+    click.echo(f"wrote {path} ({kind}); install it with: pip install -e {path}")
 
 
 @plugin_group.command("check")

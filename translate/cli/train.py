@@ -15,17 +15,43 @@ from .common import dataclass_options, explicit_params
 def run_training(plugin, values: dict[str, Any], run: dict[str, Any]) -> None:
     """Resolve and train exactly as :func:`translate.train` does, printing what happens."""
     from ..api import prepare
+    from ..distributed import is_main_process
     from ..trainer import Interrupted, train
 
     request, out_dir, resuming = prepare(plugin, **run, **values)
-    click.echo(f"training {plugin.name} → {out_dir}", err=True)
+    main = is_main_process()  # under torchrun only rank 0 talks (the others print only errors)
+    if main:
+        click.echo(f"training {plugin.name} → {out_dir}", err=True)
     try:
         result = train(request, out_dir, resume=resuming)
     except Interrupted as exc:
+        _ignore_further_signals()  # the checkpoint is saved; another Ctrl-C must not turn the exit into a traceback
         click.echo(str(exc), err=True)
         raise SystemExit(exc.exit_code) from None
-    click.echo(f"done: {result.step} steps in {result.seconds:.1f}s ({result.images_per_second:.0f} img/s); "
-               f"checkpoint {out_dir / 'model.safetensors'}, samples {out_dir / 'samples.png'}", err=True)
+    if main:
+        click.echo(done_message(result), err=True)
+
+
+def _ignore_further_signals() -> None:
+    import signal
+
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+
+
+def done_message(result) -> str:
+    """What a finished run wrote: only files that exist (a plugin without a preview writes no samples)."""
+    from ..progress import format_duration
+
+    out_dir = result.out_dir
+    wrote = [f"checkpoint {out_dir / 'model.safetensors'}"]
+    for name, label in (("best.safetensors", "best"), ("samples.png", "samples"), ("index.html", "report")):
+        if (out_dir / name).is_file():
+            wrote.append(f"{label} {out_dir / name}")
+    took = format_duration(result.seconds) if result.seconds >= 60 else f"{result.seconds:.1f} s"
+    return (f"done: {result.step} steps in {took} ({result.images_per_second:.3g} img/s); "
+            + ", ".join(wrote))
 
 
 def make_plugin_command(name: str) -> click.Command:
@@ -42,6 +68,9 @@ def make_plugin_command(name: str) -> click.Command:
     ]
     for flag, help_text in plugin.data_flags.items():
         params.append(click.Option([f"--{flag.replace('_', '-')}"], default=None, metavar="DIR", help=help_text))
+    for flag in plugin.data_flags:
+        params.append(click.Option([f"--eval-{flag.replace('_', '-')}"], default=None, metavar="DIR",
+                                   help=f"held-out data like --{flag.replace('_', '-')}, for --eval-every"))
     params += dataclass_options(TrainOptions, plugin.train_defaults, group="train")
     params += dataclass_options(plugin.Config, group=plugin.name)
 

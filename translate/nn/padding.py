@@ -56,3 +56,15 @@ class PadToMultiple(nn.Module):
         cols = torch.where(cols < w, cols, w - 1)
         out = self.net(x.index_select(2, rows).index_select(3, cols))
         return out[..., : h * self.scale, : w * self.scale]
+
+
+class ClampToImage(nn.Module):
+    """``module``'s output clamped to the image range [-1, 1], as ``apply`` returns it (e.g. a
+    bicubic skip overshoots at edges): an exported graph then gives what apply gives."""
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.module(*inputs).clamp(-1.0, 1.0)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from translate.config import param
@@ -92,11 +93,9 @@ class CycleGANPlugin(Plugin):
     def check_config(self, config: CycleGANConfig, options: Any) -> None:
         if config.channels not in (1, 3):
             raise UserError(f"--channels {config.channels}: use 3 (RGB) or 1 (grayscale)")
-        from translate.nn.patchgan import min_image_size
+        from translate.nn.patchgan import check_image_size
 
-        if options.size < min_image_size(config.disc_layers):
-            raise UserError(f"--size {options.size} is too small for the PatchGAN (--disc-layers {config.disc_layers} "
-                            f"needs at least {min_image_size(config.disc_layers)}); use a larger --size or fewer --disc-layers")
+        check_image_size(options.size, config.disc_layers, "--disc-layers")
         if config.resize and config.resize < options.size:
             raise UserError(f"--resize {config.resize} is smaller than --size {options.size}; use at least "
                             f"{options.size} (or 0 for auto)")
@@ -155,6 +154,66 @@ class CycleGANPlugin(Plugin):
         from .training import translate
 
         return translate(modules, images, direction=direction, tile=tile, overlap=overlap)
+
+    def evaluate(self, modules: dict[str, Any], config: CycleGANConfig, out_dir: Any, a: str | None = None,
+                 b: str | None = None, n: int | None = None, seed: int = 0, size: int | None = None,
+                 inception_weights: str | None = None, tile: int = 512) -> dict[str, float]:
+        """Test images of both domains through both generators, as apply runs them: FID/KID of
+        G_AB(A) against B (``fid_a2b``, ``kid_a2b``) and of G_BA(B) against A (``..._b2a``), and
+        ``fid``/``kid``, the means of the two directions (the figure ``--keep-best fid`` uses).
+        ``size`` (default: the training --size) resizes and centre-crops every image to size²;
+        built-in domains are drawn held out (another seed than training's). Writes OUT/real_a,
+        OUT/real_b, OUT/fake_b (G_AB of each A, under its name) and OUT/fake_a; ``n`` limits the
+        images of each domain."""
+        from translate import evaluation as ev
+
+        from .data import B_SEED_OFFSET, builtin_domain, builtin_domains, open_domain
+        from .training import DIRECTIONS, translate
+
+        if not (a and b):
+            raise UserError("cyclegan evaluation needs test images of both domains: translate eval CKPT --a DIR "
+                            "--b DIR (or built-in domains, e.g. --a shapes --b shapes-inverted)")
+        side = size or 256
+        sources = {}
+        for name, value, domain_seed in (("a", a, seed), ("b", b, seed + B_SEED_OFFSET)):
+            if value in builtin_domains() and not Path(value).exists():
+                sources[name] = builtin_domain(value, side, domain_seed + ev.BUILTIN_EVAL_SEED_OFFSET,
+                                               count=n or ev.BUILTIN_EVAL_COUNT)
+            else:
+                sources[name] = open_domain(value, f"--{name}", side, domain_seed)
+        folders = {name: ev.output_folder(out_dir, name) for name in ("real_a", "real_b", "fake_a", "fake_b")}
+        device = ev.device_of(next(iter(modules.values())))
+        counts = {}
+        for name, source in sources.items():
+            other = "b" if name == "a" else "a"
+            direction = f"{name}2{other}"
+            indices = ev.pick(len(source), n)
+            counts[name] = len(indices)
+            for names, images in ev.source_batches(source, config.channels, size, indices):
+                ev.write_images(folders[f"real_{name}"], images, names)
+                if DIRECTIONS[direction] in modules:
+                    fake = translate(modules, images.to(device), direction=direction, tile=tile).float().cpu()
+                    ev.write_images(folders[f"fake_{other}"], fake, names)
+        ev.add_protocol("data", f"{counts['a']} A images of {sources['a'].origin}, {counts['b']} B images of "
+                        f"{sources['b'].origin}, "
+                        + (f"resized (shorter side, area filter) and centre-cropped to {size}×{size}" if size
+                           else "at their own sizes"))
+        metrics: dict[str, float] = {}
+        for direction, target in (("a2b", "b"), ("b2a", "a")):
+            if DIRECTIONS[direction] not in modules:
+                ev.add_note(f"{direction}: not measured, the model holds no {DIRECTIONS[direction]} (imported from "
+                            "one generator file)")
+                continue
+            metrics.update(ev.folder_metrics(folders[f"real_{target}"], folders[f"fake_{target}"],
+                                             suffix=f"_{direction}", keys=("fid", "kid", "kid_std"), label=direction,
+                                             inception_weights=inception_weights, device=device, seed=seed))
+        for key in ("fid", "kid"):
+            both = [metrics[f"{key}_{d}"] for d in ("a2b", "b2a") if f"{key}_{d}" in metrics]
+            if both:
+                metrics[key] = sum(both) / len(both)
+        if "fid" in metrics:
+            ev.add_protocol("fid", "mean of fid_a2b and fid_b2a (kid likewise)")
+        return {**metrics, "images_a": counts["a"], "images_b": counts["b"]}
 
     def export_module(self, modules: dict[str, Any], config: CycleGANConfig, direction: str = "a2b") -> Any:
         """One generator (a2b: g_ab, b2a: g_ba), padded inside the graph as apply pads: replicated

@@ -295,10 +295,20 @@ class GanPlugin(Plugin):
         return modules["generator"]
 
     def evaluate(self, modules: dict[str, Any], config: GanConfig, out_dir: Any, data: str | None = None,
-                 n: int | None = None, seed: int = 0) -> dict[str, float]:
-        from .diagnostics import evaluate_points
+                 n: int | None = None, seed: int = 0, train_data: dict[str, str] | None = None,
+                 inception_weights: str | None = None) -> dict[str, float]:
+        """2-D point models: mode coverage of ``n`` samples (2,500) against the known mixture, and
+        OUT/scatter.png. Image models: FID/KID of ``n`` samples (1,000) against as many images
+        of ``data`` (default: the data the model was trained on), written to OUT/fake and
+        OUT/real; a folder's images are a seeded random choice, resized and centre-cropped to the
+        samples' size as for training; built-in sets are drawn held out (another seed)."""
+        from .diagnostics import evaluate_images, evaluate_points
 
-        if not config.points:
-            raise UserError("translate eval of a gan model measures mode coverage of 2-D point models (ring8, "
-                            "grid25); for image models use 'translate neighbours' or 'translate interpolate'")
-        return evaluate_points(modules["generator"], config, Path(out_dir), data, n or 2500, seed)
+        if config.points:
+            return evaluate_points(modules["generator"], config, Path(out_dir), data, n or 2500, seed)
+        value = data or (train_data or {}).get("data")
+        if not value:
+            raise UserError("gan evaluation of an image model compares samples with real images: translate eval "
+                            "CKPT --data DIR (a folder, or built-in shapes/digits)")
+        return evaluate_images(modules, config, Path(out_dir), value, n or 1000, seed,
+                               inception_weights=inception_weights, from_training=not data)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from translate.config import param
@@ -80,11 +81,9 @@ class Pix2PixPlugin(Plugin):
     def check_config(self, config: Pix2PixConfig, options: Any) -> None:
         if config.channels not in (1, 3):
             raise UserError(f"--channels {config.channels}: use 3 (RGB) or 1 (grayscale)")
-        from translate.nn.patchgan import min_image_size
+        from translate.nn.patchgan import check_image_size
 
-        if options.size < min_image_size(config.d_layers):
-            raise UserError(f"--size {options.size} is too small for the PatchGAN (--d-layers {config.d_layers} "
-                            f"needs at least {min_image_size(config.d_layers)}); use a larger --size or fewer --d-layers")
+        check_image_size(options.size, config.d_layers, "--d-layers")
         if config.load_size and config.load_size < options.size:
             raise UserError(f"--load-size {config.load_size} is smaller than --size {options.size}; it is the size "
                             "images are resized to before the random crop, so use at least --size")
@@ -140,6 +139,68 @@ class Pix2PixPlugin(Plugin):
 
         return apply(modules["generator"], config, images, tile=tile, overlap=overlap, direction=direction,
                      junyanz_test_mode=junyanz_test_mode, seed=seed)
+
+    def evaluate(self, modules: dict[str, Any], config: Pix2PixConfig, out_dir: Any, aligned: str | None = None,
+                 a: str | None = None, b: str | None = None, n: int | None = None, seed: int = 0,
+                 size: int | None = None, inception_weights: str | None = None, lpips_weights: str | None = None,
+                 lpips_heads: str | None = None, tile: int = 512) -> dict[str, float]:
+        """Paired test data (``aligned`` or ``a`` + ``b``, as for training) through the generator as
+        apply runs it (eval mode, tiled): PSNR/SSIM (RGB) and LPIPS of each output against its
+        target, and FID/KID of the outputs against the targets. ``size`` (default: the training
+        --size) resizes and centre-crops both images of a pair to size²; a built-in task gives
+        held-out pairs (indices after those training draws from). Writes OUT/input, OUT/fake
+        (outputs) and OUT/real (targets) under the same names; ``n`` limits the pairs."""
+        import torch
+
+        from translate import evaluation as ev
+        from translate.data import augment
+
+        from .data import SYNTHETIC, SYNTHETIC_COUNT, PairSource, _tensor, _to_channels, open_pairs
+        from .training import apply
+
+        if not (aligned or a or b):
+            raise UserError("pix2pix evaluation needs paired test data: translate eval CKPT --aligned DIR (A|B "
+                            f"side-by-side images, or the built-in {', '.join(SYNTHETIC)}) or --a DIR --b DIR")
+        if aligned in SYNTHETIC and not Path(aligned).exists():
+            make, side = SYNTHETIC[aligned], size or PAPER_SIZE
+            source = PairSource(f"builtin:{aligned}, held-out pairs {SYNTHETIC_COUNT}.. (seed {seed})",
+                                n or ev.BUILTIN_EVAL_COUNT,
+                                lambda i: tuple(_to_channels(x, config.channels)
+                                                for x in make(side, SYNTHETIC_COUNT + i, seed)))
+        else:
+            source = open_pairs({"aligned": aligned, "a": a, "b": b}, size or PAPER_SIZE, seed, config.channels,
+                                skip_bad=False)
+        indices = ev.pick(source.count, n)
+        transform = (augment.train_transform(size, crop="center", flip=False, extra_targets={"target": "image"})
+                     if size else None)
+        folders = {name: ev.output_folder(out_dir, name) for name in ("input", "fake", "real")}
+        G = modules["generator"]
+        device = ev.device_of(G)
+        step = 16 if size else 1
+        for first in range(0, len(indices), step):
+            inputs, targets, names = [], [], []
+            for i in indices[first:first + step]:
+                x, y = source.load(i)
+                if config.direction == "BtoA":
+                    x, y = y, x
+                if transform is not None:
+                    out = augment.run(transform, 0, image=x, target=y)
+                    x, y = out["image"], out["target"]
+                inputs.append(_tensor(x))
+                targets.append(_tensor(y))
+                names.append(f"{i:05d}")
+            x = torch.stack(inputs)
+            fake = apply(G, config, x.to(device), tile=tile).float().cpu()
+            ev.write_images(folders["input"], x, names)
+            ev.write_images(folders["fake"], fake, names)
+            ev.write_images(folders["real"], torch.stack(targets), names)
+        ev.add_protocol("data", f"{len(indices)} pairs of {source.origin} ({config.direction}), "
+                        + (f"resized (shorter side, area filter) and centre-cropped to {size}×{size}" if size
+                           else "at their own sizes")
+                        + "; generator in eval mode (running batch-norm statistics, no dropout), as apply runs it")
+        metrics = ev.folder_metrics(folders["real"], folders["fake"], inception_weights=inception_weights,
+                                    lpips_weights=lpips_weights, lpips_heads=lpips_heads, device=device, seed=seed)
+        return {**metrics, "images": len(indices)}
 
     def export_module(self, modules: dict[str, Any], config: Pix2PixConfig, direction: str | None = None) -> Any:
         """The U-Net as apply runs it (eval mode), padded inside the graph to a multiple of

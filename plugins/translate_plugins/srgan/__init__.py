@@ -56,8 +56,12 @@ class SRGANConfig:
     value_range: str = param("-1,1", "rrdb: the pixel range low,high the generator's weights work in, mapped "
                                      "from and to [-1, 1] inside the network; -1,1 for models trained here, 0,1 "
                                      "for ESRGAN / Real-ESRGAN weights ('translate import' records it)")
-    residual: bool = param(False, "add the bicubic upscaling of the input to the output (global residual "
-                                  "learning, Kim et al. 2016; not in Ledig et al. 2017): converges much faster")
+    residual: bool = param(True, "srresnet: add the bicubic upscaling of the input to the output, so the "
+                                 "network learns only the detail bicubic misses (global residual learning, Kim et "
+                                 "al. 2016); it starts at exactly bicubic (zero last conv, ICNR sub-pixel "
+                                 "convs). Not in Ledig et al. 2017: --no-residual is the paper's SRResNet, which "
+                                 "starts far below bicubic and is still below it after 600 steps (×4, batch 16; "
+                                 "README, Super-resolution); rrdb has its own long skip and ignores the default")
     content_loss: Literal["auto", "mse", "l1", "vgg54"] = param(
         "auto", "content loss; auto = mse for pretrain (SRResNet-MSE; rrdb: l1, ESRGAN's PSNR-oriented model, "
         "Wang et al. 2018, §4.1), vgg54 for gan (SRGAN-VGG54: VGG19 φ5,4 features after the ReLU rescaled by "
@@ -95,6 +99,21 @@ ESRGAN_PRETRAIN_LR = 2e-4
 SCALES = {"srresnet": (2, 4, 8), "rrdb": (1, 2, 4)}
 
 
+def _saved_config(path: str) -> dict[str, Any]:
+    """The config an --init checkpoint recorded ({} if unreadable: load_init reports that)."""
+    import json
+
+    from safetensors import safe_open
+
+    file = Path(path) / "model.safetensors" if Path(path).is_dir() else Path(path)
+    try:
+        with safe_open(str(file), framework="pt") as f:
+            saved = json.loads((f.metadata() or {}).get("config", "{}"))
+    except Exception:  # noqa: BLE001 - any unreadable file is load_init's error to report
+        return {}
+    return saved if isinstance(saved, dict) else {}
+
+
 class SRGANPlugin(Plugin):
     description = ("Super-resolution: SRResNet/SRGAN ×2/×4/×8 and ESRGAN's RRDBNet ×1/×2/×4 (trained or "
                    "imported), PSNR/SSIM eval")
@@ -119,8 +138,18 @@ class SRGANPlugin(Plugin):
         changes: dict[str, Any] = {"content_loss": content,
                                    "gan_loss": ("ragan" if rrdb else "standard") if config.gan_loss == "auto"
                                    else config.gan_loss}
+        if config.init and "residual" not in explicit:
+            # Continue an --init run with its own skip setting (runs from before --residual became
+            # the default have none, and their weights only make sense without it).
+            saved = _saved_config(config.init)
+            if isinstance(saved.get("residual"), bool):
+                changes["residual"] = saved["residual"]
         if rrdb:
             changes.update({k: v for k, v in ESRGAN_DEFAULTS.items() if k not in explicit})
+            if "residual" in explicit and config.residual:
+                raise UserError("--residual is an SRResNet option; the rrdb generator has its own long skip, "
+                                "leave --residual off")
+            changes["residual"] = False  # the bicubic skip is srresnet's default only
             if config.stage == "pretrain" and "lr" not in explicit:
                 changes["lr"] = ESRGAN_PRETRAIN_LR
         return dataclasses.replace(config, **changes)
@@ -133,9 +162,8 @@ class SRGANPlugin(Plugin):
             raise UserError(f"--scale {config.scale}: --arch {config.arch} upscales by {', '.join(map(str, scales))}")
         if config.arch == "rrdb":
             parse_value_range(config.value_range)
-            if config.residual:
-                raise UserError("--residual is an SRResNet option; the rrdb generator has its own long skip, "
-                                "leave --residual off")
+            # residual: ignored by rrdb (imported configs keep the srresnet default; finalize_config
+            # refuses an explicit --residual and records False for new rrdb runs)
             unshuffle = UNSHUFFLE[config.scale]
             if (options.size // config.scale) % unshuffle:
                 raise UserError(f"--size {options.size}: rrdb ×{config.scale} folds {unshuffle}×{unshuffle} LR "
@@ -214,14 +242,14 @@ class SRGANPlugin(Plugin):
         return super_resolve(modules["generator"], images, config.scale, tile=tile, overlap=overlap)
 
     def export_module(self, modules: dict[str, Any], config: SRGANConfig) -> Any:
-        """The generator as apply runs it (unclamped, like apply), padded inside the graph to its
+        """The generator as apply runs it (clamped to [-1, 1], like apply), padded inside the graph to its
         ``multiple`` (rrdb ×2 / ×1: the pixel-unshuffle factor) and cropped to scale × the input.
         rrdb maps its value range inside its forward already; srresnet's ``--residual`` bicubic
         upscaling (F.interpolate with antialias, which ONNX cannot express) becomes the same
         filter as fixed convolutions (translate.nn.resize.PlusBicubic)."""
         import copy
 
-        from translate.nn.padding import PadToMultiple
+        from translate.nn.padding import ClampToImage, PadToMultiple
         from translate.nn.resize import PlusBicubic
 
         generator = net = modules["generator"]
@@ -229,16 +257,21 @@ class SRGANPlugin(Plugin):
             net = copy.copy(generator)  # shares the weights; only the flag differs
             net.residual = False
             net = PlusBicubic(net, config.scale)
-        return PadToMultiple(net, getattr(generator, "multiple", 1), scale=config.scale)
+        return ClampToImage(PadToMultiple(net, getattr(generator, "multiple", 1), scale=config.scale))
 
     def evaluate(self, modules: dict[str, Any], config: SRGANConfig, out_dir: Any, hr: str | None = None,
-                 data: str | None = None, n: int | None = None) -> dict[str, float]:
+                 data: str | None = None, n: int | None = None, seed: int = 0, inception_weights: str | None = None,
+                 lpips_weights: str | None = None, lpips_heads: str | None = None) -> dict[str, float]:
+        """Y-PSNR/SSIM with ``scale`` pixels cropped from the border, next to bicubic; LPIPS (RGB,
+        whole image) when its weights are here; FID/KID of the SR outputs against the HR images
+        (with at least 2 images). Writes OUT/srgan_eval.csv, OUT/fake (SR) and OUT/real (HR)."""
         from .training import evaluate
 
         if not (hr or data):
             raise UserError("srgan evaluation needs high-resolution images: translate eval CKPT --hr DIR "
                             "(or --hr skimage-test for the built-in held-out photos)")
-        return evaluate(modules["generator"], config, Path(out_dir), hr or data, limit=n)
+        return evaluate(modules["generator"], config, Path(out_dir), hr or data, limit=n, seed=seed,
+                        inception_weights=inception_weights, lpips_weights=lpips_weights, lpips_heads=lpips_heads)
 
     def import_weights(self, tensors: dict[str, Any], arch: str | None = None) -> Any:
         """ESRGAN / Real-ESRGAN RRDBNet state dicts (``reference.py``) as an rrdb generator.

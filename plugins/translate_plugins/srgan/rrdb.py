@@ -157,7 +157,7 @@ def build_generator(arch: str, scale: int, n_blocks: int, features: int, growth:
 
         return SRResNet(scale, n_blocks, features, residual=residual)
     if arch == "rrdb":
-        if residual:
-            raise UserError("--residual is an SRResNet option; the RRDB generator has its own long skip")
+        # residual is an SRResNet option: RRDBNet has its own long skip (finalize_config refuses
+        # an explicit --residual with rrdb; imported configs may carry the srresnet default)
         return build_rrdb(scale, n_blocks, features, growth, value_range=value_range)
     raise UserError(f"--arch {arch}: choose one of {', '.join(ARCHS)}")

@@ -58,6 +58,8 @@ def load_init(generator: torch.nn.Module, path: str, config) -> None:
                         "pass the model.safetensors of a 'translate train srgan --stage pretrain' run")
     saved = json.loads(meta.get("config", "{}"))
     for key in ARCHITECTURE:
+        if key == "residual" and config.arch == "rrdb":
+            continue  # rrdb ignores it
         if key in saved and saved[key] != getattr(config, key):
             raise UserError(f"--init {path}: trained with {key.replace('_', '-')} {saved[key]}, this run uses "
                             f"{getattr(config, key)}; use the same --{key.replace('_', '-')}")
@@ -125,22 +127,30 @@ def super_resolve(G: torch.nn.Module, images: torch.Tensor, scale: int, tile: in
     """LR in [-1, 1] (any size) → SR in [-1, 1] on the CPU; tiles of ``tile`` LR pixels bound the
     activations (a 512² LR tile at ×4 makes 2048² outputs), and only the output image is whole.
     Sides are padded to the generator's ``multiple`` (RRDB ×2 / ×1: its pixel-unshuffle factor)
-    and the output cropped back."""
+    and the output cropped back; values are clamped to the image range."""
     from translate.tiling import tiled
 
     if tile < 16:
         raise UserError(f"--tile {tile}: too small for super-resolution; use at least 64")
-    return tiled(G, images, tile=tile, overlap=overlap, scale=scale, multiple=getattr(G, "multiple", 1))
+    # clamp: the bicubic skip overshoots at edges (bicubic rings), and an image is in [-1, 1]
+    return tiled(G, images, tile=tile, overlap=overlap, scale=scale, multiple=getattr(G, "multiple", 1)).clamp(-1, 1)
 
 
 def evaluate(G: torch.nn.Module, config, out_dir: Path, hr: str, limit: int | None = None, tile: int = 512,
-             echo=print) -> dict[str, float]:
+             echo=print, seed: int = 0, inception_weights: str | None = None, lpips_weights: str | None = None,
+             lpips_heads: str | None = None) -> dict[str, float]:
     """Y-PSNR / SSIM of SR and of bicubic on every image of ``hr`` (a folder or built-in set):
     each HR image is cropped to a multiple of the scale, downscaled bicubically to LR, rounded to
-    8 bits, super-resolved and rounded again; ``scale`` border pixels are ignored."""
+    8 bits, super-resolved and rounded again; ``scale`` border pixels are ignored. The SR outputs
+    and HR crops are written to OUT/fake and OUT/real, which give LPIPS (when its weights are
+    here) and FID/KID (translate.evaluation.folder_metrics)."""
+    from translate import evaluation as ev
+
     source = open_hr(hr, "--hr")
     names = [str(p.relative_to(source.origin)) for p in source.paths] if source.paths else source.classes
     names = names[:limit] if limit else names
+    files = [Path(name).with_suffix("").as_posix() if source.paths else name for name in names]
+    fake_dir, real_dir = ev.output_folder(out_dir, "fake"), ev.output_folder(out_dir, "real")
     device = next(G.parameters()).device
     s = config.scale
     rows = []
@@ -156,6 +166,8 @@ def evaluate(G: torch.nn.Module, config, out_dir: Path, hr: str, limit: int | No
             sr = super_resolve(G, (lr * 2 - 1).to(device), s, tile=tile)
         sr = quantize((sr + 1) / 2)
         bic = quantize(upscale_bicubic(lr, s))
+        ev.write_images(fake_dir, sr * 2 - 1, [files[i]])
+        ev.write_images(real_dir, target * 2 - 1, [files[i]])
         row = {"image": name, "psnr_y": psnr_y(sr, target, s).item(), "ssim_y": ssim_y(sr, target, s).item(),
                "bicubic_psnr_y": psnr_y(bic, target, s).item(), "bicubic_ssim_y": ssim_y(bic, target, s).item()}
         rows.append(row)
@@ -170,4 +182,11 @@ def evaluate(G: torch.nn.Module, config, out_dir: Path, hr: str, limit: int | No
         writer.writerows(rows + [{"image": "MEAN", **means}])
     echo(f"{'mean':<32} {means['psnr_y']:7.2f} {means['ssim_y']:7.4f} {means['bicubic_psnr_y']:9.2f} "
          f"{means['bicubic_ssim_y']:9.4f}   (Y channel, border {s}; per-image report: {path})")
-    return {**means, "images": float(len(rows))}
+    ev.add_protocol("psnr_ssim_y", f"Y of ITU-R BT.601 (16-235), {s} px (the scale) cropped from each border, 8-bit "
+                              "levels, peak 255, float64; SSIM Gaussian 11×11 σ 1.5; mean of per-image values. "
+                              f"LR = HR cropped to a multiple of {s}, antialiased bicubic ÷{s}, rounded to 8 bits; "
+                              f"SR rounded to 8 bits; bicubic_* = antialiased bicubic ×{s} of the same LR")
+    perceptual = ev.folder_metrics(real_dir, fake_dir, keys=("fid", "kid", "kid_std", "lpips"),
+                                   inception_weights=inception_weights, lpips_weights=lpips_weights,
+                                   lpips_heads=lpips_heads, device=device, seed=seed)
+    return {**means, **perceptual, "images": len(rows)}

