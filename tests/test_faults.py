@@ -69,6 +69,7 @@ def test_a_run_folder_is_locked_against_a_second_training(tmp_path):
     translate.train("gan", data="shapes", steps=2, out=out, progress=False, **TINY)  # free again
 
 
+@pytest.mark.slow
 def test_concurrent_cli_runs_on_one_folder_refuse_the_second(tmp_path, cli_subprocess):
     run = tmp_path / "run"
     first = _popen("train", "gan", "--data", "ring8", "--steps", "100000", "--batch-size", "16", "--log-every", "1",

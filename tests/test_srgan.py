@@ -225,7 +225,7 @@ def test_tiled_apply_matches_whole_image(pretrained):
         whole = super_resolve(G, lr, 2, tile=512)
         tiles = super_resolve(G, lr, 2, tile=48, overlap=16)
         assert whole.shape == tiles.shape == (1, 3, 180, 260)
-        torch.testing.assert_close(whole, G(lr))  # fits in one tile: no blending at all
+        torch.testing.assert_close(whole, G(lr).clamp(-1, 1))  # one tile: no blending; apply clamps
     diff = (whole - tiles).abs()
     assert diff.mean() < 1e-3 and diff.max() < 0.02  # in [-1, 1]: measured 3e-4 and 5e-3 (< 1 grey level)
     # reload gives identical outputs

@@ -188,6 +188,7 @@ def test_checkpoint_of_a_missing_plugin_is_a_one_line_error(installed, vaegan_ru
     assert not (tmp_path / "s.png").exists()
 
 
+@pytest.mark.slow
 def test_checkpoint_of_another_major_version_warns_and_loads(installed, vaegan_runs, tmp_path):
     from safetensors import safe_open
     from safetensors.torch import save_file
