@@ -169,7 +169,7 @@ def flatten_metrics(values: Mapping[str, Any], prefix: str = "") -> tuple[dict[s
             try:  # a one-element tensor or NumPy value
                 value = value.item()
             except (ValueError, RuntimeError):
-                pass
+                pass  # several elements: not a metric; reported below as left out
         if isinstance(value, bool):
             flat[name] = int(value)
         elif isinstance(value, int):

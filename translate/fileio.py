@@ -36,7 +36,7 @@ def _fsync(path: Path, directory: bool = False) -> None:
     try:
         os.fsync(fd)
     except OSError:
-        pass
+        pass  # folders that cannot be fsynced (some file systems): the rename is still atomic
     finally:
         os.close(fd)
 

@@ -217,7 +217,7 @@ class _Checker:
         try:
             Trainer(self.request, self.workdir / "resumed", progress=False, until=1).run()
         except Interrupted:
-            pass
+            pass  # expected: until=1 stops after one step with a checkpoint, as Ctrl-C does
         again = resume_request(self.plugin, self.workdir / "resumed", {"steps": 2})
         resumed = Trainer(again, self.workdir / "resumed", resume=True, progress=False)
         resumed.run()
