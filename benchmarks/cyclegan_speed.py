@@ -22,13 +22,7 @@ import subprocess
 import sys
 import time
 
-
-def _rss_mib() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+from _memory import rss_mib as _rss_mib
 
 
 def run_one(size: int, precision: str, device: str, steps: int, warmup: int, batch: int) -> dict:

@@ -35,7 +35,8 @@ REPO = Path(__file__).resolve().parents[1]
 LOSSES = ("nonsaturating", "minimax", "lsgan", "hinge", "wgan", "wgan-gp")
 
 
-def run_one(dataset: str, loss: str, seed: int, steps: int | None, out: Path, threads: int) -> dict[str, float]:
+def run_one(dataset: str, loss: str, seed: int, steps: int | None, out: Path, threads: int,
+            settings: dict[str, str] | None = None) -> dict[str, float]:
     import translate
     from translate_plugins.gan.diagnostics import evaluate_points
 
@@ -44,6 +45,7 @@ def run_one(dataset: str, loss: str, seed: int, steps: int | None, out: Path, th
     flags = {"data": dataset, "loss": loss, "seed": seed, "sample_every": 0, "checkpoint_every": 10**9}
     if steps:
         flags["steps"] = steps
+    flags.update(settings or {})
     t0 = time.perf_counter()
     model = translate.train("gan", **flags, config=config_file if config_file.exists() else None, out=out,
                             progress=False)
@@ -65,26 +67,40 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=None, help="generator steps per run (default: the config's)")
     parser.add_argument("--jobs", type=int, default=2, help="runs trained at the same time")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a setting of the recipe, e.g. --set pack=2 (repeatable)")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed … first-seed+seeds-1")
     args = parser.parse_args(argv)
     os.environ["OMP_NUM_THREADS"] = str(args.threads)  # inherited by the worker processes
     cells = [(d, loss) for d in args.datasets.split(",") for loss in args.losses.split(",")]
+    settings = dict(item.split("=", 1) for item in args.set)
     print(f"# torch {torch.__version__}, {os.cpu_count()} CPU(s), {args.jobs} run(s) at a time with "
           f"{args.threads} thread(s) each, {args.seeds} seed(s) per cell", flush=True)
     results: dict[tuple[str, str], list[dict[str, float]]] = {cell: [] for cell in cells}
     with tempfile.TemporaryDirectory() as tmp, concurrent.futures.ProcessPoolExecutor(args.jobs) as pool:
-        futures = [pool.submit(run_one, d, loss, seed, args.steps, Path(tmp) / f"{d}-{loss}-{seed}", args.threads)
-                   for d, loss in cells for seed in range(args.seeds)]
+        seeds = range(args.first_seed, args.first_seed + args.seeds)
+        futures = [pool.submit(run_one, d, loss, seed, args.steps, Path(tmp) / f"{d}-{loss}-{seed}", args.threads,
+                               settings) for d, loss in cells for seed in seeds]
         for future in concurrent.futures.as_completed(futures):
             r = future.result()
             results[(r["dataset"], r["loss"])].append(r)
             print(f"# {r['dataset']} {r['loss']} seed {r['seed']}: {r['modes']}/{r['modes_total']} modes, "
                   f"{r['hq_percent']:.1f} % HQ, reverse KL {r['reverse_kl']:.3f}, {r['seconds']:.0f} s", flush=True)
-    print(f"{'data':<7} {'loss':<14} {'steps':>6} {'modes':>11} {'% HQ':>7} {'rev KL':>7} {'s/run':>7}")
+    # Means over seeds, and the spread: on how many seeds every mode was found, the worst seed's
+    # modes and % high-quality, and each seed's modes in seed order.
+    print(f"{'data':<7} {'loss':<14} {'steps':>6} {'modes':>11} {'all modes':>9} {'min':>4} {'% HQ':>7} "
+          f"{'min HQ':>7} {'rev KL':>7} {'s/run':>7}  modes per seed")
     for (dataset, loss), runs in results.items():
+        if not runs:
+            continue
+        runs.sort(key=lambda r: r["seed"])
         total = runs[0]["modes_total"]
+        full = sum(r["modes"] == total for r in runs)
         print(f"{dataset:<7} {loss:<14} {runs[0]['steps']:>6} "
-              f"{mean([r['modes'] for r in runs]):>6.1f}/{total:<4} {mean([r['hq_percent'] for r in runs]):>7.1f} "
-              f"{mean([r['reverse_kl'] for r in runs]):>7.3f} {mean([r['seconds'] for r in runs]):>7.1f}")
+              f"{mean([r['modes'] for r in runs]):>6.1f}/{total:<4} {full:>5}/{len(runs):<3} "
+              f"{min(r['modes'] for r in runs):>4} {mean([r['hq_percent'] for r in runs]):>7.1f} "
+              f"{min(r['hq_percent'] for r in runs):>7.1f} {mean([r['reverse_kl'] for r in runs]):>7.3f} "
+              f"{mean([r['seconds'] for r in runs]):>7.1f}  {' '.join(str(r['modes']) for r in runs)}")
 
 
 if __name__ == "__main__":

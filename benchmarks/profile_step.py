@@ -1,10 +1,17 @@
 """Where a training step's time goes: torch.profiler tables, FLOPs, a measured conv roofline, peak RSS.
 
-    python benchmarks/profile_step.py                        # CycleGAN 128² and pix2pix 256², fp32
-    python benchmarks/profile_step.py --full                 # also CycleGAN 256²
+    python benchmarks/profile_step.py                        # CycleGAN 128², pix2pix 256², SRResNet ×4, fp32
+    python benchmarks/profile_step.py --full                 # also CycleGAN 256² and SRGAN's GAN stage
+    python benchmarks/profile_step.py --full --precision both --no-profile --steps 2 --warmup 1
+                                                             # the one summary table: every workload, fp32 | bf16
     python benchmarks/profile_step.py --precision both --workloads cyclegan128 --steps 1 --warmup 1
 
-For each workload (batch 1, the papers' networks: CycleGAN's ResNet generators, 6 residual blocks
+The summary table gives s/step, images/s, peak RSS and the achieved TFLOP/s (FLOPs counted with
+``torch.utils.flop_counter``) per workload and precision. Workloads: CycleGAN 128² and 256² and
+pix2pix 256² at batch 1; SRGAN ×4 on 16 HR crops of 96² (Ledig et al. 2017, §3.2), its MSE
+(SRResNet) stage ``srgan96`` and its adversarial stage ``srgan96gan`` (VGG54 content loss).
+
+For each workload (the papers' networks: CycleGAN's ResNet generators, 6 residual blocks
 below 256² and 9 at 256², and two 70×70 PatchGANs with instance norm; pix2pix's U-Net 256 and
 70×70 PatchGAN with batch norm) and each precision, a fresh subprocess builds the plugin's
 modules, optimisers and a ``TrainContext`` exactly as ``benchmarks/cyclegan_speed.py`` does, feeds
@@ -50,7 +57,16 @@ import sys
 import time
 from collections import defaultdict
 
-WORKLOADS = {"cyclegan128": ("cyclegan", 128), "cyclegan256": ("cyclegan", 256), "pix2pix256": ("pix2pix", 256)}
+from _memory import rss_mib as _rss_mib
+
+# name: (plugin, HR/crop size, batch, config overrides). SRGAN: Ledig et al. 2017, §3.2: 16 HR crops
+# of 96², ×4; "srgan96" is the MSE (SRResNet) stage, "srgan96gan" the adversarial stage with the VGG54
+# content loss (random VGG19 weights: the speed does not depend on them).
+WORKLOADS = {"cyclegan128": ("cyclegan", 128, 1, {}), "cyclegan256": ("cyclegan", 256, 1, {}),
+             "pix2pix256": ("pix2pix", 256, 1, {}), "srgan96": ("srgan", 96, 16, {"stage": "pretrain"}),
+             "srgan96gan": ("srgan", 96, 16, {"stage": "gan", "content_loss": "vgg54"}),
+             "dcgan64": ("gan", 64, 64, {"arch": "dcgan"})}  # the plugin's batch 64 (Radford et al. 2016, §4: 128)
+DEFAULT_WORKLOADS = ["cyclegan128", "pix2pix256", "srgan96"]
 GROUPS = ["convolution", "normalisation", "padding", "elementwise", "conversions", "optimiser", "image pool",
           "loss", "other"]
 
@@ -92,14 +108,6 @@ def classify(event) -> str:
     return "other"
 
 
-def _rss_mib() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def conv_roofline(dtype_name: str, reps: int = 5) -> dict:
     """Best GFLOP/s of a 1×256×64×64, 3×3, 256-filter convolution (fwd CL, fwd contiguous, fwd+bwd CL)."""
     import torch
@@ -133,31 +141,53 @@ def conv_roofline(dtype_name: str, reps: int = 5) -> dict:
     return out
 
 
-def build(workload: str, precision: str, device: str, layout: str = "plugin"):
+def build(workload: str, precision: str, device: str, layout: str = "plugin", overrides: dict | None = None):
     """The plugin's modules, optimisers and a TrainContext, as the trainer builds them; ``layout``
-    ``channels_last`` or ``contiguous`` overrides the plugin's ``channels_last``."""
-    import torch
+    ``channels_last`` or ``contiguous`` overrides the plugin's memory format; ``overrides`` are
+    config values on top of the workload's."""
+    import dataclasses
 
+    import torch
+    import torch.nn.functional as F
+
+    from translate.context import TrainContext
     from translate.options import TrainOptions
+    from translate.plugin import call_hook
     from translate.registry import load_plugin
     from translate.runtime import make_runtime
-    from translate.trainer import TrainContext
 
-    name, size = WORKLOADS[workload]
+    name, size, batch_size, overrides = (*WORKLOADS[workload][:3], {**WORKLOADS[workload][3], **(overrides or {})})
     torch.manual_seed(0)
     plugin = load_plugin(name)
-    config = plugin.Config()
-    options = TrainOptions(size=size, batch_size=1, device=device, precision=precision)
+    config = dataclasses.replace(plugin.Config(), **overrides)
+    if name == "srgan" and config.stage == "gan":
+        from translate_plugins.srgan import perceptual
+
+        perceptual.find_weights = lambda explicit: None
+        perceptual.load_vgg54 = lambda path: perceptual.vgg19_features().eval().requires_grad_(False)
+    options = TrainOptions(size=size, batch_size=batch_size, device=device, precision=precision)
+    # The values a run would train with ("auto" fields resolved), as translate.request does.
+    data = {flag: f"(random tensors for --{flag})" for flag in plugin.data_flags}
+    config = call_hook(plugin, "finalize_config", config, set(overrides), data, options)
     channels_last = plugin.channels_last if layout == "plugin" else layout == "channels_last"
-    runtime = make_runtime(device, precision, channels_last)
+    # --precision auto resolved as the trainer resolves it (the plugin's preference, if any).
+    runtime = make_runtime(device, precision, channels_last, call_hook(plugin, "preferred_precision", config, options))
     modules = {n: runtime.module(m) for n, m in plugin.build(config, options).items()}
+    if layout == "contiguous":  # also over a plugin's own choice in build()
+        modules = {n: m.to(memory_format=torch.contiguous_format) for n, m in modules.items()}
     optimizers = plugin.optimizers(config, modules)
     schedulers = plugin.schedulers(config, optimizers, 1000)
     ctx = TrainContext(plugin, config, options, runtime, modules, optimizers, schedulers, {}, None)
     if name == "cyclegan":
         batch = {k: torch.rand(1, 3, size, size) * 2 - 1 for k in ("a", "b")}
+    elif name == "gan":
+        batch = {"image": torch.rand(batch_size, 3, size, size) * 2 - 1}
+    elif name == "srgan":
+        hr = torch.rand(batch_size, 3, size, size) * 2 - 1
+        batch = {"hr": hr, "lr": F.interpolate(hr, scale_factor=1 / config.scale, mode="bicubic", antialias=True)}
     else:
         batch = {k: torch.rand(1, 3, size, size) * 2 - 1 for k in ("input", "target")}
+    batch = {k: runtime.tensor(v) for k, v in batch.items()}
     ctx._batches = itertools.repeat(batch)
     for m in modules.values():
         m.train()
@@ -183,6 +213,8 @@ def _instrument(name: str) -> None:
                 return fn(*a, **k)
         return wrapper
 
+    if name == "srgan":
+        return  # its losses are grouped by their op names
     if name == "cyclegan":
         from translate_plugins.cyclegan import training as t
 
@@ -250,10 +282,13 @@ def run_one(workload: str, precision: str, args) -> dict:
     by_op = counter.get_flop_counts().get("Global", {})
     conv_flops = sum(v for k, v in by_op.items() if "conv" in str(k))
 
-    with profile(activities=[ProfilerActivity.CPU], record_shapes=False) as prof:
-        for _ in range(args.steps):
-            with record_function("train_step"):
-                step()
+    events = []
+    if not args.no_profile:
+        with profile(activities=[ProfilerActivity.CPU], record_shapes=False) as prof:
+            for _ in range(args.steps):
+                with record_function("train_step"):
+                    step()
+        events = prof.events()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     # Again after the steps: on a shared machine the attainable rate moves with other load, and
     # the best of the two is the closer estimate of what this CPU can do.
@@ -262,7 +297,7 @@ def run_one(workload: str, precision: str, args) -> dict:
     groups: dict[str, float] = defaultdict(float)
     ops: dict[str, list] = defaultdict(lambda: [0.0, 0, ""])
     total = 0.0
-    for ev in prof.events():
+    for ev in events:
         us = ev.self_cpu_time_total
         g = classify(ev)
         groups[g] += us
@@ -271,10 +306,12 @@ def run_one(workload: str, precision: str, args) -> dict:
         row[0] += us
         row[1] += 1
         row[2] = row[2] or g
-    profiled_s = sum(ev.cpu_time_total for ev in prof.events() if ev.name == "train_step") / 1e6 / args.steps
+    profiled_s = (sum(ev.cpu_time_total for ev in events if ev.name == "train_step") / 1e6 / args.steps
+                  if events else s_per_step)
+    total = total or 1.0
     n = args.steps
     return {
-        "workload": workload, "precision": ctx.runtime.precision, "channels_last": ctx.runtime.channels_last, "threads": torch.get_num_threads(),
+        "workload": workload, "batch": WORKLOADS[workload][2], "precision": ctx.runtime.precision, "channels_last": ctx.runtime.channels_last, "threads": torch.get_num_threads(),
         "s_per_step": s_per_step, "profiled_s_per_step": profiled_s,
         "gflop_per_step": flops / 1e9, "conv_gflop_per_step": conv_flops / 1e9,
         "groups_ms": {g: groups.get(g, 0.0) / 1e3 / n for g in GROUPS}, "total_self_ms": total / 1e3 / n,
@@ -287,9 +324,12 @@ def run_one(workload: str, precision: str, args) -> dict:
 def report(r: dict) -> None:
     total = r["total_self_ms"]
     layout = "channels_last" if r["channels_last"] else "contiguous"
-    print(f"\n=== {r['workload']} {r['precision']}, batch 1, {layout}, {r['threads']} threads ===")
+    print(f"\n=== {r['workload']} {r['precision']}, batch {r['batch']}, {layout}, {r['threads']} threads ===")
     print(f"s/step {r['s_per_step']:.3f} (plain), {r['profiled_s_per_step']:.3f} (profiled); "
           f"{r['gflop_per_step']:.1f} GFLOP/step ({r['conv_gflop_per_step']:.1f} in convolutions)")
+    if not r["top_ops"]:  # --no-profile
+        print(f"peak RSS {r['peak_rss_mib']:.0f} MiB")
+        return
     print(f"{'op (self CPU time)':<52} {'ms/step':>9} {'calls':>6} {'share':>6}  group")
     for name, ms, calls, group in r["top_ops"]:
         print(f"{name[:52]:<52} {ms:>9.1f} {calls:>6.0f} {100 * ms / total:>5.1f}%  {group}")
@@ -322,8 +362,10 @@ def report(r: dict) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workloads", default=None, help=f"comma-separated, of {', '.join(WORKLOADS)} "
-                    "(default: cyclegan128,pix2pix256; with --full also cyclegan256)")
-    ap.add_argument("--full", action="store_true", help="include CycleGAN 256²")
+                    f"(default: {','.join(DEFAULT_WORKLOADS)}; with --full also cyclegan256,srgan96gan)")
+    ap.add_argument("--full", action="store_true", help="include CycleGAN 256² and SRGAN's adversarial stage")
+    ap.add_argument("--no-profile", action="store_true",
+                    help="time and count FLOPs only: no profiler tables (the summary table for all workloads)")
     ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "both", "auto"])
     ap.add_argument("--steps", type=int, default=3, help="timed steps, and profiled steps")
     ap.add_argument("--warmup", type=int, default=2)
@@ -338,7 +380,7 @@ def main() -> None:
         print("RESULT " + json.dumps(run_one(args.one[0], args.one[1], args)))
         return
     workloads = (args.workloads.split(",") if args.workloads
-                 else ["cyclegan128", "pix2pix256"] + (["cyclegan256"] if args.full else []))
+                 else DEFAULT_WORKLOADS + (["cyclegan256", "srgan96gan"] if args.full else []))
     precisions = ["fp32", "bf16"] if args.precision == "both" else [args.precision]
     results = []
     for w in workloads:
@@ -347,6 +389,7 @@ def main() -> None:
         for p in precisions:
             cmd = [sys.executable, __file__, "--one", w, p, "--steps", str(args.steps), "--warmup",
                    str(args.warmup), "--top", str(args.top), "--threads", str(args.threads), "--layout", args.layout]
+            cmd += ["--no-profile"] if args.no_profile else []
             out = subprocess.run(cmd, capture_output=True, text=True)
             line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
             if out.returncode or line is None:
@@ -359,14 +402,24 @@ def main() -> None:
                 print(json.dumps(r))
             sys.stdout.flush()
     if len(results) > 1:
-        print(f"\n{'workload':<12} {'prec':<5} {'s/step':>7} {'GFLOP':>6} {'GFLOP/s':>8} "
-              + " ".join(f"{g[:6]:>6}" for g in GROUPS) + f" {'RSS MiB':>8}")
-        for r in results:
-            total = r["total_self_ms"]
-            print(f"{r['workload']:<12} {r['precision']:<5} {r['s_per_step']:>7.2f} {r['gflop_per_step']:>6.0f} "
-                  f"{r['gflop_per_step'] / r['s_per_step']:>8.1f} "
-                  + " ".join(f"{100 * r['groups_ms'][g] / total:>5.1f}%" for g in GROUPS)
-                  + f" {r['peak_rss_mib']:>8.0f}")
+        summary(results)
+
+
+def summary(results: list[dict]) -> None:
+    """One row per (workload, precision): speed, achieved rate, memory, and the profile's groups."""
+    profiled = any(r["top_ops"] for r in results)
+    print(f"\n{'workload':<12} {'prec':<5} {'batch':>5} {'s/step':>7} {'img/s':>7} {'GFLOP':>6} {'TFLOP/s':>8} "
+          f"{'RSS MiB':>8}" + ("  " + " ".join(f"{g[:6]:>6}" for g in GROUPS) if profiled else ""))
+    for r in results:
+        total = r["total_self_ms"]
+        row = (f"{r['workload']:<12} {r['precision']:<5} {r['batch']:>5} {r['s_per_step']:>7.2f} "
+               f"{r['batch'] / r['s_per_step']:>7.2f} {r['gflop_per_step']:>6.0f} "
+               f"{r['gflop_per_step'] / r['s_per_step'] / 1e3:>8.3f} {r['peak_rss_mib']:>8.0f}")
+        if profiled and r["top_ops"]:
+            row += "  " + " ".join(f"{100 * r['groups_ms'][g] / total:>5.1f}%" for g in GROUPS)
+        print(row)
+    print("img/s: training images (CycleGAN: pairs, SRGAN: HR crops) per second; TFLOP/s: counted FLOPs "
+          "(convolutions and matmuls, torch.utils.flop_counter) per wall second")
 
 
 if __name__ == "__main__":

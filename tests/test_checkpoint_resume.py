@@ -127,3 +127,34 @@ def test_resume_is_exact_with_fused_adam_on_channels_last_weights(tmp_path, monk
     for key in a:
         if key.startswith(("module.", "optim.")):
             assert torch.equal(a[key], b[key]), key
+
+
+@pytest.mark.parametrize("written, resumed", [("foreach", "fused"), ("fused", "foreach")])
+def test_resumed_adam_keeps_the_kernel_it_was_built_with(tmp_path, written, resumed):
+    """The update kernel belongs to the machine, not to the run: a state written with one kernel
+    resumes on the other (e.g. written on a GPU, resumed where no fused kernel exists), with the
+    same moments and the same next update to fp32 rounding."""
+    from translate.checkpoint import load_state, save_state
+    from translate.optim import adam
+
+    torch.manual_seed(0)
+    net = torch.nn.Conv2d(3, 4, 3)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2, **{written: True})
+    for _ in range(3):
+        net(torch.randn(2, 3, 8, 8)).square().mean().backward()
+        opt.step()
+        opt.zero_grad()
+    save_state(tmp_path / "state.safetensors", {}, 3, 6, {"net": net}, {}, {"net": opt}, {}, {}, {})
+
+    other = torch.nn.Conv2d(3, 4, 3)
+    reopened = torch.optim.Adam(other.parameters(), lr=1e-2, **{resumed: True})
+    step, consumed, _ = load_state(tmp_path / "state.safetensors", {"net": other}, {}, {"net": reopened}, {}, {})
+    assert (step, consumed) == (3, 6)
+    assert reopened.param_groups[0][resumed] is True and not reopened.param_groups[0].get(written)
+    batch = torch.randn(2, 3, 8, 8)
+    for model, o in ((net, opt), (other, reopened)):
+        model(batch).square().mean().backward()
+        o.step()
+    for p, q in zip(net.parameters(), other.parameters()):
+        torch.testing.assert_close(p, q, rtol=0, atol=1e-6)
+    assert adam(net.parameters(), lr=1e-3).param_groups[0]["fused"] is True  # CPU has a fused Adam

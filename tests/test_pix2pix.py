@@ -139,7 +139,7 @@ def test_bad_pairs_list_the_offending_names(tmp_path, plugin):
     ({}, "needs paired data"),
     ({"a": "x"}, "got --a"),
     ({"aligned": "x", "a": "y", "b": "z"}, "not both"),
-    ({"aligned": "no-such-task"}, "not a built-in data set \(shapes2shaded\)"),
+    ({"aligned": "no-such-task"}, r"not a built-in data set \(shapes2shaded\)"),
 ])
 def test_missing_or_contradictory_data_flags(plugin, data, message):
     with pytest.raises(UserError, match=message):

@@ -21,6 +21,7 @@ from safetensors.torch import save_file
 from .errors import UserError
 from .fileio import atomic_path
 from .nn.state import sub_state
+from .optim import keep_kernel
 
 MODEL_FORMAT = "translate.model/1"
 STATE_FORMAT = "translate.state/1"
@@ -239,7 +240,9 @@ def _restore(tensors, meta, plain, modules, ema, optimizers, schedulers, scalers
     for name, module in (ema or {}).items():
         module.load_state_dict(sub_state(tensors, f"ema.{name}"))
     for name, opt in optimizers.items():
+        built_with = [dict(g) for g in opt.param_groups]
         opt.load_state_dict(_unflatten_optimizer(f"optim.{name}", tensors, plain))
+        keep_kernel(opt, built_with)
         _check_moment_shapes(opt)
         _match_parameter_layout(opt)
     for name, sched in schedulers.items():

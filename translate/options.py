@@ -16,7 +16,8 @@ class TrainOptions:
     batch_size: int = param(16, "images per batch")
     size: int = param(64, "training image size in pixels (square)")
     seed: int = param(0, "seed for weights, data order, augmentation and noise")
-    device: Literal["auto", "cpu", "cuda"] = param("auto", "where to train; auto picks cuda when available")
+    device: Literal["auto", "cpu", "cuda", "mps"] = param(
+        "auto", "where to train; auto picks cuda when available, then mps (Apple GPUs), else cpu")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = param(
         "auto", "autocast precision; auto = bf16 where the hardware runs it fast, else fp32"
     )

@@ -16,7 +16,10 @@ Class attributes
     ``data_flags``        data options and their help, default ``{"data": ...}``.
     ``train_defaults``    overrides of :class:`translate.options.TrainOptions` defaults.
     ``inference_modules`` modules that apply/sample need (and EMA tracks); default ("generator",).
-    ``channels_last``     convert modules and 4-D batches to channels_last (default True).
+    ``channels_last``     convert modules and 4-D batches to channels_last: True (default) where it
+                          pays for most networks (CUDA; a CPU under bf16/fp16 autocast), "always"
+                          (also fp32 on a CPU: measure, e.g. ``benchmarks/profile_step.py --layout``),
+                          or False.
     ``helpers``           names of public methods of yours that are not hooks (else they are
                           reported as misspelt hooks; or start their names with ``_``).
 
@@ -38,7 +41,7 @@ import difflib
 import inspect
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Generic, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Generic, Literal, Mapping, TypeVar
 
 from .errors import PluginError, UserError
 
@@ -129,7 +132,7 @@ class Plugin(Generic[ConfigT]):
     data_flags: ClassVar[dict[str, str]] = {"data": "folder of training images (recursive), or a built-in dataset name"}
     train_defaults: ClassVar[dict[str, Any]] = {}
     inference_modules: ClassVar[tuple[str, ...]] = ("generator",)
-    channels_last: ClassVar[bool] = True
+    channels_last: ClassVar[bool | Literal["always"]] = True
     helpers: ClassVar[tuple[str, ...]] = ()
 
     # ---- required -------------------------------------------------------------------------
@@ -495,6 +498,8 @@ def contract_problems(plugin_cls: type, data_flags: Mapping[str, str] | None = N
                 problems.append(problem)
     if not getattr(plugin_cls, "inference_modules", ()):
         problems.append("inference_modules is empty")
+    if getattr(plugin_cls, "channels_last", True) not in (True, False, "always"):
+        problems.append(f"channels_last is {plugin_cls.channels_last!r}; use True, False or \"always\"")
     known = set(HOOKS) | CONTRACT_ATTRIBUTES
     for extra in sorted(_own_public_names(plugin_cls) - known - set(getattr(plugin_cls, "helpers", ()))):
         close = difflib.get_close_matches(extra, sorted(known), n=1, cutoff=0.75)

@@ -13,11 +13,22 @@ from .errors import UserError
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+def mps_available() -> bool:
+    """Apple-silicon GPU (Metal) through torch's ``mps`` backend."""
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
 def pick_device(name: str) -> torch.device:
+    """``auto``: a CUDA GPU, else an Apple GPU (``mps``), else the CPU."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if mps_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda: no CUDA device is available here; use --device cpu or auto")
+    if name == "mps" and not mps_available():
+        raise UserError("--device mps: no Apple-silicon GPU (Metal) is available here; use --device cpu or auto")
     return torch.device(name)
 
 
@@ -38,6 +49,8 @@ def pick_precision(name: str, device: torch.device, preferred: str | None = None
             return preferred
         if device.type == "cuda":
             return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        if device.type == "mps":
+            return "fp32"  # not measured on Apple GPUs: the precision every op supports there
         return "bf16" if cpu_has_fast_bf16() else "fp32"
     if name == "fp16" and device.type != "cuda":
         raise UserError("--precision fp16 needs a CUDA device (CPUs have no fast fp16); use bf16 or fp32")
@@ -79,11 +92,13 @@ def channels_last_pays(device: torch.device, precision: str) -> bool:
     """Whether a plugin that asks for channels_last gets it: on CUDA, and on a CPU under bf16
     autocast (oneDNN's bf16 convolutions want it). Not for fp32 on a CPU: there channels_last
     convolution backward is 1.5-2x slower than NCHW on AVX2, and whole steps ran 1.26-1.33x
-    (CycleGAN 128²) and 1.09-1.21x (pix2pix 256²) faster NCHW (benchmarks/profile_step.py --layout)."""
-    return device.type == "cuda" or precision != "fp32"
+    (CycleGAN 128²) and 1.09-1.21x (pix2pix 256²) faster NCHW (benchmarks/profile_step.py --layout).
+    A plugin whose networks run faster channels_last even there says ``channels_last = "always"``.
+    Apple GPUs (mps): not measured, so NCHW, the layout every op supports there."""
+    return device.type == "cuda" or (device.type == "cpu" and precision != "fp32")
 
 
-def make_runtime(device: str, precision: str, channels_last: bool, preferred: str | None = None,
+def make_runtime(device: str, precision: str, channels_last: bool | str, preferred: str | None = None,
                  local_rank: int | None = None) -> Runtime:
     """``local_rank`` (under torchrun): a CUDA run uses GPU ``local_rank`` of this machine, as
     :func:`translate.distributed.init_from_env` selected it; a CPU run ignores it."""
@@ -91,4 +106,9 @@ def make_runtime(device: str, precision: str, channels_last: bool, preferred: st
     if dev.type == "cuda" and local_rank is not None:
         dev = torch.device("cuda", local_rank)
     picked = pick_precision(precision, dev, preferred)
-    return Runtime(dev, picked, channels_last and channels_last_pays(dev, picked))
+    use = channels_last == "always" or (bool(channels_last) and channels_last_pays(dev, picked))
+    if dev.type == "cuda":
+        # cuDNN picks the fastest convolution algorithm per input shape once, then reuses it;
+        # training crops have one shape, and apply's tiles few.
+        torch.backends.cudnn.benchmark = True
+    return Runtime(dev, picked, use)

@@ -212,7 +212,8 @@ class _Checker:
         import torch
 
         from .request import resume_request
-        from .trainer import Interrupted, Trainer
+        from .stopping import Interrupted
+        from .trainer import Trainer
 
         try:
             Trainer(self.request, self.workdir / "resumed", progress=False, until=1).run()

@@ -11,6 +11,9 @@ make the same update. Rank 0 alone takes the run folder's lock and writes (check
 logs, metrics, index.html, the progress line); the others wait for it where it writes, and leave
 without a message when it reports an error or an interruption. Every rank agrees on the step at
 which the run stops (a stop flag is all-reduced after each step).
+
+What a step sees, :class:`TrainContext`, is in :mod:`translate.context`; the signal handling and
+:class:`Interrupted` are in :mod:`translate.stopping`. Both stay importable from here.
 """
 
 from __future__ import annotations
@@ -19,18 +22,17 @@ import contextlib
 import copy
 import json
 import shutil
-import signal
 import sys
-import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
 from . import distributed
 from .checkpoint import MODEL_FILE, STATE_FILE, load_state, read_run_metadata, save_model, save_state
+from .context import PREVIEW_SEED, TrainContext, _collate_preview  # noqa: F401 (PREVIEW_SEED re-exported)
 from .data.images import save_grid
 from .data.sampler import ResumableSampler
 from .errors import DataError, UserError
@@ -40,118 +42,11 @@ from .progress import Progress, stage
 from .request import TrainRequest
 from .runlock import run_lock
 from .runtime import Runtime, make_runtime, pick_device
+from .stopping import Interrupted, _StopFlag
 
-PREVIEW_SEED = 1234  # fixed, so successive sample grids show the same noise / inputs
 # Training-state entries of a distributed run (per-rank RNG states, the shared noise generator),
 # stored beside the plugin's buffers and taken out again before the plugin sees them.
 DIST_KEY = "_dist."
-
-
-class Interrupted(Exception):
-    """Raised after Ctrl-C or SIGTERM once the checkpoint is safely written; ``exit_code`` is the
-    shell's convention for that signal (130 for SIGINT, 143 for SIGTERM)."""
-
-    def __init__(self, step: int, out_dir: Path, signum: int = signal.SIGINT):
-        self.exit_code = 128 + int(signum)
-        super().__init__(f"interrupted at step {step}; checkpoint saved in {out_dir} "
-                         f"(continue with --resume {out_dir})")
-
-
-@dataclass
-class TrainContext:
-    """What a plugin's steps see. ``config`` is the plugin's config, ``options`` the trainer's."""
-
-    plugin: Any
-    config: Any
-    options: Any
-    runtime: Runtime
-    modules: dict[str, torch.nn.Module]
-    optimizers: dict[str, torch.optim.Optimizer]
-    schedulers: dict[str, Any]
-    scalers: dict[str, Any]
-    ema: dict[str, torch.nn.Module] | None
-    buffers: dict[str, torch.Tensor] = field(default_factory=dict)
-    step: int = 0
-    consumed: int = 0  # batches drawn from the data stream so far (by this process)
-    _batches: Iterator | None = None
-    _preview_batch: dict | None = None
-    dist: Any = None  # translate.distributed.Session under torchrun, else None
-    _noise: torch.Generator | None = None  # under torchrun: the noise stream all ranks share
-
-    @property
-    def device(self) -> torch.device:
-        return self.runtime.device
-
-    def next_batch(self) -> dict[str, Any]:
-        """A fresh batch, on the device (4-D tensors channels_last when the plugin asks for it)."""
-        self.consumed += 1
-        return self.runtime.tensor(next(self._batches))
-
-    def autocast(self):
-        return self.runtime.autocast()
-
-    def optimize(self, name: str, loss: torch.Tensor) -> None:
-        """Backward ``loss`` and step optimiser ``name``, with the fp16 grad scaler when in use.
-        Gradients of that optimiser's parameters are cleared first, so stale gradients that other
-        losses left in them never leak into this update. Under torchrun the gradients are averaged
-        over the processes between backward and step (DDP's all-reduce, done explicitly)."""
-        opt = self.optimizers[name]
-        opt.zero_grad(set_to_none=True)
-        scaler = self.scalers.get(name)
-        # Backward runs outside autocast (as PyTorch recommends) even when called inside it.
-        with torch.autocast(self.device.type, enabled=False):
-            if scaler is None:
-                loss.backward()
-                self._average_gradients(opt)
-                opt.step()
-            else:
-                scaler.scale(loss).backward()
-                self._average_gradients(opt)  # scaled alike on every rank; an inf anywhere is everywhere
-                scaler.step(opt)
-                scaler.update()
-
-    def _average_gradients(self, opt: torch.optim.Optimizer) -> None:
-        if self.dist is not None:
-            self.dist.average_gradients(p for group in opt.param_groups for p in group["params"])
-
-    @contextlib.contextmanager
-    def frozen(self, *modules: torch.nn.Module):
-        """Turn off gradients of ``modules`` (e.g. D during the G step) to save their backward."""
-        saved = [(p, p.requires_grad) for m in modules for p in m.parameters()]
-        for p, _ in saved:
-            p.requires_grad_(False)
-        try:
-            yield
-        finally:
-            for p, flag in saved:
-                p.requires_grad_(flag)
-
-    def randn(self, *shape: int) -> torch.Tensor:
-        """Noise on the device from the run's RNG (restored on resume). The first dimension is the
-        batch: under torchrun this rank gets its rows of the noise of the global batch, so W
-        processes draw together what one process with W times the batch would draw."""
-        if self._noise is None or not shape:
-            return torch.randn(*shape, device=self.device)
-        world, rank = self.dist.world_size, self.dist.rank
-        full = torch.randn(shape[0] * world, *shape[1:], device=self.device, generator=self._noise)
-        return full[rank::world].contiguous()
-
-    def inference_modules(self) -> dict[str, torch.nn.Module]:
-        """The modules apply/sample would use now: EMA copies when EMA is on."""
-        source = self.ema if self.ema else self.modules
-        return {name: source[name] for name in self.plugin.inference_modules}
-
-    def preview_generator(self) -> torch.Generator:
-        return torch.Generator(device="cpu").manual_seed(PREVIEW_SEED)
-
-    def preview_batch(self) -> dict[str, Any]:
-        """The same few dataset items every time (for translation previews)."""
-        return self.runtime.tensor(self._preview_batch)
-
-
-def _collate_preview(dataset, n: int = 8) -> dict[str, Any]:
-    items = [dataset[(i, PREVIEW_SEED + i)] for i in range(min(n, len(dataset)))]
-    return torch.utils.data.default_collate(items)
 
 
 def _update_ema(ema: dict[str, torch.nn.Module], modules: dict[str, torch.nn.Module], decay: float) -> None:
@@ -164,48 +59,6 @@ def _update_ema(ema: dict[str, torch.nn.Module], modules: dict[str, torch.nn.Mod
                 torch._foreach_lerp_(e_params, l_params, 1.0 - decay)
             for eb, lb in zip(shadow.buffers(), live.buffers()):
                 eb.copy_(lb)
-
-
-class _StopFlag:
-    """Ctrl-C (SIGINT), SIGTERM (docker stop, Slurm, Kubernetes) and SIGHUP (a closed terminal or
-    SSH session) ask the loop to stop after the current step and save a checkpoint. A second
-    signal only warns (stopping now would lose the steps since the last checkpoint); a third
-    aborts without saving."""
-
-    SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
-
-    def __init__(self, describe_save=lambda: "a checkpoint", quiet: bool = False):
-        self.requested = False
-        self.signum = signal.SIGINT
-        self.count = 0
-        self.describe_save = describe_save
-        self.quiet = quiet  # torchrun ranks other than 0: rank 0 says it
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
-        return self
-
-    def _handle(self, signum, frame):
-        self.count += 1
-        name = signal.Signals(signum).name
-        if self.count == 1:
-            self.requested, self.signum = True, signum
-            if not self.quiet:
-                print(f"\n{name}: finishing this step, then saving {self.describe_save()}…", file=sys.stderr,
-                      flush=True)
-        elif self.count == 2:
-            if not self.quiet:
-                print(f"{name}: still saving; once more aborts now and loses the steps since the last checkpoint",
-                      file=sys.stderr, flush=True)
-        else:
-            raise KeyboardInterrupt
-
-    def __exit__(self, *exc):
-        for sig, previous in self._previous.items():
-            signal.signal(sig, previous)
-        return False
 
 
 def _original_message(exc: Exception) -> str:

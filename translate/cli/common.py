@@ -54,7 +54,7 @@ def explicit_params(ctx: click.Context) -> dict[str, Any]:
     return out
 
 
-device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto",
                              show_default=True, help="where to run")
 precision_option = click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
                                 default="auto", show_default=True, help="autocast precision")

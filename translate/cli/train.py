@@ -16,7 +16,8 @@ def run_training(plugin, values: dict[str, Any], run: dict[str, Any]) -> None:
     """Resolve and train exactly as :func:`translate.train` does, printing what happens."""
     from ..api import prepare
     from ..distributed import is_main_process
-    from ..trainer import Interrupted, train
+    from ..stopping import Interrupted
+    from ..trainer import train
 
     request, out_dir, resuming = prepare(plugin, **run, **values)
     main = is_main_process()  # under torchrun only rank 0 talks (the others print only errors)

@@ -126,13 +126,13 @@ class CycleGANPlugin(Plugin):
     def optimizers(self, config: CycleGANConfig, modules: dict[str, Any]) -> dict[str, Any]:
         import itertools
 
-        import torch
+        from translate.optim import adam
 
-        def adam(*names: str) -> Any:
+        def joint(*names: str) -> Any:
             params = itertools.chain(*(modules[n].parameters() for n in names))
-            return torch.optim.Adam(params, lr=config.lr, betas=(config.beta1, config.beta2))
+            return adam(params, lr=config.lr, betas=(config.beta1, config.beta2))
 
-        return {"generators": adam("g_ab", "g_ba"), "discriminators": adam("d_a", "d_b")}
+        return {"generators": joint("g_ab", "g_ba"), "discriminators": joint("d_a", "d_b")}
 
     def schedulers(self, config: CycleGANConfig, optimizers: dict[str, Any], total_steps: int) -> dict[str, Any]:
         from translate.schedules import decay_each

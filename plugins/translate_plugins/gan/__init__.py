@@ -232,10 +232,12 @@ class GanPlugin(Plugin):
     def optimizers(self, config: GanConfig, modules: dict[str, Any]) -> dict[str, Any]:
         import torch
 
+        from translate.optim import adam
+
         def make(module, lr):
             if config.optimizer == "rmsprop":
                 return torch.optim.RMSprop(module.parameters(), lr=lr)
-            return torch.optim.Adam(module.parameters(), lr=lr, betas=(config.beta1, config.beta2))
+            return adam(module.parameters(), lr=lr, betas=(config.beta1, config.beta2))
 
         return {"generator": make(modules["generator"], config.lr_g if config.lr_g is not None else config.lr),
                 "discriminator": make(modules["discriminator"], config.lr_d if config.lr_d is not None else config.lr)}

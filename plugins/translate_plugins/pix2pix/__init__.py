@@ -101,15 +101,12 @@ class Pix2PixPlugin(Plugin):
         return PairedDataset(source, options.size, load_size, config.flip, swap=config.direction == "BtoA")
 
     def optimizers(self, config: Pix2PixConfig, modules: dict[str, Any]) -> dict[str, Any]:
-        import torch
+        from translate.optim import adam
 
         betas = (config.beta1, config.beta2)
-
-        # foreach: the multi-tensor kernels, ~1.7x faster than the per-tensor loop that CPUs get by
-        # default (G+D have 32M parameters at 64², and the update dominates a batch-1 step there).
-        # Not fused=True, though 7x faster: its CPU kernel ignores strides, and a resumed run's
-        # Adam moments (saved contiguous) would be misaligned with channels_last weights.
-        return {name: torch.optim.Adam(modules[name].parameters(), lr=config.lr, betas=betas, foreach=True)
+        # translate.optim.adam: the fused kernel where torch has one (6x faster than foreach on
+        # these 57M parameters; the update was 15-18 % of a batch-1 step).
+        return {name: adam(modules[name].parameters(), lr=config.lr, betas=betas)
                 for name in ("generator", "discriminator")}
 
     def schedulers(self, config: Pix2PixConfig, optimizers: dict[str, Any], total_steps: int) -> dict[str, Any]:
