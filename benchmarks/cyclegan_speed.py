@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 
-from _memory import rss_mib as _rss_mib
+from _measure import rss_mib as _rss_mib
 
 
 def run_one(size: int, precision: str, device: str, steps: int, warmup: int, batch: int) -> dict:

@@ -57,7 +57,7 @@ import sys
 import time
 from collections import defaultdict
 
-from _memory import rss_mib as _rss_mib
+from _measure import time_steps
 
 # name: (plugin, HR/crop size, batch, config overrides). SRGAN: Ledig et al. 2017, §3.2: 16 HR crops
 # of 96², ×4; "srgan96" is the MSE (SRResNet) stage, "srgan96gan" the adversarial stage with the VGG54
@@ -267,13 +267,7 @@ def run_one(workload: str, precision: str, args) -> dict:
     else:
         roof_bf16 = None
     _instrument(WORKLOADS[workload][0])
-    before = _rss_mib()
-    for _ in range(args.warmup):
-        step()
-    t0 = time.perf_counter()
-    for _ in range(args.steps):
-        step()
-    s_per_step = (time.perf_counter() - t0) / args.steps
+    s_per_step, before = time_steps(step, args.warmup, args.steps)
 
     counter = FlopCounterMode(display=False)
     with counter:

@@ -65,9 +65,8 @@ import os
 import resource
 import subprocess
 import sys
-import time
 
-from _memory import rss_mib as _rss_mib
+from _measure import time_steps
 
 WORKLOADS = {"cyclegan128": ("cyclegan", 128), "cyclegan256": ("cyclegan", 256), "pix2pix256": ("pix2pix", 256)}
 REFERENCE_MODEL = {"cyclegan": "cycle_gan", "pix2pix": "pix2pix"}
@@ -251,13 +250,7 @@ def run_one(workload: str, impl: str, precision: str, args) -> dict:
             step, nets, info = build_reference(workload, args.reference, tmp)
         else:
             step, nets, info = build_ours(workload, precision)
-        before = _rss_mib()
-        for _ in range(args.warmup):
-            step()
-        t0 = time.perf_counter()
-        for _ in range(args.steps):
-            step()
-        s_per_step = (time.perf_counter() - t0) / args.steps
+        s_per_step, before = time_steps(step, args.warmup, args.steps)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"workload": workload, "impl": impl, "requested": precision, **info, **_count(nets),
             "s_per_step": s_per_step, "img_per_s": 1 / s_per_step, "peak_rss_mib": peak,
