@@ -6,7 +6,8 @@ budget, then scores the held-out photos ``skimage-test`` (coffee, rocket) with c
 not the plugin's evaluate hook: HR cropped to a multiple of the scale, antialiased bicubic ÷scale,
 rounded to 8 bits, super-resolved, rounded, Y (BT.601) PSNR with ``scale`` border pixels dropped.
 The baseline is bicubic ×scale of the same LR image. ``--variants default,paper`` adds Ledig et
-al.'s plain SRResNet (``--no-residual``) beside the default (global bicubic skip).
+al.'s plain SRResNet (``--no-residual --batch-norm``) beside the default (global bicubic skip, no BN);
+inline overrides ``key=value+key=value`` (e.g. ``batch_norm=true+lr=3e-4``) work too.
 
     python benchmarks/quality.py                                  # issue budget: 600 steps, batch 16, 96 px
     python benchmarks/quality.py --steps 300 --size 48 --seeds 3 --variants default,paper
@@ -48,7 +49,7 @@ from typing import Any
 
 import torch
 
-VARIANTS = {"default": {}, "paper": {"residual": False}, "rrdb": {"arch": "rrdb"}}
+VARIANTS = {"default": {}, "paper": {"residual": False, "batch_norm": True}, "rrdb": {"arch": "rrdb"}}
 # CycleGAN: Zhu et al. 2017's values for the fields whose defaults may depart from them.
 CG_VARIANTS = {"default": {}, "paper": {"lambda_identity": 0.5, "lr": 2e-4, "pool_size": 50}}
 CG_TRAIN_PHOTOS = ("astronaut", "chelsea", "immunohistochemistry", "retina", "hubble_deep_field",
@@ -87,7 +88,7 @@ def run_sr(variant: str, seed: int, args: argparse.Namespace, out: Path) -> dict
 
     torch.set_num_threads(args.threads)
     flags = {"data": "skimage", "stage": "pretrain", "seed": seed, "steps": args.steps, "size": args.size,
-             "batch_size": args.batch_size, "precision": "fp32", "sample_every": 0, **VARIANTS[variant]}
+             "batch_size": args.batch_size, "precision": "fp32", "sample_every": 0, **parse_variant(variant, VARIANTS)}
     if args.n_blocks is not None:
         flags["n_blocks"] = args.n_blocks
     t0 = time.perf_counter()
@@ -178,15 +179,15 @@ def cyclegan_scores(model, mapping: str, size: int) -> tuple[float, float]:
     return float(np.abs(y - truth).mean()), float(np.abs(x - truth).mean())
 
 
-def parse_variant(spec: str) -> dict[str, Any]:
-    """A CG_VARIANTS name, or inline overrides ``key=value+key=value`` (numbers parsed)."""
-    if spec in CG_VARIANTS:
-        return CG_VARIANTS[spec]
+def parse_variant(spec: str, names: dict[str, dict[str, Any]] = CG_VARIANTS) -> dict[str, Any]:
+    """A name from ``names``, or inline overrides ``key=value+key=value`` (numbers parsed)."""
+    if spec in names:
+        return names[spec]
     overrides: dict[str, Any] = {}
     for item in spec.split("+"):
         key, sep, value = item.partition("=")
         if not sep:
-            raise ValueError(f"variant {spec!r}: use a name ({', '.join(CG_VARIANTS)}) or key=value+key=value")
+            raise ValueError(f"variant {spec!r}: use a name ({', '.join(names)}) or key=value+key=value")
         for cast in (int, float):
             try:
                 overrides[key] = cast(value)
@@ -227,15 +228,17 @@ def main_cyclegan(args: argparse.Namespace) -> None:
     precision = pick_precision(args.precision, torch.device("cpu"))
     print(f"# torch {torch.__version__}, {os.cpu_count()} CPU(s), {args.jobs} run(s) at a time, {args.threads} "
           f"thread(s) each; CycleGAN {args.steps} steps, batch {args.batch_size}, {args.size}², precision "
-          f"{args.precision} ({precision} here), seeds 0..{args.seeds - 1}; {CG_TRAIN_CROPS} crops per domain of "
+          f"{args.precision} ({precision} here), seeds {args.first_seed}..{args.first_seed + args.seeds - 1}; "
+          f"{CG_TRAIN_CROPS} crops per domain of "
           f"{', '.join(CG_TRAIN_PHOTOS)}; {CG_TEST_CROPS} held-out crops of {', '.join(CG_TEST_PHOTOS)}"
           + (f"; every run: {args.base}" if args.base else ""),
           flush=True)
     results: dict[tuple[str, str], list[dict[str, Any]]] = {(v, m): [] for m in mappings for v in variants}
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
     with tempfile.TemporaryDirectory() as tmp, concurrent.futures.ProcessPoolExecutor(args.jobs) as pool:
         domains = {m: write_domains(m, args.size, Path(tmp) / "data") for m in mappings}
         futures = [pool.submit(run_cyclegan, v, m, seed, args, Path(tmp) / f"{m}-{i}-{seed}", domains[m])
-                   for seed in range(args.seeds) for m in mappings for i, v in enumerate(variants)]
+                   for seed in seeds for m in mappings for i, v in enumerate(variants)]
         for future in concurrent.futures.as_completed(futures):
             r = future.result()
             results[r["variant"], r["mapping"]].append(r)
@@ -255,14 +258,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--task", choices=("sr", "cyclegan"), default="sr")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run: first-seed .. first-seed + seeds - 1")
     parser.add_argument("--steps", type=int, default=None, help="training steps (issue 20: SR 600, CycleGAN 800)")
     parser.add_argument("--size", type=int, default=None, help="training crop (SR: 96, the plugin default; "
                                                                "CycleGAN: 64, the issue's)")
     parser.add_argument("--batch-size", type=int, default=None, help="SR: 16, CycleGAN: 1")
     parser.add_argument("--n-blocks", type=int, default=None, help="SR generator blocks (default: the plugin's)")
     parser.add_argument("--variants", default="default",
-                        help=f"comma-separated; SR: {', '.join(VARIANTS)}; CycleGAN: {', '.join(CG_VARIANTS)} "
-                             "or key=value+key=value")
+                        help=f"comma-separated; SR: {', '.join(VARIANTS)}; CycleGAN: {', '.join(CG_VARIANTS)}; "
+                             "either: key=value+key=value config overrides")
     parser.add_argument("--mappings", default="permute,invert", help="CycleGAN: permute, invert, matrix, gamma")
     parser.add_argument("--base", default="", help="CycleGAN: overrides for every variant, key=value+key=value "
                                                    "(e.g. gen_features=16+disc_features=16 for a fast proxy)")
@@ -278,16 +282,18 @@ def main(argv: list[str] | None = None) -> None:
     if args.task == "cyclegan":
         return main_cyclegan(args)
     variants = args.variants.split(",")
-    unknown = [v for v in variants if v not in VARIANTS]
-    if unknown:
-        parser.error(f"--variants: unknown {', '.join(unknown)}")
+    for v in variants:  # a typo fails here, before any training
+        try:
+            parse_variant(v, VARIANTS)
+        except ValueError as e:
+            parser.error(f"--variants: {e}")
     print(f"# torch {torch.__version__}, {os.cpu_count()} CPU(s), {args.jobs} run(s) at a time, {args.threads} "
           f"thread(s) each; SR ×4 pretrain {args.steps} steps, batch {args.batch_size}, {args.size} px crops, "
-          f"seeds 0..{args.seeds - 1}", flush=True)
+          f"seeds {args.first_seed}..{args.first_seed + args.seeds - 1}", flush=True)
     results: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
     with tempfile.TemporaryDirectory() as tmp, concurrent.futures.ProcessPoolExecutor(args.jobs) as pool:
         futures = [pool.submit(run_sr, v, seed, args, Path(tmp) / f"{v}-{seed}")
-                   for v in variants for seed in range(args.seeds)]
+                   for v in variants for seed in range(args.first_seed, args.first_seed + args.seeds)]
         for future in concurrent.futures.as_completed(futures):
             r = future.result()
             results[r["variant"]].append(r)

@@ -66,6 +66,52 @@ def test_paper_sized_networks():
     assert D(torch.zeros(3, 3, 96, 96)).shape == (3, 1)
 
 
+def test_srresnet_without_batch_norm_keeps_the_conv_weights_names():
+    """--no-batch-norm (EDSR's block) drops only the BN layers: the convs keep their state-dict
+    names, so the same loaders and exports work, and the network still starts at bicubic."""
+    import torch.nn.functional as F
+
+    with_bn, without = SRResNet(4, n_blocks=2, channels=16, residual=True), SRResNet(
+        4, n_blocks=2, channels=16, residual=True, batch_norm=False)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in without.modules())
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in with_bn.modules()) == 2 * 2 + 1
+    kept = set(without.state_dict())
+    assert kept < set(with_bn.state_dict())
+    # blocks.i.body.{0: conv, 1: BN, 2: PReLU, 3: conv, 4: BN}: the BN slots are empty
+    assert {k.split(".")[3] for k in kept if k.startswith("blocks")} == {"0", "2", "3"}
+    lr = torch.rand(1, 3, 8, 8) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(without(lr), F.interpolate(lr, scale_factor=4, mode="bicubic", antialias=True,
+                                                      align_corners=False))
+
+
+def test_new_srresnets_leave_batch_norm_out_and_init_runs_keep_theirs(tmp_path):
+    """The resolved config records the choice: new runs without BN (EDSR), the paper's BN one
+    flag away, and an --init run keeps the layers its weights have; a run recorded before the
+    field existed (no batch_norm in its metadata) had BN."""
+    from safetensors.torch import save_file
+
+    from translate.registry import load_plugin
+    from translate.request import new_request
+
+    plugin = load_plugin("srgan")
+
+    def resolved(**values):
+        return new_request(plugin, {"data": "skimage", **values}).config.batch_norm
+
+    assert resolved() is False
+    assert resolved(batch_norm=True) is True
+    help_text = " ".join(run_cli("train", "srgan", "--help").output.split())  # says it, not "True"
+    assert "[default: off for new runs; --init: as that run]" in help_text
+    assert resolved(arch="rrdb") is False  # rrdb has no BN either way
+    for recorded, expected in (({"residual": True}, True), ({"batch_norm": False}, False),
+                               ({"batch_norm": True}, True)):
+        init = tmp_path / f"init-{len(recorded)}-{expected}.safetensors"
+        save_file({"x": torch.zeros(1)}, str(init), metadata={"config": json.dumps(recorded)})
+        assert resolved(init=str(init)) is expected, recorded
+        assert resolved(init=str(init), batch_norm=not expected) is (not expected)
+
+
 # ---- metrics --------------------------------------------------------------------------------
 
 def test_metrics_match_scikit_image():
@@ -176,8 +222,10 @@ def test_pretrain_beats_bicubic_on_held_out_photos(pretrained, tmp_path):
     assert "coffee" in result.output and "rocket" in result.output  # per-image lines
     rows = list(csv.DictReader(open(tmp_path / "srgan_eval.csv")))
     assert [r["image"] for r in rows] == ["coffee", "rocket", "MEAN"]
-    for row in rows:  # every held-out photo, not just the mean (≈ +0.4 dB after 800 steps)
-        assert float(row["psnr_y"]) > float(row["bicubic_psnr_y"]) + 0.2, row
+    # every held-out photo, not just the mean: coffee/rocket +1.26/+0.55 dB (seed 0), +1.14/+0.50
+    # (seed 1) after 800 steps; the paper's batch-normed blocks (--batch-norm) reach +0.64/+0.43
+    for row in rows:
+        assert float(row["psnr_y"]) > float(row["bicubic_psnr_y"]) + 0.3, row
         assert float(row["ssim_y"]) > float(row["bicubic_ssim_y"]), row
 
 
@@ -199,13 +247,15 @@ def test_residual_srresnet_starts_at_bicubic_without_checkerboard():
 
 
 def test_default_x4_pretrain_beats_bicubic_on_held_out_photos(tmp_path):
-    """Issue 20: the default recipe (×4, Adam 1e-4, MSE, bicubic skip) passes bicubic on photos it
-    never saw within 150 steps of a small SRResNet; the paper's --no-residual network is then still
-    3-5 dB below bicubic (measured: default +0.22/+0.06 dB seed 0, +0.26/+0.09 dB seed 1)."""
+    """Issue 20: the default recipe (×4, Adam 1e-4, MSE, bicubic skip, no BN) passes bicubic on
+    photos it never saw within 150 steps of a small SRResNet; the paper's --no-residual network is
+    then still 3-5 dB below bicubic (measured, coffee/rocket: default +0.35/+0.12 dB seed 0,
+    +0.27/+0.10 dB seed 1; with the paper's --batch-norm +0.22/+0.06 seed 0)."""
     small = ("--data", "skimage", "--n-blocks", "2", "--features", "32", "--size", "48", "--batch-size", "8",
              "--steps", "150", "--precision", "fp32", "--sample-every", "0", "--seed", "0")
     run_cli("train", "srgan", *small, "--out", tmp_path / "sr")
-    assert translate.load(tmp_path / "sr").config.residual is True  # the default
+    config = translate.load(tmp_path / "sr").config
+    assert config.residual is True and config.batch_norm is False  # the defaults
     run_cli("eval", tmp_path / "sr", "--hr", "skimage-test", "-o", tmp_path / "eval", "--device", "cpu")
     rows = list(csv.DictReader(open(tmp_path / "eval" / "srgan_eval.csv")))
     assert [r["image"] for r in rows] == ["coffee", "rocket", "MEAN"]

@@ -23,7 +23,8 @@ from .errors import UserError
 def param(default: Any, help: str, *, min: float | None = None, max: float | None = None,
           positive: bool = False, **extra: Any) -> Any:
     """A config field with its help text: ``lr: float = param(2e-4, "Adam lr (Radford 2016 §4)", positive=True)``.
-    ``min``/``max`` (inclusive) and ``positive`` (> 0) are checked on every path by :func:`check_bounds`."""
+    ``min``/``max`` (inclusive) and ``positive`` (> 0) are checked on every path by :func:`check_bounds`.
+    ``shown_default="..."`` replaces the value in ``--help`` where ``finalize_config`` resolves the default."""
     if isinstance(default, (list, dict, set)):
         raise TypeError("use a tuple for sequence defaults, so configs stay immutable")
     bounds = {k: v for k, v in (("min", min), ("max", max)) if v is not None}

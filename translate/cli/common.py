@@ -33,7 +33,8 @@ def dataclass_options(cls: type, defaults: dict[str, Any] | None = None, group: 
             help_text = f"[{group}] {help_text}"
         base, _ = _unwrap_optional(tp)
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else str(default)
-        help_text = f"{help_text}  [default: {shown}]"
+        # a field whose default the plugin resolves per run (finalize_config) says so in words
+        help_text = f"{help_text}  [default: {f.metadata.get('shown_default', shown)}]"
         if base is bool:
             opt = click.Option([f"{flag_name(f.name)}/--no-{f.name.replace('_', '-')}"], default=default,
                                help=help_text)

@@ -62,6 +62,11 @@ class SRGANConfig:
                                  "convs). Not in Ledig et al. 2017: --no-residual is the paper's SRResNet, which "
                                  "starts far below bicubic and is still below it after 600 steps (×4, batch 16; "
                                  "README, Super-resolution); rrdb has its own long skip and ignores the default")
+    batch_norm: bool = param(True, "srresnet: batch norm in the residual blocks, as Ledig et al. 2017, Fig. 4. "
+                                   "New runs leave it out unless --batch-norm is given (EDSR, Lim et al. 2017, "
+                                   "§3.1, and ESRGAN, Wang et al. 2018, §3.1: BN costs PSNR and brings GAN "
+                                   "artefacts); --init runs keep their own",
+                             shown_default="off for new runs; --init: as that run")
     content_loss: Literal["auto", "mse", "l1", "vgg54"] = param(
         "auto", "content loss; auto = mse for pretrain (SRResNet-MSE; rrdb: l1, ESRGAN's PSNR-oriented model, "
         "Wang et al. 2018, §4.1), vgg54 for gan (SRGAN-VGG54: VGG19 φ5,4 features after the ReLU rescaled by "
@@ -138,12 +143,16 @@ class SRGANPlugin(Plugin):
         changes: dict[str, Any] = {"content_loss": content,
                                    "gan_loss": ("ragan" if rrdb else "standard") if config.gan_loss == "auto"
                                    else config.gan_loss}
+        saved = _saved_config(config.init) if config.init else {}
         if config.init and "residual" not in explicit:
             # Continue an --init run with its own skip setting (runs from before --residual became
             # the default have none, and their weights only make sense without it).
-            saved = _saved_config(config.init)
             if isinstance(saved.get("residual"), bool):
                 changes["residual"] = saved["residual"]
+        if "batch_norm" not in explicit:
+            # New SRResNets leave batch norm out (EDSR); an --init run keeps its own layers, and runs
+            # recorded before this choice have BN (the dataclass default, so their checkpoints load).
+            changes["batch_norm"] = saved.get("batch_norm", True) is True if config.init else False
         if rrdb:
             changes.update({k: v for k, v in ESRGAN_DEFAULTS.items() if k not in explicit})
             if "residual" in explicit and config.residual:
@@ -182,7 +191,8 @@ class SRGANPlugin(Plugin):
         from .rrdb import build_generator
 
         modules = {"generator": build_generator(config.arch, config.scale, config.n_blocks, config.features,
-                                                config.growth, config.residual, config.value_range)}
+                                                config.growth, config.residual, config.value_range,
+                                                config.batch_norm)}
         if training and config.stage == "gan":
             modules["discriminator"] = SRDiscriminator(options.size, leak=config.leak)
         # channels_last for the 64-channel SRResNet and the discriminator on every device, not

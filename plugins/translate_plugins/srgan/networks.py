@@ -16,15 +16,20 @@ from torch import nn
 from translate.interfaces import Discriminator, Generator
 
 
+def _norm(channels: int, batch_norm: bool) -> nn.Module:
+    return nn.BatchNorm2d(channels) if batch_norm else nn.Identity()
+
+
 class ResidualBlock(nn.Module):
     """conv3×3 → BN → PReLU → conv3×3 → BN, plus the identity (Ledig et al. 2017, Fig. 4;
-    the block of He et al. 2016 as laid out by Gross & Wilber 2016)."""
+    the block of He et al. 2016 as laid out by Gross & Wilber 2016). Without ``batch_norm`` the
+    BNs are left out, as EDSR does (Lim et al. 2017, §3.1)."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, batch_norm: bool = True):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(channels, channels, 3, padding=1), nn.BatchNorm2d(channels), nn.PReLU(channels),
-            nn.Conv2d(channels, channels, 3, padding=1), nn.BatchNorm2d(channels),
+            nn.Conv2d(channels, channels, 3, padding=1), _norm(channels, batch_norm), nn.PReLU(channels),
+            nn.Conv2d(channels, channels, 3, padding=1), _norm(channels, batch_norm),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -56,7 +61,7 @@ class SRResNet(Generator):
     quality, which short trainings need."""
 
     def __init__(self, scale: int = 4, n_blocks: int = 16, channels: int = 64, image_channels: int = 3,
-                 residual: bool = False):
+                 residual: bool = False, batch_norm: bool = True):
         super().__init__()
         self.residual = residual
         stages = int(round(math.log2(scale)))
@@ -64,9 +69,9 @@ class SRResNet(Generator):
             raise ValueError(f"scale must be a power of two ≥ 2, got {scale}")
         self.scale = scale
         self.head = nn.Sequential(nn.Conv2d(image_channels, channels, 9, padding=4), nn.PReLU(channels))
-        self.blocks = nn.Sequential(*[ResidualBlock(channels) for _ in range(n_blocks)])
+        self.blocks = nn.Sequential(*[ResidualBlock(channels, batch_norm) for _ in range(n_blocks)])
         # After the blocks: conv + BN, then the long skip from the head (Fig. 4).
-        self.post = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.BatchNorm2d(channels))
+        self.post = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), _norm(channels, batch_norm))
         self.upsample = nn.Sequential(*[upsample_x2(channels) for _ in range(stages)])
         self.tail = nn.Conv2d(channels, image_channels, 9, padding=4)
         if residual:

@@ -150,12 +150,12 @@ def build_rrdb(scale: int = 4, n_blocks: int = N_BLOCKS, features: int = FEATURE
 
 
 def build_generator(arch: str, scale: int, n_blocks: int, features: int, growth: int = GROWTH,
-                    residual: bool = False, value_range: str = "-1,1") -> Generator:
+                    residual: bool = False, value_range: str = "-1,1", batch_norm: bool = True) -> Generator:
     """The srgan plugin's generator for ``arch``: SRResNet (Ledig et al. 2017) or RRDBNet."""
     if arch == "srresnet":
         from .networks import SRResNet
 
-        return SRResNet(scale, n_blocks, features, residual=residual)
+        return SRResNet(scale, n_blocks, features, residual=residual, batch_norm=batch_norm)
     if arch == "rrdb":
         # residual is an SRResNet option: RRDBNet has its own long skip (finalize_config refuses
         # an explicit --residual with rrdb; imported configs may carry the srresnet default)
