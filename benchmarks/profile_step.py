@@ -52,12 +52,11 @@ import argparse
 import itertools
 import json
 import resource
-import subprocess
 import sys
 import time
 from collections import defaultdict
 
-from _measure import time_steps
+from _measure import run_row, time_steps
 
 # name: (plugin, HR/crop size, batch, config overrides). SRGAN: Ledig et al. 2017, §3.2: 16 HR crops
 # of 96², ×4; "srgan96" is the MSE (SRResNet) stage, "srgan96gan" the adversarial stage with the VGG54
@@ -384,12 +383,9 @@ def main() -> None:
             cmd = [sys.executable, __file__, "--one", w, p, "--steps", str(args.steps), "--warmup",
                    str(args.warmup), "--top", str(args.top), "--threads", str(args.threads), "--layout", args.layout]
             cmd += ["--no-profile"] if args.no_profile else []
-            out = subprocess.run(cmd, capture_output=True, text=True)
-            line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
-            if out.returncode or line is None:
-                print(f"\n=== {w} {p}: failed ===\n{out.stderr[-3000:]}", flush=True)
+            r = run_row(cmd, f"{w} {p}")
+            if r is None:
                 continue
-            r = json.loads(line[7:])
             results.append(r)
             report(r)
             if args.json:

@@ -63,10 +63,9 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 
-from _measure import time_steps
+from _measure import run_row, time_steps
 
 WORKLOADS = {"cyclegan128": ("cyclegan", 128), "cyclegan256": ("cyclegan", 256), "pix2pix256": ("pix2pix", 256)}
 REFERENCE_MODEL = {"cyclegan": "cycle_gan", "pix2pix": "pix2pix"}
@@ -333,12 +332,9 @@ def main() -> None:
             cmd = [sys.executable, os.path.abspath(__file__), "--one", w, impl, precision, "--reference",
                    args.reference, "--steps", str(args.steps), "--warmup", str(args.warmup),
                    "--threads", str(args.threads)]
-            out = subprocess.run(cmd, capture_output=True, text=True)
-            line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
-            if out.returncode or line is None:
-                print(f"=== {w} {impl} {precision}: failed ===\n{(out.stderr or out.stdout)[-3000:]}", flush=True)
+            r = run_row(cmd, f"{w} {impl} {precision}")
+            if r is None:
                 continue
-            r = json.loads(line[7:])
             results.append(r)
             print(f"  {w} {impl} {precision}: {r['s_per_step']:.3f} s/step, peak RSS {r['peak_rss_mib']:.0f} MiB "
                   f"(resolved {r['precision']}, {r['threads']} threads)", flush=True)
