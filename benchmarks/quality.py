@@ -25,6 +25,7 @@ divided by mean |x − mapping(x)|, the error of doing nothing (identity = 1.00;
 ``paper`` (Zhu et al.'s values), or inline ``key=value+key=value``.
 
     python benchmarks/quality.py --task cyclegan                  # 800 steps, 64², batch 1, 3 seeds
+    python benchmarks/quality.py --task cyclegan --reference DIR  # also the authors' code, same data and budget
     python benchmarks/quality.py --task cyclegan --size 32 --base gen_features=16+disc_features=16 \
         --seeds 2 --variants default,lambda_identity=0,lr=4e-4    # CPU proxy, ~5 min a run
 
@@ -51,7 +52,8 @@ import torch
 
 VARIANTS = {"default": {}, "paper": {"residual": False, "batch_norm": True}, "rrdb": {"arch": "rrdb"}}
 # CycleGAN: Zhu et al. 2017's values for the fields whose defaults may depart from them.
-CG_VARIANTS = {"default": {}, "paper": {"lambda_identity": 0.5, "lr": 2e-4, "pool_size": 50}}
+CG_VARIANTS = {"default": {}, "paper": {"lambda_identity": 0.5, "image_skip": False, "lr": 2e-4, "pool_size": 50}}
+REFERENCE = "reference"  # the --reference row's variant name
 CG_TRAIN_PHOTOS = ("astronaut", "chelsea", "immunohistochemistry", "retina", "hubble_deep_field",
                    "stereo_motorcycle")
 CG_TEST_PHOTOS = ("coffee", "rocket")
@@ -215,10 +217,56 @@ def run_cyclegan(variant: str, mapping: str, seed: int, args: argparse.Namespace
             "ratio": err / identity, "seconds": seconds}
 
 
+def run_reference_cyclegan(mapping: str, seed: int, args: argparse.Namespace, out: Path,
+                           domains: tuple[Path, Path]) -> dict[str, Any]:
+    """The reference implementation (``--reference DIR``, a clone of junyanz/pytorch-CycleGAN-and-pix2pix)
+    at its defaults (resnet_9blocks, LSGAN, λ 10, identity 0.5, pool 50, Adam 2e-4; its learning rate
+    is constant for 100 epochs, i.e. through any budget here), fed the same crops as ours: our plugin's
+    dataset gives the resize-to-size×286/256, random crop and flip that its ``resize_and_crop`` does,
+    one A in a shuffled epoch order with a random B, as its unaligned loader. Scored on G_A."""
+    import random
+
+    import numpy as np
+
+    from reference_speed import reference_model
+    from translate.registry import load_plugin
+    from translate.request import new_request
+
+    torch.set_num_threads(args.threads)
+    plugin = load_plugin("cyclegan")
+    request = new_request(plugin, {"a": str(domains[0]), "b": str(domains[1]), "size": args.size, "seed": seed})
+    data = plugin.dataset(request.config, request.options, request.data)
+    model, _ = reference_model("cycle_gan", args.size, args.reference, str(out), seed=seed)
+    random.seed(seed)  # its image pool draws from Python's random
+    rng = np.random.default_rng(seed)
+    order: list[int] = []
+    t0 = time.perf_counter()
+    for step in range(args.steps):
+        if not order:
+            order = list(rng.permutation(len(data)))
+        pair = data.get(int(order.pop()), seed=seed * 1_000_003 + step)
+        model.set_input({"A": pair["a"][None], "B": pair["b"][None],  # already in [-1, 1]
+                         "A_paths": ["a"], "B_paths": ["b"]})
+        model.optimize_parameters()
+    seconds = time.perf_counter() - t0
+
+    class GeneratorA:  # what cyclegan_scores needs of a model
+        @staticmethod
+        def apply_tensor(x: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                return model.netG_A(x)
+
+    err, identity = cyclegan_scores(GeneratorA, mapping, args.size)
+    return {"variant": REFERENCE, "mapping": mapping, "seed": seed, "error": err, "identity": identity,
+            "ratio": err / identity, "seconds": seconds}
+
+
 def main_cyclegan(args: argparse.Namespace) -> None:
     import numpy as np
 
-    variants, mappings = args.variants.split(","), args.mappings.split(",")
+    variants, mappings = [v for v in args.variants.split(",") if v], args.mappings.split(",")  # "": reference only
+    if args.reference and args.batch_size != 1:
+        raise SystemExit("--reference trains the authors' code at its batch size 1: leave --batch-size out")
     for v in variants:  # a typo fails here, before any training
         parse_variant(v)
     for m in mappings:
@@ -233,12 +281,15 @@ def main_cyclegan(args: argparse.Namespace) -> None:
           f"{', '.join(CG_TRAIN_PHOTOS)}; {CG_TEST_CROPS} held-out crops of {', '.join(CG_TEST_PHOTOS)}"
           + (f"; every run: {args.base}" if args.base else ""),
           flush=True)
-    results: dict[tuple[str, str], list[dict[str, Any]]] = {(v, m): [] for m in mappings for v in variants}
+    rows = variants + ([REFERENCE] if args.reference else [])
+    results: dict[tuple[str, str], list[dict[str, Any]]] = {(v, m): [] for m in mappings for v in rows}
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     with tempfile.TemporaryDirectory() as tmp, concurrent.futures.ProcessPoolExecutor(args.jobs) as pool:
         domains = {m: write_domains(m, args.size, Path(tmp) / "data") for m in mappings}
         futures = [pool.submit(run_cyclegan, v, m, seed, args, Path(tmp) / f"{m}-{i}-{seed}", domains[m])
-                   for seed in seeds for m in mappings for i, v in enumerate(variants)]
+                   if v != REFERENCE else
+                   pool.submit(run_reference_cyclegan, m, seed, args, Path(tmp) / f"{m}-ref-{seed}", domains[m])
+                   for seed in seeds for m in mappings for i, v in enumerate(rows)]
         for future in concurrent.futures.as_completed(futures):
             r = future.result()
             results[r["variant"], r["mapping"]].append(r)
@@ -270,6 +321,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mappings", default="permute,invert", help="CycleGAN: permute, invert, matrix, gamma")
     parser.add_argument("--base", default="", help="CycleGAN: overrides for every variant, key=value+key=value "
                                                    "(e.g. gen_features=16+disc_features=16 for a fast proxy)")
+    parser.add_argument("--reference", metavar="DIR", help="CycleGAN: also train the reference implementation "
+                                                           "(a clone of junyanz/pytorch-CycleGAN-and-pix2pix at DIR) "
+                                                           "at its defaults on the same data and budget")
     parser.add_argument("--precision", default="auto", help="CycleGAN: --precision of the runs (default flags: auto)")
     parser.add_argument("--jobs", type=int, default=2, help="runs trained at the same time")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")

@@ -179,14 +179,14 @@ def _stub_missing(names: list[str]) -> list[str]:
     return stubbed
 
 
-def build_reference(workload: str, reference: str, checkpoints_dir: str):
+def reference_model(model_name: str, size: int, reference: str, checkpoints_dir: str, seed: int = 0):
+    """The reference's model (``cycle_gan`` or ``pix2pix``) at its default options for ``size``²
+    crops, built as its train.py builds it, on the CPU; returns (model, stubbed package names)."""
     import torch
 
-    name, size = WORKLOADS[workload]
-    model_name = REFERENCE_MODEL[name]
     sys.path.insert(0, os.path.abspath(reference))
     stubbed = _stub_missing(["dominate", "visdom"])
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     from models import find_model_using_name  # the reference's package
 
     model_class = find_model_using_name(model_name)
@@ -206,6 +206,14 @@ def build_reference(workload: str, reference: str, checkpoints_dir: str):
         model = model_class()
         model.initialize(opt)
     model.setup(opt)
+    return model, stubbed
+
+
+def build_reference(workload: str, reference: str, checkpoints_dir: str):
+    import torch
+
+    name, size = WORKLOADS[workload]
+    model, stubbed = reference_model(REFERENCE_MODEL[name], size, reference, checkpoints_dir)
     batch = {"A": torch.rand(1, 3, size, size) * 2 - 1, "B": torch.rand(1, 3, size, size) * 2 - 1,
              "A_paths": ["A/0.png"], "B_paths": ["B/0.png"]}
     nets = {n: getattr(model, "net" + n) for n in model.model_names}

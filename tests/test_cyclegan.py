@@ -3,6 +3,7 @@ the headline command, and a short training that learns a known unpaired mapping.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -61,6 +62,33 @@ def test_networks_match_the_reference_sizes_and_paper_layout():
     x = torch.rand(2, 3, 36, 44) * 2 - 1  # multiples of 4 map to the same size, in [-1, 1]
     y = ResnetGenerator(3, 3, 8, 1)(x)
     assert y.shape == x.shape and y.abs().max() <= 1
+
+
+def test_image_skip_shows_the_generator_the_colours_instance_norm_removes(cli):
+    """The paper's generator cannot tell x from x + c for a constant colour c (instance norm after
+    the first convolution removes it), so colour mappings have a floor; with --image-skip it can.
+    The option is off by default, and a checkpoint recorded before the field existed (no
+    image_skip in its metadata) is the paper's network."""
+    from translate.request import new_request, recorded_request
+
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 16, 20) * 1.2 - 0.8
+    shift = torch.tensor([0.3, -0.2, 0.1]).view(1, 3, 1, 1)
+    paper, skip = ResnetGenerator(3, 3, 8, 1), ResnetGenerator(3, 3, 8, 1, image_skip=True)
+    with torch.no_grad():
+        assert torch.allclose(paper(x), paper(x + shift), atol=1e-5)
+        assert (skip(x) - skip(x + shift)).abs().mean() > 1e-3
+    assert set(skip.state_dict()) == set(paper.state_dict())  # same weight names; the last conv has +3 inputs
+    assert skip.net[-2].in_channels == paper.net[-2].in_channels + 3
+
+    plugin = _plugin()
+    assert new_request(plugin, DOMAINS).config.image_skip is False  # the paper's network by default
+    assert new_request(plugin, {**DOMAINS, "image_skip": True}).config.image_skip is True
+    assert "--image-skip / --no-image-skip" in cli("train", "cyclegan", "--help").output
+    old = new_request(plugin, {**DOMAINS, "image_skip": True}).metadata(step=0)
+    config = json.loads(old["config"])
+    del config["image_skip"]
+    assert recorded_request(plugin, {**old, "config": json.dumps(config)}, "old.safetensors").config.image_skip is False
 
 
 def test_plugin_module_does_not_import_torch():

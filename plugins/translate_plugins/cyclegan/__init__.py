@@ -42,6 +42,10 @@ class CycleGANConfig:
     n_blocks: int = param(0, "residual blocks per generator; 0 = auto: 9 for --size ≥ 256, else 6 "
                              "(Zhu et al. 2017, §7.2: 9 for 256², 6 for 128²)", min=0)
     gen_features: int = param(64, "generator width: filters of c7s1-k, then 2k, 4k (Zhu et al. 2017, §7.2: 64)", positive=True)
+    image_skip: bool = param(False, "the input image joins the features at the generator's output convolution, "
+                                    "so the colours and contrast that instance norm removes reach the output "
+                                    "(ours, off by default: it helps a mapping far from the identity, such as "
+                                    "1 − x, with --lambda-identity 0, and hurts near-identity ones; README)")
     disc_features: int = param(64, "discriminator width: filters of its first layer C64 (Zhu et al. 2017, §7.2: 64)", positive=True)
     disc_layers: int = param(3, "PatchGAN strided blocks: 3 = 70×70 patches (Zhu et al. 2017, §7.2: 70×70)", min=0, max=6)
     lambda_cycle: float = param(10.0, "weight λ of the cycle-consistency L1 loss (Zhu et al. 2017, §4: λ = 10)", min=0)
@@ -106,8 +110,8 @@ class CycleGANPlugin(Plugin):
         from .resnet import ResnetGenerator
 
         c, n = config.channels, _blocks(config, options.size)
-        generators = {"g_ab": ResnetGenerator(c, c, config.gen_features, n),
-                      "g_ba": ResnetGenerator(c, c, config.gen_features, n)}
+        generators = {name: ResnetGenerator(c, c, config.gen_features, n, image_skip=config.image_skip)
+                      for name in ("g_ab", "g_ba")}
         if not training:
             return generators
         return {**generators,

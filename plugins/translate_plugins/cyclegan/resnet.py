@@ -9,6 +9,14 @@ uk      3×3 fractional-strided (transposed) conv, stride ½, InstanceNorm, ReLU
 
 Reflection padding everywhere a convolution keeps the size, "to reduce artifacts" (§7.2). The
 network is fully convolutional; the two stride-2 steps make it need sides that are multiples of 4.
+
+``image_skip`` (ours, off by default): the input image is concatenated to the features that
+enter the last c7s1-3. Instance norm after the first convolution removes each feature map's mean
+and scale, so the paper's network cannot see a picture's overall colour or contrast: G(x + c) =
+G(x) for any constant colour c, and a colour mapping far from the identity (1 − x) has a floor it
+cannot train below. With the image beside the features the last layer can learn the per-pixel
+part of a mapping directly; it also makes copying the input easy, which the identity loss then
+rewards (README, "CycleGAN on a known colour mapping", for when it pays).
 """
 
 from __future__ import annotations
@@ -48,7 +56,7 @@ class ResnetGenerator(Generator):
     """Image (N×C×H×W in [-1, 1], H and W multiples of 4) in, image of the same size out."""
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, features: int = 64, n_blocks: int = 9,
-                 norm: str = "instance"):
+                 norm: str = "instance", image_skip: bool = False):
         super().__init__()
         f = features
         layers: list[nn.Module] = _conv_block(in_channels, f, 7, 1, norm)  # c7s1-64
@@ -58,9 +66,17 @@ class ResnetGenerator(Generator):
         for c_in in (4 * f, 2 * f):  # u128, u64
             layers += [nn.ConvTranspose2d(c_in, c_in // 2, 3, stride=2, padding=1, output_padding=1),
                        norm_layer(norm, c_in // 2), nn.ReLU(True)]
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(f, out_channels, 7), nn.Tanh()]  # c7s1-3
-        self.net = nn.Sequential(*layers)
+        # The image joins the features where the output block starts (its padding), when image_skip.
+        self.skip_at = len(layers) if image_skip else None
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(f + (in_channels if image_skip else 0), out_channels, 7),
+                   nn.Tanh()]  # c7s1-3
+        self.net = nn.Sequential(*layers)  # one Sequential either way: the paper's weight names stay
         self.apply(init_normal)  # N(0, 0.02) (Zhu et al. 2017, §7.1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        if self.skip_at is None:
+            return self.net(x)
+        h = x
+        for i, layer in enumerate(self.net):
+            h = layer(torch.cat([h, x], 1) if i == self.skip_at else h)
+        return h
