@@ -262,15 +262,7 @@ def run_reference_cyclegan(mapping: str, seed: int, args: argparse.Namespace, ou
 
 
 def main_cyclegan(args: argparse.Namespace) -> None:
-    import numpy as np
-
     variants, mappings = [v for v in args.variants.split(",") if v], args.mappings.split(",")  # "": reference only
-    if args.reference and args.batch_size != 1:
-        raise SystemExit("--reference trains the authors' code at its batch size 1: leave --batch-size out")
-    for v in variants:  # a typo fails here, before any training
-        parse_variant(v)
-    for m in mappings:
-        colour_mapping(m, np.zeros((1, 1, 3), np.float32))
     from translate.runtime import pick_precision
 
     precision = pick_precision(args.precision, torch.device("cpu"))
@@ -305,6 +297,29 @@ def main_cyclegan(args: argparse.Namespace) -> None:
               f"{' '.join(f'{x:.3f}' for x in ratios)}")
 
 
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """One line per mistake in --variants, --mappings, --reference, through ``parser.error``."""
+    import numpy as np
+
+    names = CG_VARIANTS if args.task == "cyclegan" else VARIANTS
+    try:
+        for v in filter(None, args.variants.split(",")):
+            parse_variant(v, names)
+        if args.task == "cyclegan":
+            for m in args.mappings.split(","):
+                colour_mapping(m, np.zeros((1, 1, 3), np.float32))
+    except ValueError as e:
+        parser.error(str(e))
+    if args.reference:
+        from reference_speed import not_a_reference
+
+        if args.task != "cyclegan" or args.batch_size != 1:
+            parser.error("--reference trains the authors' CycleGAN at its batch size 1: use it with --task "
+                         "cyclegan and without --batch-size")
+        if not_a_reference(args.reference):
+            parser.error(not_a_reference(args.reference))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--task", choices=("sr", "cyclegan"), default="sr")
@@ -333,14 +348,10 @@ def main(argv: list[str] | None = None) -> None:
     args.steps = args.steps or defaults[0]
     args.size = args.size or defaults[1]
     args.batch_size = args.batch_size or defaults[2]
+    check_args(parser, args)  # typos and a wrong --reference fail here, before any training
     if args.task == "cyclegan":
         return main_cyclegan(args)
     variants = args.variants.split(",")
-    for v in variants:  # a typo fails here, before any training
-        try:
-            parse_variant(v, VARIANTS)
-        except ValueError as e:
-            parser.error(f"--variants: {e}")
     print(f"# torch {torch.__version__}, {os.cpu_count()} CPU(s), {args.jobs} run(s) at a time, {args.threads} "
           f"thread(s) each; SR ×4 pretrain {args.steps} steps, batch {args.batch_size}, {args.size} px crops, "
           f"seeds {args.first_seed}..{args.first_seed + args.seeds - 1}", flush=True)

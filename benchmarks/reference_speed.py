@@ -179,6 +179,14 @@ def _stub_missing(names: list[str]) -> list[str]:
     return stubbed
 
 
+def not_a_reference(path: str) -> str | None:
+    """Why ``path`` is not a clone of the reference (one line), or None when it is one."""
+    if os.path.isfile(os.path.join(path, "models", "networks.py")):
+        return None
+    return (f"{path} has no models/networks.py; pass a clone of "
+            "https://github.com/junyanz/pytorch-CycleGAN-and-pix2pix as --reference")
+
+
 def reference_model(model_name: str, size: int, reference: str, checkpoints_dir: str, seed: int = 0):
     """The reference's model (``cycle_gan`` or ``pix2pix``) at its default options for ``size``²
     crops, built as its train.py builds it, on the CPU; returns (model, stubbed package names)."""
@@ -314,9 +322,8 @@ def main() -> None:
     ap.add_argument("--json", action="store_true", help="also print each result as one JSON line")
     ap.add_argument("--one", nargs=3, metavar=("WORKLOAD", "IMPL", "PRECISION"), help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if not os.path.isfile(os.path.join(args.reference, "models", "networks.py")):
-        sys.exit(f"reference_speed: {args.reference} has no models/networks.py; pass a clone of "
-                 "https://github.com/junyanz/pytorch-CycleGAN-and-pix2pix as --reference")
+    if not_a_reference(args.reference):
+        sys.exit(f"reference_speed: {not_a_reference(args.reference)}")
     if args.steps < 1 or args.warmup < 0:
         ap.error("--steps must be at least 1 and --warmup at least 0")
     if args.one:
