@@ -91,6 +91,25 @@ def test_image_skip_shows_the_generator_the_colours_instance_norm_removes(cli):
     assert recorded_request(plugin, {**old, "config": json.dumps(config)}, "old.safetensors").config.image_skip is False
 
 
+def test_disc_norm_none_takes_the_instance_norm_out_of_both_patchgans(cli):
+    """--disc-norm none builds the PatchGANs without normalisation (so they see absolute colour and
+    contrast); the default keeps the paper's instance norm, and an unknown value is one line."""
+    from translate.request import new_request
+
+    plugin = _plugin()
+    assert new_request(plugin, DOMAINS).config.disc_norm == "instance"
+    config = new_request(plugin, {**DOMAINS, "disc_norm": "none", **TINY}).config
+    modules = plugin.build(config, TrainOptions(size=32))
+    for name in ("d_a", "d_b"):
+        kinds = {type(m).__name__ for m in modules[name].modules()}
+        assert "InstanceNorm2d" not in kinds and "Identity" in kinds
+    paper = plugin.build(plugin.Config(**TINY), TrainOptions(size=32))["d_a"]
+    assert any(isinstance(m, torch.nn.InstanceNorm2d) for m in paper.modules())
+    assert set(modules["d_a"].state_dict()) == set(paper.state_dict())  # no norm weights either way
+    result = cli("train", "cyclegan", "--a", "shapes", "--b", "shapes-inverted", "--disc-norm", "batch", ok=False)
+    assert result.exit_code != 0 and "--disc-norm" in result.output
+
+
 def test_plugin_module_does_not_import_torch():
     code = "import sys, translate_plugins.cyclegan; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -47,6 +47,10 @@ class CycleGANConfig:
                                     "(ours, off by default: it helps a mapping far from the identity, such as "
                                     "1 − x, with --lambda-identity 0, and hurts near-identity ones; README)")
     disc_features: int = param(64, "discriminator width: filters of its first layer C64 (Zhu et al. 2017, §7.2: 64)", positive=True)
+    disc_norm: Literal["instance", "none"] = param(
+        "instance", "normalisation in the PatchGANs after their first layer: instance (Zhu et al. 2017, §7.2) or "
+                    "none (ours), which lets D see absolute colour; with --image-skip it learns colour "
+                    "permutations and mixes that the paper's setting misses, and loses on 1 − x (README)")
     disc_layers: int = param(3, "PatchGAN strided blocks: 3 = 70×70 patches (Zhu et al. 2017, §7.2: 70×70)", min=0, max=6)
     lambda_cycle: float = param(10.0, "weight λ of the cycle-consistency L1 loss (Zhu et al. 2017, §4: λ = 10)", min=0)
     lambda_identity: float = param(0.5, "identity-loss weight as a fraction of λ; 0 turns it off "
@@ -115,8 +119,8 @@ class CycleGANPlugin(Plugin):
         if not training:
             return generators
         return {**generators,
-                "d_a": PatchDiscriminator(c, config.disc_features, config.disc_layers, norm="instance"),
-                "d_b": PatchDiscriminator(c, config.disc_features, config.disc_layers, norm="instance")}
+                "d_a": PatchDiscriminator(c, config.disc_features, config.disc_layers, norm=config.disc_norm),
+                "d_b": PatchDiscriminator(c, config.disc_features, config.disc_layers, norm=config.disc_norm)}
 
     def dataset(self, config: CycleGANConfig, options: Any, data: dict[str, str]) -> Any:
         from .data import B_SEED_OFFSET, UnpairedDataset, open_domain
