@@ -52,8 +52,8 @@ import torch
 
 VARIANTS = {"default": {}, "paper": {"residual": False, "batch_norm": True}, "rrdb": {"arch": "rrdb"}}
 # CycleGAN: Zhu et al. 2017's values for the fields whose defaults may depart from them.
-CG_VARIANTS = {"default": {}, "paper": {"lambda_identity": 0.5, "image_skip": False, "disc_norm": "instance", "lr": 2e-4,
-                                        "pool_size": 50}}
+CG_VARIANTS = {"default": {}, "paper": {"lambda_identity": 0.5, "image_skip": False, "disc_norm": "instance",
+                                        "lr": 2e-4, "pool_size": 50}}
 REFERENCE = "reference"  # the --reference row's variant name
 CG_TRAIN_PHOTOS = ("astronaut", "chelsea", "immunohistochemistry", "retina", "hubble_deep_field",
                    "stereo_motorcycle")

@@ -118,9 +118,9 @@ class CycleGANPlugin(Plugin):
                       for name in ("g_ab", "g_ba")}
         if not training:
             return generators
-        return {**generators,
-                "d_a": PatchDiscriminator(c, config.disc_features, config.disc_layers, norm=config.disc_norm),
-                "d_b": PatchDiscriminator(c, config.disc_features, config.disc_layers, norm=config.disc_norm)}
+        discriminators = {name: PatchDiscriminator(c, config.disc_features, config.disc_layers, norm=config.disc_norm)
+                          for name in ("d_a", "d_b")}
+        return {**generators, **discriminators}
 
     def dataset(self, config: CycleGANConfig, options: Any, data: dict[str, str]) -> Any:
         from .data import B_SEED_OFFSET, UnpairedDataset, open_domain
