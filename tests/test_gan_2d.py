@@ -56,7 +56,7 @@ def test_short_grid25_run_beats_the_untrained_generator(cli, tmp_path):
     from translate.registry import load_plugin
     from translate_plugins.gan.diagnostics import evaluate_points
 
-    # The 2-D defaults, unpacked and cut short (configs/gan-grid25.toml packs 2 and runs 40,000 steps of 512).
+    # The 2-D defaults, unpacked and cut short (configs/gan-grid25.toml packs 2 and runs 50,000 steps of 512).
     run = tmp_path / "run"
     cli("train", "gan", "--data", "grid25", "--steps", STEPS, "--batch-size", "256", "--sample-every", "0",
         "--out", run)

@@ -68,6 +68,7 @@ def test_gan_scaffold_installs_trains_and_samples(tmp_path, cli):
     _own_tests_pass(root, env)
 
 
+@pytest.mark.slow  # ~31 s: trains the scaffolded plugin; the default run keeps the other scaffold checks
 def test_image2image_scaffold_is_the_default_and_learns_its_mapping(tmp_path, cli):
     """The default kind: a paired translator that passes translate plugin check as written, and whose
     own quality test (held-out error < half the identity's) passes."""
