@@ -21,7 +21,10 @@ x^0.5 per channel, a tone curve). Training goes through ``translate.train("cycle
 size, batch_size, steps, seed)`` with the plugin's defaults otherwise; the score is
 mean |G_AB(x) − mapping(x)| over held-out crops of photos never trained on (coffee, rocket),
 divided by mean |x − mapping(x)|, the error of doing nothing (identity = 1.00; the issue's target is
-≤ 0.25 after 800 steps at 64², batch 1). ``--variants`` adds config overrides beside the default:
+≤ 0.25 after 800 steps at 64², batch 1). Beside it, the error's two parts: ``colour map``, how far
+the best per-pixel colour map fitted to G's outputs is from the true mapping (G learnt the wrong
+colours), and ``artefacts``, how far G's outputs are from that map (texture and noise no colour map
+explains); both ÷ the identity's error. ``--variants`` adds config overrides beside the default:
 ``paper`` (Zhu et al.'s values), or inline ``key=value+key=value``.
 
     python benchmarks/quality.py --task cyclegan                  # 800 steps, 64², batch 1, 3 seeds
@@ -52,8 +55,8 @@ import torch
 
 VARIANTS = {"default": {}, "paper": {"residual": False, "batch_norm": True}, "rrdb": {"arch": "rrdb"}}
 # CycleGAN: Zhu et al. 2017's values for the fields whose defaults may depart from them.
-CG_VARIANTS = {"default": {}, "paper": {"lambda_identity": 0.5, "image_skip": False, "disc_norm": "instance",
-                                        "lr": 2e-4, "pool_size": 50}}
+CG_VARIANTS = {"default": {}, "paper": {"lambda_identity": 0.5, "identity_decay": 0.0, "image_skip": False,
+                                        "disc_norm": "instance", "lr": 2e-4, "pool_size": 50}}
 REFERENCE = "reference"  # the --reference row's variant name
 CG_TRAIN_PHOTOS = ("astronaut", "chelsea", "immunohistochemistry", "retina", "hubble_deep_field",
                    "stereo_motorcycle")
@@ -168,9 +171,27 @@ def write_domains(mapping: str, size: int, root: Path) -> tuple[Path, Path]:
     return folders[0], folders[1]
 
 
-def cyclegan_scores(model, mapping: str, size: int) -> tuple[float, float]:
-    """(mean |G_AB(x) − mapping(x)|, mean |x − mapping(x)|) over the held-out crops, in [0, 1] units,
-    on 8-bit inputs and outputs as a user's PNGs would be."""
+def colour_map_split(x: "np.ndarray", y: "np.ndarray", truth: "np.ndarray") -> tuple[float, float]:
+    """Where G's error comes from: (mean |best smooth colour map of G − truth|, mean |G − that map|).
+    The colour map is a per-pixel quadratic in (R, G, B), fitted by least squares to G's outputs: the
+    first number is how wrong the colour mapping that G learnt is, the second the spatial artefacts
+    (texture, noise, blotches) that no per-pixel colour map explains."""
+    import numpy as np
+
+    def features(v: "np.ndarray") -> "np.ndarray":
+        r, g, b = v[:, 0], v[:, 1], v[:, 2]
+        return np.stack([np.ones_like(r), r, g, b, r * r, g * g, b * b, r * g, g * b, r * b], 1)
+
+    x, y, truth = (v.reshape(-1, 3).astype(np.float64) for v in (x, y, truth))
+    coef, *_ = np.linalg.lstsq(features(x), y, rcond=None)
+    fit = features(x) @ coef
+    return float(np.abs(fit - truth).mean()), float(np.abs(y - fit).mean())
+
+
+def cyclegan_scores(model, mapping: str, size: int) -> dict[str, float]:
+    """Mean |G_AB(x) − mapping(x)| (``error``) and mean |x − mapping(x)| (``identity``) over the
+    held-out crops, in [0, 1] units, on 8-bit inputs and outputs as a user's PNGs would be; and the
+    error's two parts from :func:`colour_map_split` (``colour_map``, ``artefacts``)."""
     import numpy as np
 
     x = (photo_crops(CG_TEST_PHOTOS, CG_TEST_CROPS, size, seed=3) * 255).round() / 255
@@ -179,7 +200,16 @@ def cyclegan_scores(model, mapping: str, size: int) -> tuple[float, float]:
     out = [model.apply_tensor(batch[i:i + 16]) for i in range(0, len(batch), 16)]
     y = ((torch.cat(out).clamp(-1, 1) + 1) / 2 * 255).round() / 255
     y = y.permute(0, 2, 3, 1).numpy()
-    return float(np.abs(y - truth).mean()), float(np.abs(x - truth).mean())
+    colour_map, artefacts = colour_map_split(x, y, truth)
+    return {"error": float(np.abs(y - truth).mean()), "identity": float(np.abs(x - truth).mean()),
+            "colour_map": colour_map, "artefacts": artefacts}
+
+
+def cyclegan_result(variant: str, mapping: str, seed: int, scores: dict[str, float], seconds: float) -> dict[str, Any]:
+    """One run's row; every error also as a fraction of the identity's."""
+    ratios = {f"{k}_ratio": scores[k] / scores["identity"] for k in ("error", "colour_map", "artefacts")}
+    return {"variant": variant, "mapping": mapping, "seed": seed, **scores, **ratios,
+            "ratio": ratios["error_ratio"], "seconds": seconds}
 
 
 def parse_variant(spec: str, names: dict[str, dict[str, Any]] = CG_VARIANTS) -> dict[str, Any]:
@@ -213,9 +243,7 @@ def run_cyclegan(variant: str, mapping: str, seed: int, args: argparse.Namespace
     t0 = time.perf_counter()
     model = train("cyclegan", out=out, progress=False, **flags)
     seconds = time.perf_counter() - t0
-    err, identity = cyclegan_scores(model, mapping, args.size)
-    return {"variant": variant, "mapping": mapping, "seed": seed, "error": err, "identity": identity,
-            "ratio": err / identity, "seconds": seconds}
+    return cyclegan_result(variant, mapping, seed, cyclegan_scores(model, mapping, args.size), seconds)
 
 
 def run_reference_cyclegan(mapping: str, seed: int, args: argparse.Namespace, out: Path,
@@ -257,9 +285,7 @@ def run_reference_cyclegan(mapping: str, seed: int, args: argparse.Namespace, ou
             with torch.no_grad():
                 return model.netG_A(x)
 
-    err, identity = cyclegan_scores(GeneratorA, mapping, args.size)
-    return {"variant": REFERENCE, "mapping": mapping, "seed": seed, "error": err, "identity": identity,
-            "ratio": err / identity, "seconds": seconds}
+    return cyclegan_result(REFERENCE, mapping, seed, cyclegan_scores(GeneratorA, mapping, args.size), seconds)
 
 
 def main_cyclegan(args: argparse.Namespace) -> None:
@@ -287,15 +313,19 @@ def main_cyclegan(args: argparse.Namespace) -> None:
             r = future.result()
             results[r["variant"], r["mapping"]].append(r)
             print(f"  {r['mapping']:<8} {r['variant']:<24} seed {r['seed']}: error {r['ratio']:.3f} × identity "
-                  f"(MAE {r['error']:.4f}, identity {r['identity']:.4f}) in {r['seconds']:.0f} s",
+                  f"(MAE {r['error']:.4f}, identity {r['identity']:.4f}; colour map {r['colour_map_ratio']:.3f}, "
+                  f"artefacts {r['artefacts_ratio']:.3f}) in {r['seconds']:.0f} s",
                   file=sys.stderr, flush=True)
-    print(f"\n{'mapping':<9} {'variant':<28} {'error / identity':>16} {'identity':>8}  per seed")
+    # colour map / artefacts: the two parts of the error (colour_map_split), as fractions of the identity's
+    print(f"\n{'mapping':<9} {'variant':<28} {'error / identity':>16} {'identity':>8} {'colour map':>10} "
+          f"{'artefacts':>9}  per seed")
     for (v, m), rows in results.items():
         rows.sort(key=lambda r: r["seed"])
         ratios = [r["ratio"] for r in rows]
         sd = statistics.stdev(ratios) if len(ratios) > 1 else 0.0
-        print(f"{m:<9} {v:<28} {statistics.fmean(ratios):9.3f} ± {sd:4.3f} {1.0:8.2f}  "
-              f"{' '.join(f'{x:.3f}' for x in ratios)}")
+        parts = [statistics.fmean(r[f"{k}_ratio"] for r in rows) for k in ("colour_map", "artefacts")]
+        print(f"{m:<9} {v:<28} {statistics.fmean(ratios):9.3f} ± {sd:4.3f} {1.0:8.2f} {parts[0]:10.3f} "
+              f"{parts[1]:9.3f}  {' '.join(f'{x:.3f}' for x in ratios)}")
 
 
 def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

@@ -25,7 +25,7 @@ from translate.trainer import Interrupted, train
 from translate_plugins.cyclegan import CycleGANPlugin
 from translate_plugins.cyclegan.data import UnpairedDataset, builtin_domain, open_domain
 from translate_plugins.cyclegan.resnet import ResnetGenerator
-from translate_plugins.cyclegan.training import pool_query, translate
+from translate_plugins.cyclegan.training import identity_factor, pool_query, translate
 
 TINY = dict(gen_features=8, disc_features=8, n_blocks=1)
 DOMAINS = {"a": "shapes", "b": "shapes-inverted"}
@@ -145,6 +145,28 @@ def test_missing_or_unknown_domain_is_a_one_line_error(cli, tmp_path):
     assert result.exit_code != 0 and "--b DIR" in result.output and "Traceback" not in result.output
     with pytest.raises(UserError, match="--b nowhere: no such file or folder"):
         open_domain("nowhere", "--b", 32, 0)
+
+
+def test_identity_decay_lowers_the_identity_weight_to_zero_and_defaults_to_the_paper(tmp_path):
+    """--identity-decay F: the identity-loss weight falls linearly from its full value at step 0 to
+    0 at F × steps (0, the default, keeps the paper's constant weight); once it is 0 the identity
+    passes are skipped and the logged loss stays at 0."""
+    from translate.request import new_request
+
+    assert [identity_factor(s, 10, 0.0) for s in (0, 5, 9)] == [1.0, 1.0, 1.0]
+    assert [identity_factor(s, 10, 0.5) for s in (0, 1, 4, 5, 9)] == [1.0, 0.8, pytest.approx(0.2), 0.0, 0.0]
+    assert identity_factor(5, 10, 1.0) == 0.5
+    plugin = _plugin()
+    assert new_request(plugin, DOMAINS).config.identity_decay == 0.0
+    with pytest.raises(UserError, match="identity-decay"):
+        new_request(plugin, {**DOMAINS, "identity_decay": 1.5})
+    options = TrainOptions(size=32, batch_size=1, steps=4, log_every=1, precision="fp32", device="cpu",
+                           sample_every=0)
+    config = plugin.Config(identity_decay=0.5, **TINY)
+    train(TrainRequest(plugin, options, config, DOMAINS), tmp_path / "run", progress=False)
+    logs = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    identity = [row["loss_identity"] for row in logs if "loss_identity" in row]
+    assert len(identity) == 4 and identity[0] > identity[1] > 0 and identity[2:] == [0.0, 0.0]
 
 
 # ---- pool and resume -----------------------------------------------------------------------------

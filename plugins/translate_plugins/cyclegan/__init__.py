@@ -55,6 +55,9 @@ class CycleGANConfig:
     lambda_cycle: float = param(10.0, "weight λ of the cycle-consistency L1 loss (Zhu et al. 2017, §4: λ = 10)", min=0)
     lambda_identity: float = param(0.5, "identity-loss weight as a fraction of λ; 0 turns it off "
                                         "(Zhu et al. 2017, §5.2 and §7.1: 0.5λ)", min=0)
+    identity_decay: float = param(0.0, "fraction of the steps over which the identity-loss weight falls linearly "
+                                       "to 0; 0 keeps it constant (Zhu et al. 2017). Ours: the loss anchors the "
+                                       "colours early and stops pulling towards a copy later (README)", min=0, max=1)
     pool_size: int = param(50, "generated images kept in each history pool for the D updates; 0 = no pool "
                                "(Zhu et al. 2017, §4: 50, after Shrivastava et al. 2017)", min=0)
     lr: float = param(2e-4, "Adam learning rate for generators and discriminators (Zhu et al. 2017, §4: 0.0002)", positive=True)

@@ -36,6 +36,15 @@ def _l1(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.l1_loss(x.float(), y.float())
 
 
+def identity_factor(step: int, total_steps: int, decay_fraction: float) -> float:
+    """The identity-loss weight's multiplier at ``step`` (0-based): 1 throughout when
+    ``decay_fraction`` is 0 (the paper), else falling linearly from 1 at step 0 to 0 at
+    ``decay_fraction`` × ``total_steps`` and staying 0 after."""
+    if decay_fraction <= 0:
+        return 1.0
+    return max(0.0, 1.0 - step / (decay_fraction * total_steps))
+
+
 def pool_query(buffers: dict[str, torch.Tensor], name: str, images: torch.Tensor, size: int) -> torch.Tensor:
     """The image history of Shrivastava et al. 2017, as CycleGAN uses it (Zhu et al. 2017, §4: 50
     images): while the pool fills, each new fake is stored and returned; afterwards, with
@@ -78,12 +87,16 @@ def train_step(ctx) -> dict[str, torch.Tensor]:
             loss_cycle = cfg.lambda_cycle * (_l1(g_ba(fake_b), real_a) + _l1(g_ab(fake_a), real_b))
             loss_g = loss_gan + loss_cycle
             logs = {"loss_g_gan": loss_gan.detach(), "loss_cycle": loss_cycle.detach()}
-            if cfg.lambda_identity > 0:
-                # G_AB should leave B images alone (and G_BA A images): keeps colours (§5.2).
-                weight = cfg.lambda_identity * cfg.lambda_cycle
+            # G_AB should leave B images alone (and G_BA A images): keeps colours (§5.2). Once a
+            # decaying weight reaches 0 its two generator passes are skipped.
+            weight = cfg.lambda_identity * cfg.lambda_cycle * identity_factor(
+                ctx.step, ctx.options.steps, cfg.identity_decay)
+            if weight > 0:
                 loss_idt = weight * (_l1(g_ab(real_b), real_b) + _l1(g_ba(real_a), real_a))
                 loss_g = loss_g + loss_idt
                 logs["loss_identity"] = loss_idt.detach()
+            elif cfg.lambda_identity > 0:  # decayed to 0: the curve goes on at 0 rather than stopping
+                logs["loss_identity"] = torch.zeros((), device=loss_g.device)
             ctx.optimize("generators", loss_g)
         # ---- discriminators, on pooled fakes; LeastSquares.discriminator is ½[(D(y)-1)² + D(ŷ)²],
         # i.e. the paper's objective divided by 2 for D (Zhu et al. 2017, §7.1) ----
