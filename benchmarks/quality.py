@@ -208,8 +208,7 @@ def cyclegan_scores(model, mapping: str, size: int) -> dict[str, float]:
 def cyclegan_result(variant: str, mapping: str, seed: int, scores: dict[str, float], seconds: float) -> dict[str, Any]:
     """One run's row; every error also as a fraction of the identity's."""
     ratios = {f"{k}_ratio": scores[k] / scores["identity"] for k in ("error", "colour_map", "artefacts")}
-    return {"variant": variant, "mapping": mapping, "seed": seed, **scores, **ratios,
-            "ratio": ratios["error_ratio"], "seconds": seconds}
+    return {"variant": variant, "mapping": mapping, "seed": seed, **scores, **ratios, "seconds": seconds}
 
 
 def parse_variant(spec: str, names: dict[str, dict[str, Any]] = CG_VARIANTS) -> dict[str, Any]:
@@ -312,7 +311,7 @@ def main_cyclegan(args: argparse.Namespace) -> None:
         for future in concurrent.futures.as_completed(futures):
             r = future.result()
             results[r["variant"], r["mapping"]].append(r)
-            print(f"  {r['mapping']:<8} {r['variant']:<24} seed {r['seed']}: error {r['ratio']:.3f} × identity "
+            print(f"  {r['mapping']:<8} {r['variant']:<24} seed {r['seed']}: error {r['error_ratio']:.3f} × identity "
                   f"(MAE {r['error']:.4f}, identity {r['identity']:.4f}; colour map {r['colour_map_ratio']:.3f}, "
                   f"artefacts {r['artefacts_ratio']:.3f}) in {r['seconds']:.0f} s",
                   file=sys.stderr, flush=True)
@@ -321,7 +320,7 @@ def main_cyclegan(args: argparse.Namespace) -> None:
           f"{'artefacts':>9}  per seed")
     for (v, m), rows in results.items():
         rows.sort(key=lambda r: r["seed"])
-        ratios = [r["ratio"] for r in rows]
+        ratios = [r["error_ratio"] for r in rows]
         sd = statistics.stdev(ratios) if len(ratios) > 1 else 0.0
         parts = [statistics.fmean(r[f"{k}_ratio"] for r in rows) for k in ("colour_map", "artefacts")]
         print(f"{m:<9} {v:<28} {statistics.fmean(ratios):9.3f} ± {sd:4.3f} {1.0:8.2f} {parts[0]:10.3f} "
