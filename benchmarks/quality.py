@@ -183,8 +183,9 @@ def colour_map_split(x: "np.ndarray", y: "np.ndarray", truth: "np.ndarray") -> t
         return np.stack([np.ones_like(r), r, g, b, r * r, g * g, b * b, r * g, g * b, r * b], 1)
 
     x, y, truth = (v.reshape(-1, 3).astype(np.float64) for v in (x, y, truth))
-    coef, *_ = np.linalg.lstsq(features(x), y, rcond=None)
-    fit = features(x) @ coef
+    basis = features(x)
+    coef, *_ = np.linalg.lstsq(basis, y, rcond=None)
+    fit = basis @ coef
     return float(np.abs(fit - truth).mean()), float(np.abs(y - fit).mean())
 
 
