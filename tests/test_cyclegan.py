@@ -140,6 +140,15 @@ def test_builtin_domains_are_unpaired_and_inverted():
     assert not a_imgs & b_as_a  # B is drawn with another seed: no A image has its translation in B
 
 
+def test_size_not_a_multiple_of_4_is_a_one_line_error_before_any_run_folder(cli, tmp_path):
+    """The generator halves the image twice: --size 30 would train until the cycle loss met a 32²
+    reconstruction of a 30² image; it is refused up front, and no run folder is made."""
+    result = cli("train", "cyclegan", "--a", "shapes", "--b", "shapes-inverted", "--size", "30", "--steps", "2",
+                 "--out", str(tmp_path / "run"), ok=False)
+    assert result.exit_code != 0 and "--size 30" in result.output and "multiple of 4 (e.g. 28)" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "run").exists()
+
+
 def test_missing_or_unknown_domain_is_a_one_line_error(cli, tmp_path):
     result = cli("train", "cyclegan", "--a", "shapes", "--out", tmp_path / "r", ok=False)
     assert result.exit_code != 0 and "--b DIR" in result.output and "Traceback" not in result.output

@@ -106,6 +106,13 @@ class CycleGANPlugin(Plugin):
             raise UserError(f"--channels {config.channels}: use 3 (RGB) or 1 (grayscale)")
         from translate.nn.patchgan import check_image_size
 
+        from .resnet import MULTIPLE
+
+        if options.size % MULTIPLE:  # else the cycle's reconstruction comes back a different size
+            nearest = max(MULTIPLE, options.size // MULTIPLE * MULTIPLE)
+            raise UserError(f"--size {options.size}: the ResNet generator halves the image twice, so the size "
+                            f"must be a multiple of {MULTIPLE} (e.g. {nearest})")
+
         check_image_size(options.size, config.disc_layers, "--disc-layers")
         if config.resize and config.resize < options.size:
             raise UserError(f"--resize {config.resize} is smaller than --size {options.size}; use at least "
