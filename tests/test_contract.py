@@ -81,6 +81,24 @@ def test_a_misspelt_hook_is_reported_with_a_did_you_mean():
     assert any("did you mean inference_modules" in p for p in problems), problems
 
 
+def test_paper_values_must_name_config_fields_and_paper_needs_them():
+    """``paper`` (what --paper sets) is checked at registration; --paper on a plugin without one is
+    one line (its defaults are the paper's), and with one it sits under explicit values."""
+    from translate.request import new_request
+
+    assert contract_problems(_subclass(paper={"lr": 0.1})) == []
+    problems = contract_problems(_subclass(paper={"learning_rate": 0.1}))
+    assert any("paper names no Config field: learning_rate" in p for p in problems), problems
+    tiny = validate_plugin(Tiny)
+    tiny.name = "tiny"
+    with pytest.raises(UserError, match="--paper: plugin 'tiny' departs from no published recipe"):
+        new_request(tiny, {"data": "x", "paper": True})
+    published = validate_plugin(_subclass(paper={"lr": 0.1}))
+    assert new_request(published, {"data": "x"}).config.lr == 1e-3
+    assert new_request(published, {"data": "x", "paper": True}).config.lr == 0.1
+    assert new_request(published, {"data": "x", "paper": True, "lr": 0.5}).config.lr == 0.5
+
+
 def test_helpers_are_allowed_when_private_or_declared():
     def helper(self):
         return 1

@@ -46,7 +46,7 @@ def _write_images(folder, sizes, seed):
 
 def test_networks_match_the_reference_sizes_and_paper_layout():
     plugin = _plugin()
-    modules = plugin.build(plugin.Config(), TrainOptions(size=256))
+    modules = plugin.build(plugin.Config(**plugin.paper), TrainOptions(size=256))
     count = {name: sum(p.numel() for p in m.parameters()) for name, m in modules.items()}
     # The reference implementation prints 11.378 M for its 9-block G and 2.765 M for the 70×70 D.
     assert count["g_ab"] == count["g_ba"] == 11_378_179
@@ -67,8 +67,8 @@ def test_networks_match_the_reference_sizes_and_paper_layout():
 def test_image_skip_shows_the_generator_the_colours_instance_norm_removes(cli):
     """The paper's generator cannot tell x from x + c for a constant colour c (instance norm after
     the first convolution removes it), so colour mappings have a floor; with --image-skip it can.
-    The option is off by default, and a checkpoint recorded before the field existed (no
-    image_skip in its metadata) is the paper's network."""
+    The option is on by default (--paper turns it off), and a checkpoint recorded before the field
+    existed (no image_skip in its metadata) is the paper's network, as it was trained."""
     from translate.request import new_request, recorded_request
 
     torch.manual_seed(0)
@@ -82,8 +82,8 @@ def test_image_skip_shows_the_generator_the_colours_instance_norm_removes(cli):
     assert skip.net[-2].in_channels == paper.net[-2].in_channels + 3
 
     plugin = _plugin()
-    assert new_request(plugin, DOMAINS).config.image_skip is False  # the paper's network by default
-    assert new_request(plugin, {**DOMAINS, "image_skip": True}).config.image_skip is True
+    assert new_request(plugin, DOMAINS).config.image_skip is True
+    assert new_request(plugin, {**DOMAINS, "image_skip": False}).config.image_skip is False
     assert "--image-skip / --no-image-skip" in cli("train", "cyclegan", "--help").output
     old = new_request(plugin, {**DOMAINS, "image_skip": True}).metadata(step=0)
     config = json.loads(old["config"])
@@ -92,22 +92,48 @@ def test_image_skip_shows_the_generator_the_colours_instance_norm_removes(cli):
 
 
 def test_disc_norm_none_takes_the_instance_norm_out_of_both_patchgans(cli):
-    """--disc-norm none builds the PatchGANs without normalisation (so they see absolute colour and
-    contrast); the default keeps the paper's instance norm, and an unknown value is one line."""
+    """--disc-norm none (the default) builds the PatchGANs without normalisation (so they see
+    absolute colour and contrast); instance is the paper's; an unknown value is one line."""
     from translate.request import new_request
 
     plugin = _plugin()
-    assert new_request(plugin, DOMAINS).config.disc_norm == "instance"
-    config = new_request(plugin, {**DOMAINS, "disc_norm": "none", **TINY}).config
+    assert new_request(plugin, DOMAINS).config.disc_norm == "none"
+    config = new_request(plugin, {**DOMAINS, **TINY}).config
     modules = plugin.build(config, TrainOptions(size=32))
     for name in ("d_a", "d_b"):
         kinds = {type(m).__name__ for m in modules[name].modules()}
         assert "InstanceNorm2d" not in kinds and "Identity" in kinds
-    paper = plugin.build(plugin.Config(**TINY), TrainOptions(size=32))["d_a"]
+    paper = plugin.build(plugin.Config(**TINY, disc_norm="instance"), TrainOptions(size=32))["d_a"]
     assert any(isinstance(m, torch.nn.InstanceNorm2d) for m in paper.modules())
     assert set(modules["d_a"].state_dict()) == set(paper.state_dict())  # no norm weights either way
     result = cli("train", "cyclegan", "--a", "shapes", "--b", "shapes-inverted", "--disc-norm", "batch", ok=False)
     assert result.exit_code != 0 and "--disc-norm" in result.output
+
+
+def test_paper_trains_the_published_recipe_and_old_checkpoints_keep_theirs(cli, tmp_path):
+    """Our three departures from Zhu et al. 2017 (image skip, no norm in D, identity loss fading
+    out) are the defaults; --paper restores all three (and is recorded); a checkpoint written before
+    a field existed loads with the value it was trained with, not today's default."""
+    from translate.request import new_request, recorded_request
+
+    plugin = _plugin()
+    ours, paper = new_request(plugin, DOMAINS).config, new_request(plugin, {**DOMAINS, "paper": True}).config
+    assert (ours.image_skip, ours.disc_norm, ours.identity_decay) == (True, "none", 1.0)
+    assert (paper.image_skip, paper.disc_norm, paper.identity_decay) == (False, "instance", 0.0)
+    mixed = new_request(plugin, {**DOMAINS, "paper": True, "identity_decay": 0.5}).config
+    assert (mixed.image_skip, mixed.identity_decay) == (False, 0.5)  # a flag overrides --paper
+    assert "--paper" in cli("train", "cyclegan", "--help").output
+    result = cli("train", "cyclegan", *(f"--{k}={v}" for k, v in DOMAINS.items()), "--paper", "--size", "24",
+                 "--steps", "1", "--n-blocks", "1", "--gen-features", "4", "--disc-features", "4",
+                 "--sample-every", "0", "--out", str(tmp_path / "run"))
+    model = load_model(tmp_path / "run")
+    assert (model.config.image_skip, model.config.disc_norm, model.config.identity_decay) == (False, "instance", 0.0)
+    assert "paper = true" in (tmp_path / "run" / "config.toml").read_text() and result.exit_code == 0
+    meta = new_request(plugin, {**DOMAINS, **TINY}).metadata(step=0)
+    config = {k: v for k, v in json.loads(meta["config"]).items()
+              if k not in ("image_skip", "disc_norm", "identity_decay")}
+    old = recorded_request(plugin, {**meta, "config": json.dumps(config)}, "old.safetensors").config
+    assert (old.image_skip, old.disc_norm, old.identity_decay) == (False, "instance", 0.0)
 
 
 def test_plugin_module_does_not_import_torch():
@@ -156,17 +182,17 @@ def test_missing_or_unknown_domain_is_a_one_line_error(cli, tmp_path):
         open_domain("nowhere", "--b", 32, 0)
 
 
-def test_identity_decay_lowers_the_identity_weight_to_zero_and_defaults_to_the_paper(tmp_path):
+def test_identity_decay_lowers_the_identity_weight_to_zero(tmp_path):
     """--identity-decay F: the identity-loss weight falls linearly from its full value at step 0 to
-    0 at F × steps (0, the default, keeps the paper's constant weight); once it is 0 the identity
-    passes are skipped and the logged loss stays at 0."""
+    0 at F × steps (1, the default: over the whole run; 0 keeps the paper's constant weight); once it
+    is 0 the identity passes are skipped and the logged loss stays at 0."""
     from translate.request import new_request
 
     assert [identity_factor(s, 10, 0.0) for s in (0, 5, 9)] == [1.0, 1.0, 1.0]
     assert [identity_factor(s, 10, 0.5) for s in (0, 1, 4, 5, 9)] == [1.0, 0.8, pytest.approx(0.2), 0.0, 0.0]
     assert identity_factor(5, 10, 1.0) == 0.5
     plugin = _plugin()
-    assert new_request(plugin, DOMAINS).config.identity_decay == 0.0
+    assert new_request(plugin, DOMAINS).config.identity_decay == 1.0
     with pytest.raises(UserError, match="identity-decay"):
         new_request(plugin, {**DOMAINS, "identity_decay": 1.5})
     options = TrainOptions(size=32, batch_size=1, steps=4, log_every=1, precision="fp32", device="cpu",

@@ -24,13 +24,24 @@ def param(default: Any, help: str, *, min: float | None = None, max: float | Non
           positive: bool = False, **extra: Any) -> Any:
     """A config field with its help text: ``lr: float = param(2e-4, "Adam lr (Radford 2016 §4)", positive=True)``.
     ``min``/``max`` (inclusive) and ``positive`` (> 0) are checked on every path by :func:`check_bounds`.
-    ``shown_default="..."`` replaces the value in ``--help`` where ``finalize_config`` resolves the default."""
+    ``shown_default="..."`` replaces the value in ``--help`` where ``finalize_config`` resolves the default.
+    ``absent=value``: what a checkpoint whose recorded config lacks this field meant (it was written
+    before the field existed); give it when a new field's default is not the old behaviour, so old
+    checkpoints still load as they were trained (:func:`absent_values`)."""
     if isinstance(default, (list, dict, set)):
         raise TypeError("use a tuple for sequence defaults, so configs stay immutable")
     bounds = {k: v for k, v in (("min", min), ("max", max)) if v is not None}
     if positive:
         bounds["positive"] = True
     return dataclasses.field(default=default, metadata={"help": help, **bounds, **extra})
+
+
+def absent_values(cls: type, recorded: dict[str, Any]) -> dict[str, Any]:
+    """``recorded`` (a checkpoint's config) with each field it lacks that declares ``absent=``
+    set to that value: the behaviour of the code that wrote it, not today's default."""
+    missing = {f.name: f.metadata["absent"] for f in dataclasses.fields(cls)
+               if "absent" in f.metadata and f.name not in recorded and f.name.replace("_", "-") not in recorded}
+    return {**recorded, **missing}
 
 
 def check_bounds(config: Any) -> None:

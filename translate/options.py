@@ -16,6 +16,8 @@ class TrainOptions:
     batch_size: int = param(16, "images per batch")
     size: int = param(64, "training image size in pixels (square)")
     seed: int = param(0, "seed for weights, data order, augmentation and noise")
+    paper: bool = param(False, "the published recipe: the plugin's values for the fields whose defaults depart from "
+                               "the paper (its --help says which), under your own flags and --config")
     device: Literal["auto", "cpu", "cuda", "mps"] = param(
         "auto", "where to train; auto picks cuda when available, then mps (Apple GPUs), else cpu")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = param(

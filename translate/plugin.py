@@ -9,12 +9,15 @@ the module that your entry point names light too, and import networks inside the
 
 Class attributes
     ``description``       one line for ``translate plugins`` (required).
-    ``Config``            a dataclass; every field has a default (the paper's, cited in its help).
+    ``Config``            a dataclass; every field has a default (the paper's, cited in its help;
+                          where a default is not the paper's, ``paper`` holds the paper's value).
                           Fields become ``translate train NAME`` flags, config-file keys and
                           keywords of :func:`translate.train`. A field named ``channels`` (1 or 3)
                           makes the core read images as grayscale or RGB.
     ``data_flags``        data options and their help, default ``{"data": ...}``.
     ``train_defaults``    overrides of :class:`translate.options.TrainOptions` defaults.
+    ``paper``             Config values that restore the published recipe where the defaults depart
+                          from it (``translate train NAME --paper``); empty: the defaults are the paper's.
     ``inference_modules`` modules that apply/sample need (and EMA tracks); default ("generator",).
     ``channels_last``     convert modules and 4-D batches to channels_last: True (default) where it
                           pays for most networks (CUDA; a CPU under bf16/fp16 autocast), "always"
@@ -102,7 +105,7 @@ HOOKS: dict[str, Hook] = {h.name: h for h in (
 
 CONTRACT_ATTRIBUTES = frozenset({
     "name", "version", "distribution", "description", "Config", "data_flags", "train_defaults",
-    "inference_modules", "channels_last", "helpers",
+    "paper", "inference_modules", "channels_last", "helpers",
 })
 REQUIRED_HOOKS = tuple(name for name, hook in HOOKS.items() if hook.required)
 STEP_HOOKS = ("discriminator_step", "generator_step")
@@ -131,6 +134,7 @@ class Plugin(Generic[ConfigT]):
     Config: ClassVar[type]
     data_flags: ClassVar[dict[str, str]] = {"data": "folder of training images (recursive), or a built-in dataset name"}
     train_defaults: ClassVar[dict[str, Any]] = {}
+    paper: ClassVar[dict[str, Any]] = {}
     inference_modules: ClassVar[tuple[str, ...]] = ("generator",)
     channels_last: ClassVar[bool | Literal["always"]] = True
     helpers: ClassVar[tuple[str, ...]] = ()
@@ -486,6 +490,9 @@ def contract_problems(plugin_cls: type, data_flags: Mapping[str, str] | None = N
         )
         if clash:
             problems.append(f"Config fields clash with the trainer's options: {', '.join(sorted(clash))}")
+        unknown = sorted(set(getattr(plugin_cls, "paper", {})) - {f.name for f in dataclasses.fields(config_cls)})
+        if unknown:
+            problems.append(f"paper names no Config field: {', '.join(unknown)}")
     for name, hook in HOOKS.items():
         overridden = getattr(plugin_cls, name) is not getattr(Plugin, name)
         if hook.required and not overridden:

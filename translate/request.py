@@ -5,7 +5,8 @@ checkpoint all turn what they were given into a :class:`TrainRequest` here, so t
 gives the same config, the same ``config.toml`` and the same checkpoint metadata everywhere.
 
 Precedence for a new run, lowest first: dataclass defaults and the plugin's ``train_defaults``,
-``--config FILE``, explicit values (flags or keywords); then the plugin's ``finalize_config``
+the plugin's ``paper`` values when ``--paper`` is given, ``--config FILE``, explicit values (flags or
+keywords); then the plugin's ``finalize_config``
 fills in the values that depend on other fields or on the data, for the fields not set
 explicitly; then everything is validated (the trainer's options, field bounds, the plugin's
 ``check_config``). A resumed run and a loaded checkpoint take the recorded config as it is, and
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from . import __version__
-from .config import check_bounds, coerce, dumps_toml, field_types, from_plain, read_config_file, to_plain
+from .config import absent_values, check_bounds, coerce, dumps_toml, field_types, from_plain, read_config_file, to_plain
 from .errors import UserError
 from .options import RESUMABLE_OVERRIDES, TrainOptions
 from .plugin import Plugin, call_hook
@@ -153,6 +154,14 @@ def validate(request: TrainRequest) -> TrainRequest:
     return request
 
 
+def paper_values(plugin: Plugin) -> dict[str, Any]:
+    """The plugin's ``paper`` values (what ``--paper`` sets), or one line saying it has none."""
+    if not plugin.paper:
+        raise UserError(f"--paper: plugin '{plugin.name}' departs from no published recipe: its defaults are the "
+                        "paper's; drop --paper")
+    return dict(plugin.paper)
+
+
 def new_request(plugin: Plugin, values: Mapping[str, Any], config_file: str | Path | None = None,
                 where: str = "command line") -> TrainRequest:
     """A new run's request from explicit ``values`` (flag or keyword names) over a config file."""
@@ -163,13 +172,14 @@ def new_request(plugin: Plugin, values: Mapping[str, Any], config_file: str | Pa
         file_model = _typed(plugin.Config, file_model, f"{config_file}: ")
     train, data, model = route(plugin, values, where)
     options = _build(TrainOptions, {**plugin.train_defaults, **file_train, **train}, "--")
-    config = _build(plugin.Config, {**file_model, **model}, "--")
+    paper = paper_values(plugin) if options.paper else {}
+    config = _build(plugin.Config, {**paper, **file_model, **model}, "--")
     data, eval_data = split_eval({**file_data, **data})
     if not data:
         flags = " ".join(f"--{k.replace('_', '-')} ..." for k in plugin.data_flags)
         raise UserError(f"plugin '{plugin.name}' needs data: {flags}")
     check_options(options)
-    config = call_hook(plugin, "finalize_config", config, set(file_model) | set(model), data, options)
+    config = call_hook(plugin, "finalize_config", config, set(paper) | set(file_model) | set(model), data, options)
     return validate(TrainRequest(plugin, options, config, data, eval_data))
 
 
@@ -186,7 +196,7 @@ def recorded_request(plugin: Plugin, meta: Mapping[str, str], where: str) -> Tra
                         "translate, or was edited") from None
     if not all(isinstance(v, dict) for v in (config_values, option_values, data, eval_data)):
         raise UserError(f"{where}: its metadata entries config/options/data must be JSON objects")
-    config = from_plain(plugin.Config, config_values, f"{where} config")
+    config = from_plain(plugin.Config, absent_values(plugin.Config, config_values), f"{where} config")
     options = from_plain(TrainOptions, option_values, f"{where} options")
     return validate(TrainRequest(plugin, options, config, {str(k): str(v) for k, v in data.items()},
                                  {str(k): str(v) for k, v in eval_data.items()}))

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ..config import flag_name
 from ..options import TrainOptions
 from ..request import RUN_KEYS
 from .common import dataclass_options, explicit_params
@@ -55,6 +56,20 @@ def done_message(result) -> str:
             + ", ".join(wrote))
 
 
+def _paper_help(plugin) -> str:
+    if not plugin.paper:
+        return f"[train] the published recipe; {plugin.name}'s defaults are already the paper's"
+
+    def flag(name: str, value: Any) -> str:
+        if isinstance(value, bool):
+            return flag_name(name) if value else f"--no-{name.replace('_', '-')}"
+        return f"{flag_name(name)} {value}"
+
+    values = " ".join(flag(k, v) for k, v in plugin.paper.items())
+    return (f"[train] the published recipe where {plugin.name}'s defaults depart from it: {values}; "
+            "your own flags and --config override it")
+
+
 def make_plugin_command(name: str) -> click.Command:
     from ..registry import load_plugin
 
@@ -74,6 +89,9 @@ def make_plugin_command(name: str) -> click.Command:
                                    help=f"held-out data like --{flag.replace('_', '-')}, for --eval-every"))
     params += dataclass_options(TrainOptions, plugin.train_defaults, group="train")
     params += dataclass_options(plugin.Config, group=plugin.name)
+    for param in params:
+        if param.name == "paper":  # say what --paper sets for this plugin
+            param.help = _paper_help(plugin)
 
     @click.pass_context
     def callback(ctx: click.Context, **_: Any) -> None:

@@ -10,13 +10,14 @@ uk      3×3 fractional-strided (transposed) conv, stride ½, InstanceNorm, ReLU
 Reflection padding everywhere a convolution keeps the size, "to reduce artifacts" (§7.2). The
 network is fully convolutional; the two stride-2 steps make it need sides that are multiples of 4.
 
-``image_skip`` (ours, off by default): the input image is concatenated to the features that
-enter the last c7s1-3. Instance norm after the first convolution removes each feature map's mean
-and scale, so the paper's network cannot see a picture's overall colour or contrast: G(x + c) =
-G(x) for any constant colour c, and a colour mapping far from the identity (1 − x) has a floor it
-cannot train below. With the image beside the features the last layer can learn the per-pixel
-part of a mapping directly; it also makes copying the input easy, which the identity loss then
-rewards (README, "CycleGAN on a known colour mapping", for when it pays).
+``image_skip`` (ours, the plugin's default; the paper's network has none): the input image is
+concatenated to the features that enter the last c7s1-3. Instance norm after the first convolution
+removes each feature map's mean and scale, so the paper's network cannot see a picture's overall
+colour or contrast: G(x + c) = G(x) for any constant colour c, and a colour mapping far from the
+identity (1 − x) has a floor it cannot train below. With the image beside the features the last
+layer can learn the per-pixel part of a mapping directly; it also makes copying the input easy,
+which a constant identity loss then rewards: the plugin's default fades that loss out (README,
+"CycleGAN on a known colour mapping").
 """
 
 from __future__ import annotations

@@ -127,6 +127,8 @@ class SRGANPlugin(Plugin):
                           "(5 scikit-image photos), skimage-test (2 others)"}
     # --size is the HR crop (Ledig et al. 2017, §3.2: 96×96 crops of 16 images per mini-batch).
     train_defaults = {"size": 96, "batch_size": 16, "steps": 100_000, "sample_every": 1000}
+    # --paper: Ledig et al. 2017's SRResNet (no bicubic skip, batch norm in the residual blocks).
+    paper = {"residual": False, "batch_norm": True}
 
     def finalize_config(self, config: SRGANConfig, explicit: set[str], data: dict[str, str],
                         options: Any) -> SRGANConfig:
