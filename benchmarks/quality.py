@@ -18,8 +18,8 @@ Domain A holds random crops (random scale, rescaled to ``--size``²) of 6 scikit
 holds *other* random crops of the same photos with a known colour mapping applied (``--mappings``:
 ``permute`` new (R, G, B) = old (G, B, R); ``invert`` 1 − x; ``matrix`` a fixed invertible 3×3 colour mix; ``gamma``
 x^0.5 per channel, a tone curve; ``sharpen``, a texture mapping: unsharp masking x + 2 (x − blur),
-whose floor is 0.09, see CG_SHARPEN_AMOUNT). Training goes through ``translate.train("cyclegan", a=..., b=...,
-size, batch_size, steps, seed)`` with the plugin's defaults otherwise; the score is
+whose floor is 0.09, see CG_SHARPEN_AMOUNT). Training goes through ``translate.train("cyclegan",
+a=..., b=..., size, batch_size, steps, seed)`` with the plugin's defaults otherwise; the score is
 mean |G_AB(x) − mapping(x)| over held-out crops of photos never trained on (coffee, rocket),
 divided by mean |x − mapping(x)|, the error of doing nothing (identity = 1.00; the issue's target is
 ≤ 0.25 after 800 steps at 64², batch 1). Beside it, the error's two parts: ``colour map``, how far

@@ -40,7 +40,7 @@ def absent_values(cls: type, recorded: dict[str, Any]) -> dict[str, Any]:
     """``recorded`` (a checkpoint's config) with each field it lacks that declares ``absent=``
     set to that value: the behaviour of the code that wrote it, not today's default."""
     missing = {f.name: f.metadata["absent"] for f in dataclasses.fields(cls)
-               if "absent" in f.metadata and f.name not in recorded and f.name.replace("_", "-") not in recorded}
+               if "absent" in f.metadata and f.name not in recorded}
     return {**recorded, **missing}
 
 
