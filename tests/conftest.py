@@ -42,3 +42,43 @@ def cli_subprocess():
         return proc
 
     return run
+
+
+def one_line(result) -> str:
+    """The CLI's error in a click result: exactly one "Error:" line and no traceback (click's usage
+    errors add a usage line); returns that line."""
+    text = result.output.strip()
+    assert result.exit_code != 0, text
+    errors = [line for line in text.splitlines() if line.startswith("Error:")]
+    assert "Traceback" not in text and len(errors) == 1, text
+    return errors[0]
+
+
+@pytest.fixture
+def error_line():
+    """:func:`one_line`, for tests: ``error_line(cli(..., ok=False))``."""
+    return one_line
+
+
+@pytest.fixture(scope="session")
+def tiny_cyclegan_run(tmp_path_factory):
+    """The smallest CycleGAN that can apply: one step on 16 px shapes, a few seconds on a CPU."""
+    import translate
+
+    out = tmp_path_factory.mktemp("tiny_cyclegan") / "cg"
+    translate.train("cyclegan", a="shapes", b="shapes-inverted", size=16, steps=1, gen_features=4, disc_features=4,
+                    disc_layers=2, n_blocks=1, sample_every=0, out=out, progress=False, device="cpu")
+    return out
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for a module of tiny tensors: a second thread only adds synchronisation,
+    which on a busy 2-core machine costs far more than the work (restored afterwards). Use with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -9,6 +9,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+import translate
 from translate.checkpoint import load_model
 from translate.request import new_request, resume_request
 from translate.errors import UserError
@@ -73,6 +74,14 @@ def test_resume_refuses_to_change_the_model(tmp_path, cli):
     _train(tmp_path / "run", 2)
     result = cli("train", "gan", "--resume", tmp_path / "run", "--latent-dim", "4", ok=False)
     assert result.exit_code != 0 and "cannot change latent_dim" in result.output
+
+
+def test_resume_with_fewer_steps_than_done_is_refused(tmp_path, cli):
+    _train(tmp_path / "run", 3)
+    before = (tmp_path / "run" / "state.safetensors").read_bytes()
+    result = cli("train", "gan", "--resume", tmp_path / "run", "--steps", "2", ok=False)
+    assert result.exit_code != 0 and "at step 3 already, past --steps 2" in result.output
+    assert (tmp_path / "run" / "state.safetensors").read_bytes() == before
 
 
 def test_out_dir_with_a_run_is_not_overwritten(tmp_path, cli):
@@ -158,3 +167,30 @@ def test_resumed_adam_keeps_the_kernel_it_was_built_with(tmp_path, written, resu
     for p, q in zip(net.parameters(), other.parameters()):
         torch.testing.assert_close(p, q, rtol=0, atol=1e-6)
     assert adam(net.parameters(), lr=1e-3).param_groups[0]["fused"] is True  # CPU has a fused Adam
+
+
+def test_resume_finds_the_data_from_any_folder_and_follows_data_that_moved(tmp_path, monkeypatch):
+    """Data paths are recorded absolute, so --resume works from another working directory; data that
+    moved may be pointed to on --resume, but an existing recorded folder cannot be swapped."""
+    import shutil
+
+    from PIL import Image
+
+    work = tmp_path / "work"
+    (work / "imgs").mkdir(parents=True)
+    for i in range(4):
+        Image.new("RGB", (16, 16), (40 * i, 90, 200 - 40 * i)).save(work / "imgs" / f"{i}.png")
+    monkeypatch.chdir(work)
+    translate.train("gan", data="imgs", size=16, batch_size=2, steps=2, out="run", progress=False)
+    assert 'data = "' + str(work / "imgs") + '"' in (work / "run" / "config.toml").read_text()
+    monkeypatch.chdir(tmp_path)
+    assert translate.train("gan", resume=work / "run", steps=3, progress=False).step == 3
+    other = tmp_path / "other"
+    shutil.copytree(work / "imgs", other)
+    with pytest.raises(UserError, match="still exists"):
+        translate.train("gan", resume=work / "run", steps=4, data=other)
+    shutil.move(work / "imgs", tmp_path / "moved")
+    with pytest.raises(UserError, match="no such file or folder"):
+        translate.train("gan", resume=work / "run", steps=4, progress=False)
+    assert translate.train("gan", resume=work / "run", steps=4, data=tmp_path / "moved", progress=False).step == 4
+    assert str(tmp_path / "moved") in (work / "run" / "config.toml").read_text()

@@ -34,13 +34,7 @@ REQUESTS = {
 COMMON = {"steps": 2, "sample_every": 0, "device": "cpu", "precision": "fp32"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small batches: a second intra-op thread only adds synchronisation on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -28,13 +28,6 @@ from translate.errors import DataError, UserError
 TINY = {"size": 16, "features": 8, "latent_dim": 8, "batch_size": 4, "sample_every": 0, "device": "cpu"}
 
 
-def _one_line(result) -> str:
-    """The CLI's error: one "Error:" line, no traceback (click's usage errors add a usage line)."""
-    text = result.output.strip()
-    assert result.exit_code != 0, text
-    errors = [line for line in text.splitlines() if line.startswith("Error:")]
-    assert "Traceback" not in text and len(errors) == 1, text
-    return errors[0]
 
 
 def _images(folder: Path, n: int = 6, size: int = 24, seed: int = 0) -> Path:
@@ -115,14 +108,14 @@ def _png_with_bad_idat(path: Path) -> None:
 
 
 @pytest.mark.parametrize("make", [_truncated_jpeg, _png_with_bad_idat])
-def test_corrupt_pixel_data_is_found_by_the_scan_and_skipped_by_name(tmp_path, cli, make):
+def test_corrupt_pixel_data_is_found_by_the_scan_and_skipped_by_name(tmp_path, cli, make, error_line):
     data = _images(tmp_path / "data")
     bad = tmp_path / "data" / ("bad.jpg" if make is _truncated_jpeg else "bad.png")
     make(bad)
     with Image.open(bad) as img:
         img.size  # the header alone passes: this is what the old check looked at
     out = tmp_path / "run"
-    text = _one_line(cli("train", "gan", "--data", data, "--steps", 2, "--out", out, "--size", 16, ok=False))
+    text = error_line(cli("train", "gan", "--data", data, "--steps", 2, "--out", out, "--size", 16, ok=False))
     assert bad.name in text and "--skip-bad-images" in text and not out.exists()
     result = cli("train", "gan", "--data", data, "--steps", 2, "--out", out, "--size", 16, "--features", 8,
                  "--batch-size", 2, "--skip-bad-images")
@@ -168,36 +161,57 @@ def test_skip_bad_images_skips_a_file_that_fails_while_training(tmp_path, monkey
     assert model.step == 6 and "skipping" in capfd.readouterr().err
 
 
-def test_out_holding_someones_files_or_the_data_is_refused(tmp_path, cli):
+def test_out_holding_someones_files_or_the_data_is_refused(tmp_path, cli, error_line):
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "model.safetensors").write_bytes(b"someone's model")
-    text = _one_line(cli("train", "gan", "--data", "shapes", "--out", mine, ok=False))
+    text = error_line(cli("train", "gan", "--data", "shapes", "--out", mine, ok=False))
     assert "model.safetensors" in text and "no training state" in text
     assert (mine / "model.safetensors").read_bytes() == b"someone's model"
     data = _images(tmp_path / "data")
-    text = _one_line(cli("train", "gan", "--data", data, "--out", data, ok=False))
+    text = error_line(cli("train", "gan", "--data", data, "--out", data, ok=False))
     assert "into the training data" in text
-    _one_line(cli("train", "gan", "--data", data, "--out", data / "run", ok=False))
+    error_line(cli("train", "gan", "--data", data, "--out", data / "run", ok=False))
     assert sorted(p.name for p in data.iterdir()) == [f"{i:02d}.png" for i in range(6)]
 
 
+def test_a_run_that_failed_before_its_first_checkpoint_can_start_again_in_its_folder(tmp_path, capfd):
+    """A diverged (or killed) start leaves config.toml, log.jsonl and samples/ but no state: the same
+    command with a fixed flag starts there again rather than refusing the folder as someone's."""
+    out = tmp_path / "run"
+    with pytest.raises(UserError, match="diverged") as failed:
+        translate.train("gan", data="ring8", steps=30, lr=1e12, precision="fp32", out=out, progress=False)
+    assert "--precision fp32" not in str(failed.value)  # it already was: suggest only the learning rate
+    assert (out / "config.toml").exists() and not (out / "model.safetensors").exists()
+    (out / "samples" / "step-0000010.png").write_bytes(b"a preview of the failed start")
+    capfd.readouterr()
+    translate.train("gan", data="ring8", steps=3, out=out, progress=False)
+    assert "stopped before its first checkpoint" in capfd.readouterr().err
+    steps = [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()]
+    assert steps == sorted(steps) and steps[-1] == 3  # the failed start's log is gone
+    assert not (out / "samples" / "step-0000010.png").exists() and (out / "state.safetensors").exists()
+    # A config.toml that a run did not write is still someone's file.
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "config.toml").write_text("[train]\nsteps = 5\n")
+    with pytest.raises(UserError, match="no training state"):
+        translate.train("gan", data="ring8", steps=3, out=mine, progress=False)
+    assert (mine / "config.toml").read_text() == "[train]\nsteps = 5\n"
+
+
 @pytest.fixture(scope="module")
-def cyclegan_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("faults") / "cg"
-    translate.train("cyclegan", a="shapes", b="shapes-inverted", size=16, steps=1, gen_features=4, disc_features=4,
-                    disc_layers=2, n_blocks=1, sample_every=0, out=out, progress=False, device="cpu")
-    return out
+def cyclegan_run(tiny_cyclegan_run):
+    return tiny_cyclegan_run
 
 
-def test_apply_keeps_same_named_inputs_apart_and_never_overwrites(tmp_path, cli, cyclegan_run):
+def test_apply_keeps_same_named_inputs_apart_and_never_overwrites(tmp_path, cli, cyclegan_run, error_line):
     a, b = _images(tmp_path / "a", 1, seed=1), _images(tmp_path / "b", 1, seed=2)
     out = tmp_path / "out"
     result = cli("apply", cyclegan_run, a / "00.png", b / "00.png", "-o", out)
     assert "wrote 2" in result.output
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*.png")) == ["a/00.png", "b/00.png"]
     first = (out / "a" / "00.png").read_bytes()
-    text = _one_line(cli("apply", cyclegan_run, a / "00.png", b / "00.png", "-o", out, "--direction", "b2a",
+    text = error_line(cli("apply", cyclegan_run, a / "00.png", b / "00.png", "-o", out, "--direction", "b2a",
                          ok=False))
     assert "already exist" in text and "--overwrite" in text
     assert (out / "a" / "00.png").read_bytes() == first
@@ -231,19 +245,19 @@ def test_exif_orientation_is_applied_in_apply_and_training(tmp_path, cli, cycleg
     (["--steps", "1e400"], "--steps"),
     (["--ema", "1.5"], "--ema must be in [0, 1)"),
 ])
-def test_bad_numbers_are_one_line_and_write_nothing(tmp_path, cli, flags, message):
+def test_bad_numbers_are_one_line_and_write_nothing(tmp_path, cli, flags, message, error_line):
     out = tmp_path / "run"
-    text = _one_line(cli("train", "gan", "--data", "shapes", "--out", out, *flags, ok=False))
+    text = error_line(cli("train", "gan", "--data", "shapes", "--out", out, *flags, ok=False))
     assert message in text and not out.exists()
 
 
-def test_unwritable_out_is_refused_before_reading_the_data(tmp_path, cli, monkeypatch):
+def test_unwritable_out_is_refused_before_reading_the_data(tmp_path, cli, monkeypatch, error_line):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     import translate.data.sources as sources
 
     monkeypatch.setattr(sources, "open_images", lambda *a, **k: pytest.fail("the data were read first"))
-    text = _one_line(cli("train", "gan", "--data", "shapes", "--out", blocker / "run", ok=False))
+    text = error_line(cli("train", "gan", "--data", "shapes", "--out", blocker / "run", ok=False))
     assert "is a file, not a folder" in text
 
 
@@ -270,24 +284,24 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(tmp_path, monkey
     assert not list(out.glob(".*.tmp*"))
 
 
-def test_apply_output_errors_are_one_line(tmp_path, cli, cyclegan_run):
+def test_apply_output_errors_areerror_line(tmp_path, cli, cyclegan_run, error_line):
     a = _images(tmp_path / "a", 2)
-    assert "not an image format" in _one_line(cli("apply", cyclegan_run, a / "00.png", "-o", tmp_path / "x.xyz",
+    assert "not an image format" in error_line(cli("apply", cyclegan_run, a / "00.png", "-o", tmp_path / "x.xyz",
                                                   ok=False))
     existing = tmp_path / "existing.png"
     existing.write_bytes(b"keep")
-    assert "is a file" in _one_line(cli("apply", cyclegan_run, a, "-o", existing, ok=False))
-    assert "is a file, not a folder" in _one_line(cli("apply", cyclegan_run, a, "-o", existing / "sub", ok=False))
+    assert "is a file" in error_line(cli("apply", cyclegan_run, a, "-o", existing, ok=False))
+    assert "is a file, not a folder" in error_line(cli("apply", cyclegan_run, a, "-o", existing / "sub", ok=False))
     assert existing.read_bytes() == b"keep"
-    assert "--tile must be at least 16" in _one_line(cli("apply", cyclegan_run, a, "-o", tmp_path / "t",
+    assert "--tile must be at least 16" in error_line(cli("apply", cyclegan_run, a, "-o", tmp_path / "t",
                                                         "--tile", "0", ok=False))
 
 
-def test_a_decompression_bomb_is_one_line(tmp_path, cli, cyclegan_run, monkeypatch):
+def test_a_decompression_bomb_iserror_line(tmp_path, cli, cyclegan_run, monkeypatch, error_line):
     big = tmp_path / "big.png"
     Image.new("L", (300, 200)).save(big)
     monkeypatch.setenv("TRANSLATE_MAX_PIXELS", "10000")  # stands for a 20000² PNG of a few KB
-    text = _one_line(cli("apply", cyclegan_run, big, "-o", tmp_path / "o.png", ok=False))
+    text = error_line(cli("apply", cyclegan_run, big, "-o", tmp_path / "o.png", ok=False))
     assert "60,000 pixels" in text
     assert "TRANSLATE_MAX_PIXELS" in text and not (tmp_path / "o.png").exists()
 
@@ -310,13 +324,13 @@ def gan_run(tmp_path_factory):
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"config": None}, "no readable 'config'"),
+    ({"config": None}, "no 'config' entry"),
     ({"modules": '["generator", "oracle"]'}, "'oracle', which plugin 'gan' does not build"),
     ({"step": "NaN"}, "no valid"),
     ({"config": "[" * 100_000 + "]" * 100_000}, "nested too deeply"),
     ({"config": json.dumps({"features": 10**7})}, "the file and its metadata do not match"),
 ])
-def test_crafted_checkpoint_metadata_is_one_line(tmp_path, gan_run, changes, message):
+def test_crafted_checkpoint_metadata_iserror_line(tmp_path, gan_run, changes, message):
     crafted = _edit_metadata(gan_run / "model.safetensors", tmp_path / "m.safetensors", **changes)
     t0 = time.perf_counter()
     with pytest.raises(UserError, match=message):
@@ -373,12 +387,19 @@ def test_large_training_images_are_decoded_once_reduced(tmp_path, monkeypatch):
 def test_written_files_honour_the_umask(tmp_path):
     from translate.fileio import write_text_atomic
 
+    from safetensors.torch import save_file
+
+    from translate.fileio import atomic_path
+
     old = os.umask(0o022)
     try:
         write_text_atomic(tmp_path / "f.txt", "x")
+        with atomic_path(tmp_path / "m.safetensors") as tmp:  # save_file replaces the file, mode 0600
+            save_file({"w": torch.zeros(1)}, str(tmp))
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "f.txt").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "m.safetensors").stat().st_mode) == 0o644
 
 
 def test_toml_tables_and_types_name_the_file(tmp_path):
@@ -418,7 +439,24 @@ def test_the_same_folder_for_both_domains_warns(tmp_path, capfd):
 
 @pytest.mark.parametrize("plugin, data", [("cyclegan", {"a": "shapes", "b": "shapes"}),
                                           ("pix2pix", {"aligned": "shapes2shaded"})])
-def test_an_image_too_small_for_the_patchgan_is_one_line(tmp_path, plugin, data):
+def test_an_image_too_small_for_the_patchgan_iserror_line(tmp_path, plugin, data):
     with pytest.raises(UserError, match="--size 16 is too small for the PatchGAN.*needs at least 24"):
         translate.train(plugin, **data, size=16, out=tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_float_tiffs_in_0_1_are_read_and_other_ranges_named(tmp_path):
+    """Mode-F (32-bit float) TIFFs: [0, 1] pixels are read as they are (PIL's convert would turn them
+    black); other ranges are one line naming the file."""
+    from PIL import Image
+
+    from translate.data.images import DataError, read_image, read_uint8
+
+    ramp = np.linspace(0, 1, 48 * 64, dtype=np.float32).reshape(48, 64)
+    Image.fromarray(ramp, mode="F").save(tmp_path / "f.tif")
+    loaded = read_image(tmp_path / "f.tif")
+    assert np.allclose(loaded.pixels[..., 0], ramp) and loaded.pixels.shape == (48, 64, 3)
+    assert np.abs(read_uint8(tmp_path / "f.tif")[..., 1] / 255 - ramp).max() <= 0.5 / 255 + 1e-6
+    Image.fromarray(ramp * 300, mode="F").save(tmp_path / "g.tif")
+    with pytest.raises(DataError, match=f"{tmp_path / 'g.tif'}: .*from 0 to 300, not in \\[0, 1\\]"):
+        read_image(tmp_path / "g.tif")

@@ -23,14 +23,7 @@ from translate.metrics.inception_net import FIDInceptionV3
 from translate.metrics.lpips import BACKBONES, LPIPS, lpips_distance, load_lpips
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These tensors are tiny: a second intra-op thread only adds synchronisation, which on a
-    busy 2-core machine costs far more than the work (restored afterwards)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ---- shared data -------------------------------------------------------------------------------

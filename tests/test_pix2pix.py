@@ -135,6 +135,19 @@ def test_bad_pairs_list_the_offending_names(tmp_path, plugin):
         plugin.dataset(plugin.Config(), _options(), {"aligned": str(tmp_path / "odd")})
 
 
+def test_aligned_folder_of_plain_photos_warns(tmp_path, capfd):
+    """--aligned on square images (not A|B pairs) trains on meaningless halves: a warning says so;
+    real A|B pairs (twice as wide as tall) get none."""
+    plugin = load_plugin("pix2pix")
+    for i in range(3):
+        _write(tmp_path / "square" / f"{i}.png", np.zeros((40, 40, 3), np.uint8))
+        _write(tmp_path / "pairs" / f"{i}.png", np.zeros((40, 80, 3), np.uint8))
+    plugin.dataset(plugin.Config(), _options(), {"aligned": str(tmp_path / "square")})
+    assert "3 of 3 images are not wider than tall" in capfd.readouterr().err
+    plugin.dataset(plugin.Config(), _options(), {"aligned": str(tmp_path / "pairs")})
+    assert "warning" not in capfd.readouterr().err
+
+
 @pytest.mark.parametrize("data, message", [
     ({}, "needs paired data"),
     ({"a": "x"}, "got --a"),

@@ -91,3 +91,14 @@ def test_held_out_data_flags_are_recorded_and_reread(tmp_path, cli):
     assert 'eval_data = "grid25"' in (run / "config.toml").read_text()
     record = read_records(run / "metrics.jsonl")[0]
     assert record["modes_total"] == 25  # scored against grid25's modes, not ring8's
+
+
+def test_a_missing_held_out_folder_is_one_line_before_any_step(tmp_path, cli):
+    """--eval-a nonexist fails at set-up, naming --eval-a (not --a), with no run folder written:
+    not at the first evaluation, which may be hours in."""
+    run = tmp_path / "run"
+    result = cli("train", "cyclegan", "--a", "shapes", "--b", "shapes-inverted", "--size", 32, "--gen-features", 8,
+                 "--disc-features", 8, "--n-blocks", 1, "--steps", 4, "--eval-every", 3, "--eval-a", tmp_path / "nope",
+                 "--eval-b", "shapes", "--out", run, ok=False)
+    assert result.exit_code != 0 and f"--eval-a {tmp_path / 'nope'}: no such file or folder" in result.output
+    assert "Traceback" not in result.output and not run.exists()

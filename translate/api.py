@@ -20,6 +20,7 @@ from typing import Any
 
 from .errors import UserError
 from .plugin import Plugin
+from .tensorboard_log import TENSORBOARD_DIR
 
 
 def _plugin(plugin: str | Plugin) -> Plugin:
@@ -84,6 +85,10 @@ def check_out_dir(out_dir: Path) -> None:
                         "or choose another --out")
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out {out_dir} is a file; give a folder for the run")
+    if _stopped_before_first_checkpoint(out_dir):
+        print(f"note: --out {out_dir} holds a run that stopped before its first checkpoint (nothing to resume); "
+              "starting it again there", file=sys.stderr)
+        _clear_unfinished_start(out_dir)
     taken = [name for name in RUN_FILES if (out_dir / name).exists()]
     if taken:
         raise UserError(f"--out {out_dir} already holds {', '.join(taken)} but no training state: a new run would "
@@ -93,6 +98,44 @@ def check_out_dir(out_dir: Path) -> None:
         raise UserError(f"--out {out_dir}: {existing} is a file, not a folder; choose another --out")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise UserError(f"--out {out_dir}: {existing} is not writable; choose an --out you can write to")
+
+
+# The header translate writes at the top of a run's config.toml (dumps_toml prefixes "# ").
+RUN_CONFIG_HEADER = "# Resolved config of this run"
+# What a run has written before its first checkpoint (besides config.toml and its lock).
+START_FILES = ("log.jsonl", "samples", "samples.png", "index.html", TENSORBOARD_DIR)
+
+
+def _stopped_before_first_checkpoint(out_dir: Path) -> bool:
+    """A folder where a run began (its own config.toml) but stopped, crashed or was killed before it
+    wrote a checkpoint: no model, no state, nothing but the files a run writes when it starts. A new
+    run may start there again instead of refusing the folder (there is nothing to resume)."""
+    from .checkpoint import MODEL_FILE, STATE_FILE
+    from .fileio import TEMP_SUFFIX
+    from .runlock import LOCK_FILE
+
+    config = out_dir / "config.toml"
+    if not config.is_file() or (out_dir / MODEL_FILE).exists() or (out_dir / STATE_FILE).exists():
+        return False
+    try:
+        if not config.read_text(errors="replace").startswith(RUN_CONFIG_HEADER):
+            return False  # someone's own config.toml
+    except OSError:
+        return False
+    allowed = {"config.toml", LOCK_FILE, *START_FILES}
+    return all(p.name in allowed or TEMP_SUFFIX in p.name for p in out_dir.iterdir())
+
+
+def _clear_unfinished_start(out_dir: Path) -> None:
+    """Remove what the stopped run wrote, so the new run's log and samples start clean."""
+    import shutil
+
+    for name in ("config.toml", *START_FILES):
+        path = out_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def train(plugin: str | Plugin, *, out: str | Path | None = None, resume: str | Path | None = None,

@@ -115,11 +115,13 @@ def load_model(path: str | Path, device: torch.device | str = "cpu", use_ema: bo
         raise UserError(f"{path}: written by plugin '{meta.get('plugin')}', not '{plugin.name}'")
     request = recorded_request(plugin, meta, str(path))
     try:
-        names = json.loads(meta["modules"])
-        step = int(meta["step"])
-    except (KeyError, ValueError, RecursionError) as exc:
-        raise UserError(f"{path}: its metadata has no valid {exc} entry; it was not written by translate, "
-                        "or was edited") from None
+        names = json.loads(meta.get("modules", ""))
+        step = int(meta.get("step", ""))
+        if step < 0:
+            raise ValueError(step)
+    except (ValueError, RecursionError):
+        raise UserError(f"{path}: its metadata has no valid 'modules' list or 'step' count; it was not written "
+                        "by translate, or was edited") from None
     if not isinstance(names, list) or not names:
         raise UserError(f"{path}: its metadata names no modules; it was not written by translate, or was edited")
     prefix = "ema." if use_ema and meta.get("ema") == "true" else ""

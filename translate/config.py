@@ -127,6 +127,13 @@ def to_plain(config: Any) -> dict[str, Any]:
     return json.loads(json.dumps(dataclasses.asdict(config)))
 
 
+def did_you_mean(name: str, choices: typing.Iterable[str], template: str = "'{}'") -> str:
+    """``"; did you mean 'closest'?"`` for the closest of ``choices`` to a mistyped ``name`` (difflib),
+    or "" when none is close; ``template`` formats the suggestion (e.g. ``"[{}]"`` for a section)."""
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f"; did you mean {template.format(close[0])}?" if close else ""
+
+
 def from_plain(cls: type, values: dict[str, Any], where: str) -> Any:
     """Build ``cls`` from plain values, rejecting unknown keys with a close-match hint."""
     hints = field_types(cls)
@@ -135,9 +142,7 @@ def from_plain(cls: type, values: dict[str, Any], where: str) -> Any:
     for key, value in values.items():
         name = key.replace("-", "_")
         if name not in hints:
-            close = difflib.get_close_matches(name, names, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise UserError(f"{where}: unknown key '{key}'{hint}")
+            raise UserError(f"{where}: unknown key '{key}'{did_you_mean(name, names)}")
         kwargs[name] = coerce(value, hints[name], f"{where}: {key}")
     return cls(**kwargs)
 
@@ -165,6 +170,9 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
                 if isinstance(inner_value, dict):
                     raise UserError(f"{path}: [{key}] {inner} is a table; write {inner} = VALUE")
                 flat[inner] = inner_value
+        elif isinstance(value, dict) and did_you_mean(key, SECTIONS):
+            raise UserError(f"{path}: [{key}] is not a known section{did_you_mean(key, SECTIONS, '[{}]')} "
+                            f"(the sections are {', '.join(f'[{s}]' for s in SECTIONS)})")
         elif isinstance(value, dict):
             raise UserError(f"{path}: {key} is a table; write {key} = VALUE (only {', '.join(f'[{s}]' for s in SECTIONS)} "
                             "group keys)")

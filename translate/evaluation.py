@@ -228,7 +228,6 @@ def evaluate_report(plugin: Plugin, modules: Mapping[str, Any], config: Any, out
         if value and Path(value).is_dir() and out_dir.resolve().is_relative_to(Path(value).resolve()):
             raise UserError(f"--out {out_dir} lies inside the data folder --{flag} {value}: the images evaluation "
                             "writes would join that data; choose an --out outside it")
-    out_dir.mkdir(parents=True, exist_ok=True)
     asked: dict[str, Any] = {k: v for k, v in (data or {}).items() if v is not None}
     asked.update({k: v for k, v in {"n": n, "inception_weights": inception_weights, **extra}.items()
                   if v is not None})
@@ -243,6 +242,8 @@ def evaluate_report(plugin: Plugin, modules: Mapping[str, Any], config: Any, out
 
     # every sub-module's mode, restored one by one (a frozen part may be in eval mode on purpose)
     modes = [(sub, sub.training) for m in modules.values() if isinstance(m, torch.nn.Module) for sub in m.modules()]
+    created = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
     with collecting() as report:
         try:
             for m in modules.values():
@@ -250,6 +251,12 @@ def evaluate_report(plugin: Plugin, modules: Mapping[str, Any], config: Any, out
                     m.eval()
             with torch.no_grad():
                 values = call_hook(plugin, "evaluate", dict(modules), config, out_dir, **options)
+        except BaseException:
+            # a hook that fails on its input before writing (e.g. an image too small) leaves no
+            # empty --out behind; one holding anything is kept as it is
+            if created and out_dir.is_dir() and not any(out_dir.iterdir()):
+                out_dir.rmdir()
+            raise
         finally:
             for sub, mode in modes:
                 sub.training = mode
@@ -336,6 +343,17 @@ def source_batches(source: ImageSource, channels: int, size: int | None = None,
                 img = augment.run(transform, 0, image=img)["image"]
             tensors.append(uint8_to_tensor(img[..., None] if np.ndim(img) == 2 else img))
         yield [names[i] for i in chunk], torch.stack(tensors)
+
+
+def source_image_size(source: ImageSource, index: int) -> tuple[int, int]:
+    """(width, height) of image ``index`` of ``source`` as it will load, from the file's header
+    alone (no decode), so an evaluation can check every size before it writes anything."""
+    if source.paths:
+        from .metrics.folders import image_size
+
+        return image_size(source.paths[index])
+    height, width = source.arrays[index].shape[:2]
+    return width, height
 
 
 def pick(count: int, n: int | None, seed: int = 0, spread: bool = False) -> list[int]:

@@ -58,6 +58,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         os.chmod(tmp_path, 0o666 & ~_umask())
         yield tmp_path
+        # Again after the write: a writer may have replaced the file (safetensors' save_file makes a
+        # new one with mode 0600), and checkpoints should get the permissions the umask gives.
+        os.chmod(tmp_path, 0o666 & ~_umask())
         _fsync(tmp_path)
         os.replace(tmp_path, path)
         _fsync(path.parent, directory=True)

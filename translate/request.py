@@ -16,14 +16,14 @@ are validated the same way.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 from . import __version__
-from .config import absent_values, check_bounds, coerce, dumps_toml, field_types, from_plain, read_config_file, to_plain
+from .config import (absent_values, check_bounds, coerce, did_you_mean, dumps_toml, field_types, from_plain,
+                     read_config_file, to_plain)
 from .errors import UserError
 from .options import RESUMABLE_OVERRIDES, TrainOptions
 from .plugin import Plugin, call_hook
@@ -81,9 +81,7 @@ class TrainRequest:
 def _unknown_key(plugin: Plugin, key: str, where: str) -> UserError:
     known = sorted(_option_names() | _config_names(plugin) | set(plugin.data_flags) | set(RUN_KEYS)
                    | {EVAL_PREFIX + f for f in plugin.data_flags})
-    close = difflib.get_close_matches(key.replace("-", "_"), known, n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
-    return UserError(f"{where}: unknown key '{key}' for plugin '{plugin.name}'{hint}")
+    return UserError(f"{where}: unknown key '{key}' for plugin '{plugin.name}'{did_you_mean(key.replace('-', '_'), known)}")
 
 
 def _option_names() -> set[str]:
@@ -174,13 +172,32 @@ def new_request(plugin: Plugin, values: Mapping[str, Any], config_file: str | Pa
     options = _build(TrainOptions, {**plugin.train_defaults, **file_train, **train}, "--")
     paper = paper_values(plugin) if options.paper else {}
     config = _build(plugin.Config, {**paper, **file_model, **model}, "--")
-    data, eval_data = split_eval({**file_data, **data})
+    data, eval_data = (absolute_paths(d) for d in split_eval({**file_data, **data}))
     if not data:
         flags = " ".join(f"--{k.replace('_', '-')} ..." for k in plugin.data_flags)
         raise UserError(f"plugin '{plugin.name}' needs data: {flags}")
     check_options(options)
     config = call_hook(plugin, "finalize_config", config, set(paper) | set(file_model) | set(model), data, options)
     return validate(TrainRequest(plugin, options, config, data, eval_data))
+
+
+def absolute_paths(data: Mapping[str, str]) -> dict[str, str]:
+    """Data values that name existing files or folders, made absolute: the run records them, and
+    --resume (or --config config.toml) must find the data from any working directory. Other values
+    (built-in data set names) stay as given."""
+    return {k: str(Path(v).absolute()) if Path(v).exists() else v for k, v in data.items()}
+
+
+def moved_data(recorded: Mapping[str, str], given: Mapping[str, str]) -> dict[str, str]:
+    """On --resume, data flags may point to where the run's data are now, but only where the recorded
+    path no longer exists (the data moved, or the run started elsewhere with a relative path): a
+    different folder beside an existing one would change the training."""
+    changed = {k: v for k, v in given.items() if Path(v).absolute() != Path(recorded.get(k, "")).absolute()}
+    kept = sorted(k for k in changed if k not in recorded or Path(recorded[k]).exists())
+    if kept:
+        raise UserError(f"--resume keeps the run's data; {', '.join(f'--{k} {recorded.get(k)}' for k in kept)} "
+                        "still exists (a data flag on --resume only says where data that moved are now)")
+    return absolute_paths(changed)
 
 
 def recorded_request(plugin: Plugin, meta: Mapping[str, str], where: str) -> TrainRequest:
@@ -191,9 +208,12 @@ def recorded_request(plugin: Plugin, meta: Mapping[str, str], where: str) -> Tra
     except RecursionError:
         raise UserError(f"{where}: its metadata is nested too deeply to be a translate config; it was "
                         "edited or crafted") from None
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UserError(f"{where}: its metadata has no readable {exc} entry; it was not written by "
-                        "translate, or was edited") from None
+    except KeyError as exc:
+        raise UserError(f"{where}: its metadata has no {exc} entry; it was not written by translate, or was "
+                        "edited") from None
+    except (TypeError, ValueError):
+        raise UserError(f"{where}: its metadata entries config/options/data are not valid JSON; it was not "
+                        "written by translate, or was edited") from None
     if not all(isinstance(v, dict) for v in (config_values, option_values, data, eval_data)):
         raise UserError(f"{where}: its metadata entries config/options/data must be JSON objects")
     config = from_plain(plugin.Config, absent_values(plugin.Config, config_values), f"{where} config")
@@ -212,11 +232,17 @@ def resume_request(plugin: Plugin, run_dir: Path, values: Mapping[str, Any]) -> 
                         f"not '{plugin.name}'; use 'translate train {meta.get('plugin')} --resume {run_dir}'")
     train, data, model = route(plugin, values, "command line")
     data, eval_data = split_eval(data)  # held-out data may change: it does not alter the training
-    fixed = sorted(set(model) | set(data) | (set(train) - RESUMABLE_OVERRIDES))
+    fixed = sorted(set(model) | (set(train) - RESUMABLE_OVERRIDES))
     if fixed:
         raise UserError(f"--resume keeps the run's settings; cannot change {', '.join(fixed)} "
                         "(start a new run with --out instead)")
     recorded = recorded_request(plugin, meta, str(run_dir))
+    moved = moved_data(recorded.data, {k: str(v) for k, v in data.items()})
     options = dataclasses.replace(recorded.options, **{
         k: coerce(v, field_types(TrainOptions)[k], f"--{k.replace('_', '-')}") for k, v in train.items()})
-    return validate(dataclasses.replace(recorded, options=options, eval_data={**recorded.eval_data, **eval_data}))
+    done = str(meta.get("step", ""))
+    if done.isdigit() and options.steps < int(done):  # else it would rewrite the run with a smaller --steps
+        raise UserError(f"--resume {run_dir}: the run is at step {done} already, past --steps {options.steps}; "
+                        f"pass a --steps above {done} to train on")
+    return validate(dataclasses.replace(recorded, options=options, data={**recorded.data, **moved},
+                                        eval_data={**recorded.eval_data, **absolute_paths(eval_data)}))

@@ -122,6 +122,10 @@ class Trainer:
         self.dataset = call_hook(plugin, "dataset", config, options, self.request.data)
         if len(self.dataset) == 0:
             raise UserError(f"plugin '{plugin.name}': the dataset from {self.request.data} is empty")
+        if self.request.eval_data and options.eval_every:  # every rank: all must stop, or none
+            stage(f"checking the held-out data ({', '.join(f'--eval-{k} {v}' for k, v in self.request.eval_data.items())})…",
+                  show)
+            self._check_eval_data()
         processes = (f"; {dist.describe()}, --batch-size {options.batch_size} each = global batch "
                      f"{options.batch_size * dist.world_size}" if dist else "")
         stage(f"{len(self.dataset):,} training items; building networks on {runtime.device.type} "
@@ -158,6 +162,22 @@ class Trainer:
         elif options.eval_every and not plugin.can("evaluate"):
             raise UserError(f"--eval-every: plugin '{plugin.name}' has no evaluation (no evaluate hook)")
         return ctx
+
+    def _check_eval_data(self) -> None:
+        """Open the held-out data the way the training data are opened, now: a wrong --eval-* path
+        fails before the first step instead of at the first evaluation, possibly hours in."""
+        request = self.request
+        try:
+            call_hook(self.plugin, "dataset", request.config, self.options, {**request.data, **request.eval_data})
+        except UserError as exc:
+            raise UserError(self._eval_flags(str(exc))) from None
+
+    def _eval_flags(self, message: str) -> str:
+        """A data error about held-out data names the --eval-* flag the user gave, not the training one."""
+        for flag in self.request.eval_data:
+            dashed = flag.replace("_", "-")
+            message = message.replace(f"--{dashed} ", f"--eval-{dashed} ")
+        return message
 
     def _saved_position(self, ctx: TrainContext) -> tuple[int, int]:
         """(global data position, world size) of the checkpoint being resumed. A run resumed on
@@ -340,8 +360,9 @@ class Trainer:
         if bad and not _model_is_finite(self.ctx.modules):
             if not self.is_main:
                 raise distributed.Quiet(1)
+            fp32 = "" if self.ctx.runtime.precision == "fp32" else " or use --precision fp32"
             raise UserError(f"plugin '{self.plugin.name}': training diverged at step {self.ctx.step} "
-                            f"({', '.join(bad)} not finite); lower the learning rate or use --precision fp32")
+                            f"({', '.join(bad)} not finite); lower the learning rate{fp32}")
 
     # ---- phase 3: checkpoints and previews -------------------------------------------------------
     def checkpoint(self) -> None:
@@ -396,8 +417,8 @@ class Trainer:
             self.checkpoint()
             if not self.is_main:
                 raise distributed.Quiet(1)
-            raise UserError(f"{error} (evaluation at step {self.ctx.step}; checkpoint saved in {self.out_dir})") \
-                from None
+            raise UserError(f"{self._eval_flags(str(error))} (evaluation at step {self.ctx.step}; checkpoint saved in "
+                            f"{self.out_dir})") from None
 
     def _evaluate_here(self) -> None:
         from .evaluation import evaluate_model

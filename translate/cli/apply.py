@@ -48,27 +48,28 @@ def expand_inputs(inputs: tuple[str, ...]) -> list[tuple[Path, Path]]:
     return unique
 
 
-def plan_outputs(files: list[tuple[Path, Path]], out: Path, suffix: str, fmt: str | None,
+def plan_outputs(files: list[tuple[Path, Path]], out: str | Path, suffix: str, fmt: str | None,
                  overwrite: bool) -> list[tuple[Path, Path]]:
     """(input, output) pairs, checked before any image is processed: a known image format, no
-    output over its input or over another output, no existing file replaced without --overwrite."""
+    output over an input or over another output, no existing file replaced without --overwrite.
+    ``out`` is a file name only for a single input; a trailing slash always makes it a folder."""
     from ..data.images import IMAGE_EXTENSIONS
 
-    single_file = len(files) == 1 and out.suffix != ""
-    if single_file and out.suffix.lower() not in IMAGE_EXTENSIONS:
+    _check_suffix(suffix)
+    says_folder = str(out).endswith(("/", os.sep))  # Path() drops the slash that says "folder"
+    out = Path(out)
+    looks_like_file = out.suffix.lower() in IMAGE_EXTENSIONS and not says_folder and not out.is_dir()
+    single_file = len(files) == 1 and out.suffix != "" and not says_folder and not out.is_dir()
+    if single_file and not looks_like_file:
         raise UserError(f"-o {out}: '{out.suffix}' is not an image format ({', '.join(IMAGE_EXTENSIONS)}); "
                         "give a file name with one of these, or a folder")
     if len(files) > 1 and out.is_file():
         raise UserError(f"-o {out} is a file, but there are {len(files)} inputs; give a folder")
-    jobs = []
-    for src, name in files:
-        if single_file:
-            dst = out
-        else:
-            dst = out / name.with_name(name.stem + suffix + (FORMATS[fmt] if fmt else name.suffix))
-        if dst.resolve() == src.resolve():
-            raise UserError(f"{dst}: output would overwrite its input; choose another -o or a --suffix")
-        jobs.append((src, dst))
+    if len(files) > 1 and looks_like_file:
+        raise UserError(f"-o {out} looks like an image file name, but there are {len(files)} inputs; give a folder "
+                        f"(e.g. -o {out.with_suffix('')}), or end it with '/' if you want a folder of that name")
+    jobs = [(src, out if single_file else out / _output_name(name, suffix, fmt)) for src, name in files]
+    _check_collisions(jobs)
     taken = [dst for _, dst in jobs if dst.exists()]
     if taken and not overwrite:
         shown = ", ".join(map(str, taken[:3])) + (f" and {len(taken) - 3} more" if len(taken) > 3 else "")
@@ -76,6 +77,66 @@ def plan_outputs(files: list[tuple[Path, Path]], out: Path, suffix: str, fmt: st
                         "another -o / --suffix")
     _check_writable(jobs)
     return jobs
+
+
+def _check_suffix(suffix: str) -> None:
+    # The suffix goes inside a file name; a separator would send outputs to another folder
+    # (possibly outside -o) or make pathlib refuse the name with a traceback.
+    if any(sep and sep in suffix for sep in ("/", os.sep, os.altsep)):
+        raise UserError(f"--suffix {suffix!r}: must not contain a path separator; it is added to each file "
+                        "name (e.g. --suffix _b2a), choose the folder with -o")
+
+
+def _output_name(name: Path, suffix: str, fmt: str | None) -> Path:
+    return name.with_name(name.stem + suffix + (FORMATS[fmt] if fmt else name.suffix))
+
+
+def _check_collisions(jobs: list[tuple[Path, Path]]) -> None:
+    """Refuse an output that is an input (it would be replaced before or while being read, even
+    with --overwrite) or that two inputs share (the second result would silently replace the first)."""
+    inputs = {src.resolve(): src for src, _ in jobs}
+    first_for: dict[Path, Path] = {}
+    for src, dst in jobs:
+        key = dst.resolve()
+        if key == src.resolve():
+            raise UserError(f"{dst}: output would overwrite its input; choose another -o or a --suffix")
+        if key in inputs:
+            raise UserError(f"{dst}: the output of {src} would overwrite the input {inputs[key]}; choose another -o "
+                            "or a --suffix")
+        if key in first_for:
+            raise UserError(f"inputs {first_for[key]} and {src} would both be written to {dst}; leave out --format "
+                            "to keep each input's format, or rename one of them")
+        first_for[key] = src
+
+
+def check_readable(jobs: list[tuple[Path, Path]]) -> None:
+    """Decode-check every input (cheaply, see ``decodes``) before the first output is written, so a
+    bad file late in a folder neither leaves a partial set of outputs nor hides the other bad files."""
+    problems = [(src, message) for src, message in ((src, _unreadable(src)) for src, _ in jobs) if message]
+    if len(problems) == 1:
+        raise UserError(problems[0][1])
+    if problems:
+        shown = ", ".join(str(src) for src, _ in problems[:5])
+        more = f" and {len(problems) - 5} more" if len(problems) > 5 else ""
+        raise UserError(f"{len(problems)} input images cannot be read: {shown}{more}; delete or re-save them, or "
+                        f"leave them out. The first: {problems[0][1]}")
+
+
+def _unreadable(src: Path) -> str | None:
+    """None for a file that decodes, else one line naming it and the fix."""
+    from ..data.images import decodes
+    from ..errors import DataError
+
+    try:
+        decodes(src)
+    except DataError as exc:  # already names the file and its fix (e.g. too many pixels)
+        return str(exc)
+    except UserError:  # not the file's fault (e.g. a bad TRANSLATE_MAX_PIXELS)
+        raise
+    except Exception as exc:  # any decoder failure (OSError, SyntaxError, zlib.error, ...) is the file's
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        return f"{src}: cannot read image ({type(exc).__name__}: {detail}); delete or re-save it"
+    return None
 
 
 def _check_writable(jobs: list[tuple[Path, Path]]) -> None:
@@ -112,7 +173,10 @@ def apply(checkpoint, inputs, out, direction, tile, overlap, batch_size, extra, 
     """Translate images with CHECKPOINT (a model.safetensors or its run folder)."""
     from ..inference import apply_files
 
-    jobs = plan_outputs(expand_inputs(inputs), Path(out), suffix, fmt, overwrite)
+    if batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1 (got {batch_size})")
+    jobs = plan_outputs(expand_inputs(inputs), out, suffix, fmt, overwrite)
+    check_readable(jobs)
     written = apply_files(checkpoint, jobs, direction=direction, tile=tile, overlap=overlap,
                           batch_size=batch_size, use_ema=not raw, device=device, precision=precision,
                           extra=extra, grid=grid)

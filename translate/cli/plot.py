@@ -18,10 +18,13 @@ def plot(run, out) -> None:
     from pathlib import Path
 
     from ..errors import UserError
-    from ..report import MATPLOTLIB_MISSING, check_run, write_index, write_plot
+    from ..report import LOG_FILE, MATPLOTLIB_MISSING, check_run, write_index, write_plot
 
     path = Path(run)
     if path.is_file():
+        if not (path.parent / LOG_FILE).is_file():
+            raise UserError(f"{run} is a file, and its folder has no {LOG_FILE}; pass a run folder (translate "
+                            f"train's --out) or its {LOG_FILE}")
         path = path.parent
     run_dir = check_run(path)
     index = write_index(run_dir)  # first: it needs no matplotlib

@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
+from ..errors import UserError
 from .common import device_option, precision_option
+
+
+def check_overwrite(out: Path, count: int, overwrite: bool) -> None:
+    """Refuse, before the model is loaded, to replace an existing file at ``-o`` (or, for a folder,
+    the NNNNN.png files the default ``write_samples`` would write) unless ``--overwrite``."""
+    if overwrite:
+        return
+    if out.is_file():
+        raise UserError(f"-o {out}: the file already exists; pass --overwrite to replace it, or another -o")
+    if out.is_dir():
+        taken = [p for p in (out / f"{i:05d}.png" for i in range(count)) if p.exists()]
+        if taken:
+            shown = ", ".join(map(str, taken[:3])) + (f" and {len(taken) - 3} more" if len(taken) > 3 else "")
+            raise UserError(f"{len(taken)} output(s) already exist: {shown}; pass --overwrite to replace them, "
+                            "or another -o")
 
 
 @click.command()
@@ -15,11 +33,14 @@ from .common import device_option, precision_option
 @click.option("--seed", type=int, default=0, show_default=True, help="noise seed")
 @click.option("--class", "label", default=None, help="class name, for class-conditional models")
 @click.option("--raw", is_flag=True, help="use the raw generator weights even when EMA weights exist")
+@click.option("--overwrite", is_flag=True, help="replace an output that already exists")
 @device_option
 @precision_option
-def sample(checkpoint, count, out, seed, label, raw, device, precision) -> None:
+def sample(checkpoint, count, out, seed, label, raw, overwrite, device, precision) -> None:
     """Draw samples from CHECKPOINT (a model.safetensors or its run folder)."""
     from ..inference import sample_to
+
+    check_overwrite(Path(out), count, overwrite)
 
     path = sample_to(checkpoint, count, out, seed=seed, label=label, use_ema=not raw, device=device,
                      precision=precision)

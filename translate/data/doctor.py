@@ -91,7 +91,7 @@ def describe(report: FolderReport, label: str, size: int | None = None, channels
         sixteen = sum(1 for f in good if f.mode.startswith("I"))
         alpha = sum(1 for f in good if f.mode in ("RGBA", "LA", "PA") or f.mode == "P")
         rotated = sum(1 for f in good if f.rotated)
-        gray = sum(1 for f in good if f.mode in ("L", "1", "I;16", "I;16B", "I;16L", "I", "LA"))
+        gray = sum(1 for f in good if f.mode in ("L", "1", "I;16", "I;16B", "I;16L", "I", "F", "LA"))
         lines += _what_training_does(good, size, channels, sixteen, alpha, rotated, gray)
     for f in report.bad[:10]:
         lines.append(f"  UNREADABLE {f.path}: {f.problem}")

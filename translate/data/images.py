@@ -128,8 +128,8 @@ def decode_image(img, channels: int = 3) -> LoadedImage:
         rgba = img.convert("RGBA")
         alpha = np.asarray(rgba.getchannel("A"), dtype=np.float32) / 255.0
         img = rgba.convert("RGB") if channels == 3 else rgba.convert("L")
-    if mode in ("I;16", "I;16B", "I;16L", "I"):
-        raw = np.asarray(img, dtype=np.float32) / 65535.0
+    if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        raw = float_pixels(img) if mode == "F" else np.asarray(img, dtype=np.float32) / 65535.0
         pixels = np.clip(raw, 0, 1)[..., None]
         if channels == 3:
             pixels = np.repeat(pixels, 3, axis=2)
@@ -139,6 +139,17 @@ def decode_image(img, channels: int = 3) -> LoadedImage:
     if pixels.ndim == 2:
         pixels = pixels[..., None]
     return LoadedImage(pixels, alpha, 8)
+
+
+def float_pixels(img) -> np.ndarray:
+    """A floating-point (mode F, e.g. 32-bit TIFF) image's pixels, which must lie in [0, 1]: PIL's
+    convert() would clip them to 0..255 integers and turn a [0, 1] image black. Any other range
+    has no agreed meaning, so it is refused (the caller names the file)."""
+    raw = np.asarray(img, dtype=np.float32)
+    if raw.size and not (np.isfinite(raw).all() and raw.min() >= 0 and raw.max() <= 1):
+        raise ValueError(f"floating-point pixels from {np.nanmin(raw):g} to {np.nanmax(raw):g}, not in [0, 1]; "
+                         "save it as an 8- or 16-bit image, or scale it to [0, 1]")
+    return raw
 
 
 def read_image(path: str | Path, channels: int = 3) -> LoadedImage:
@@ -174,7 +185,9 @@ def read_uint8_reduced(path: str | Path, channels: int = 3, min_side: int = 0) -
                 img.draft(img.mode, _draft_size(img.size, min_side))
             img.load()
             img = ImageOps.exif_transpose(img)
-            if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+            if img.mode == "F":
+                img = Image.fromarray((float_pixels(img) * 255).round().astype(np.uint8))
+            elif img.mode in ("I;16", "I;16B", "I;16L", "I"):
                 img = Image.fromarray((np.asarray(img, dtype=np.uint32) >> 8).clip(0, 255).astype(np.uint8))
             elif img.mode in ("RGBA", "LA", "PA", "P"):
                 img = img.convert("RGBA")  # palette colours made explicit; alpha dropped below

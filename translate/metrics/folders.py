@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from ..data.images import check_images, find_images, read_image
 from ..errors import UserError
 from .fid import KID_SUBSET_SIZE, KID_SUBSETS, feature_statistics, frechet_distance, kernel_inception_distance
-from .image_quality import PEAK, psnr, ssim
+from .image_quality import PEAK, SSIM_WINDOW, psnr, ssim, ssim_window
 from .inception import InceptionFeatures, extract_features, load_inception
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -66,6 +66,36 @@ def _as_tensor(path: Path) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(read_image(path, channels=3).pixels.transpose(2, 0, 1)))[None]
 
 
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image file as it is decoded (EXIF-rotated), from its header alone."""
+    from ..data.images import _open  # the decoder's own pixel limit, so a bomb fails here as it would later
+
+    with _open(path) as img:
+        width, height = img.size
+        if img.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # orientations that swap the axes
+            width, height = height, width
+    return width, height
+
+
+def _listing(items: list[str], shown: int = 3) -> str:
+    return ", ".join(items[:shown]) + (f" and {len(items) - shown} more" if len(items) > shown else "")
+
+
+def check_crop_border(pairs: list[tuple[Path, Path]], crop_border: int) -> None:
+    """A one-line error, before anything is measured, when ``crop_border`` pixels on each side
+    leave nothing of a real image of a pair (the fake is resized to it, so its size is the one
+    scored), naming the files, their sizes and the largest border that fits them all."""
+    if crop_border <= 0:
+        return
+    sizes = [(real, image_size(real)) for real, _ in pairs]
+    small = [(real, size) for real, size in sizes if 2 * crop_border >= min(size)]
+    if small:
+        fits = (min(min(size) for _, size in sizes) - 1) // 2
+        raise UserError(f"--crop-border {crop_border} leaves nothing of {len(small)} real image(s): "
+                        f"{_listing([f'{real} ({w}×{h})' for real, (w, h) in small])}; pass --crop-border {fits} "
+                        "or less, or leave those images out")
+
+
 def _resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(image, size=size, mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
 
@@ -86,16 +116,28 @@ def _lpips_model(net: str, backbone: str | Path | None, heads: str | Path | None
 def paired_metrics(pairs: list[tuple[Path, Path]], *, y_channel: bool, crop_border: int, lpips_model,
                    lpips_required: bool, notes: list[str], progress: Progress | None = None) -> dict[str, Any]:
     """Mean PSNR, SSIM (and LPIPS when a model is given) over the pairs. Images too small for
-    LPIPS's backbone drop LPIPS with a note, or stop with an error when it was asked for."""
+    LPIPS's backbone drop LPIPS with a note, or stop with an error when it was asked for. Images
+    under 11×11 px after the border crop get SSIM with the largest odd window that fits, and none
+    below 3×3 (their SSIM is left out of the mean); one note names them. ``ssim`` is None when no
+    pair could be scored."""
     from .lpips import lpips_distance
 
     psnrs, ssims, lpipses, resized = [], [], [], 0
+    small_window: list[str] = []  # "path (W×H, window N×N)": scored with a smaller window
+    no_ssim: list[str] = []  # "path (W×H)": too small for any window
     for done, (real_path, fake_path) in enumerate(pairs, 1):
         real, fake = _as_tensor(real_path), _as_tensor(fake_path)
         if fake.shape != real.shape:
             fake, resized = _resize(fake, tuple(real.shape[-2:])), resized + 1
         psnrs.append(psnr(fake, real, border=crop_border, y_channel=y_channel).item())
-        ssims.append(ssim(fake, real, border=crop_border, y_channel=y_channel).item())
+        height, width = (side - 2 * crop_border for side in real.shape[-2:])
+        window = ssim_window(height, width)
+        if window is None:
+            no_ssim.append(f"{real_path} ({width}×{height})")
+        else:
+            if window != SSIM_WINDOW:
+                small_window.append(f"{real_path} ({width}×{height}, window {window}×{window})")
+            ssims.append(ssim(fake, real, border=crop_border, y_channel=y_channel, window=window).item())
         if lpips_model is not None:
             if min(real.shape[-2:]) < lpips_model.spec.min_size:
                 message = (f"{real_path} is smaller than the {lpips_model.spec.min_size}×{lpips_model.spec.min_size} "
@@ -111,7 +153,16 @@ def paired_metrics(pairs: list[tuple[Path, Path]], *, y_channel: bool, crop_bord
     if resized:
         notes.append(f"{resized} fake image(s) differ in size from their real image and were resized to it "
                      "(bicubic, antialiased) for psnr/ssim/lpips")
-    return {"psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)),
+    if small_window or no_ssim:  # sizes are after the border crop, which is what SSIM sees
+        parts = []
+        if small_window:
+            parts.append(f"{len(small_window)} image(s) under {SSIM_WINDOW}×{SSIM_WINDOW} px used the largest odd "
+                         f"Gaussian window that fits (σ 1.5): {_listing(small_window)}")
+        if no_ssim:
+            parts.append(f"{len(no_ssim)} image(s) under 3×3 px have no ssim and are left out of its mean: "
+                         f"{_listing(no_ssim)}")
+        notes.append("ssim: " + "; ".join(parts) + " (their psnr is unaffected)")
+    return {"psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)) if ssims else None,
             "lpips": float(np.mean(lpipses)) if lpipses else None}
 
 
@@ -141,6 +192,14 @@ def compare_folders(real: str | Path, fake: str | Path, *, inception_weights: st
                               "kid_std": None, "n_pairs": 0, "psnr": None, "ssim": None, "lpips": None,
                               "protocol": {}, "notes": notes}
 
+    pairs: list[tuple[Path, Path]] = []
+    if paired is not False:  # paired and checked first: a bad --crop-border fails before FID's minutes of work
+        pairs, pair_notes = pair_images(real_root, real_paths, fake_root, fake_paths)
+        if not pairs and paired is True:
+            raise UserError(f"fake folder {fake_root}: no image has the same relative name as one in {real_root} "
+                            "(paired metrics compare real/x.png with fake/x.png)")
+        check_crop_border(pairs, crop_border)
+
     if fid:
         for root, paths, label in ((real_root, real_paths, "real"), (fake_root, fake_paths, "fake")):
             if len(paths) < 2:
@@ -165,11 +224,7 @@ def compare_folders(real: str | Path, fake: str | Path, *, inception_weights: st
                                      f"over {kid_subsets} subsets of {m} per folder, seed {seed}")
 
     if paired is not False:
-        pairs, pair_notes = pair_images(real_root, real_paths, fake_root, fake_paths)
         notes.extend(pair_notes)
-        if not pairs and paired is True:
-            raise UserError(f"fake folder {fake_root}: no image has the same relative name as one in {real_root} "
-                            "(paired metrics compare real/x.png with fake/x.png)")
         if pairs:
             required = lpips is True or lpips_weights is not None or lpips_heads is not None
             model = (None if lpips is False
@@ -178,9 +233,11 @@ def compare_folders(real: str | Path, fake: str | Path, *, inception_weights: st
                                          lpips_required=required, notes=notes, progress=progress))
             result["n_pairs"] = len(pairs)
             channel = "Y of ITU-R BT.601 (16-235)" if y_channel else "RGB"
+            smaller = any(note.startswith("ssim: ") for note in notes)
             result["protocol"]["psnr_ssim"] = (
                 f"{channel}, border crop {crop_border} px, peak {PEAK:g} on the 8-bit scale, float64; SSIM Gaussian "
-                "11×11 σ 1.5, K1 0.01, K2 0.03, valid positions; mean of per-image values")
+                f"11×11 σ 1.5{' (smaller, or none, for images under 11 px: see notes)' if smaller else ''}, K1 0.01, K2 0.03, "
+                "valid positions; mean of per-image values")
             if result["lpips"] is not None:
                 result["protocol"]["lpips"] = (f"LPIPS v0.1 ({lpips_net} backbone, linear heads), RGB [0,1] → "
                                                "[-1,1], mean of per-pair values")
@@ -199,7 +256,8 @@ def format_report(result: dict[str, Any]) -> list[str]:
     lines.append(f"images {result['n_real']} real, {result['n_fake']} fake")
     if result.get("n_pairs"):
         lines.append(f"psnr {result['psnr']:.2f} dB")
-        lines.append(f"ssim {result['ssim']:.4f}")
+        if result.get("ssim") is not None:  # None: every pair too small for SSIM (a note says which)
+            lines.append(f"ssim {result['ssim']:.4f}")
         if result.get("lpips") is not None:
             lines.append(f"lpips {result['lpips']:.4f}")
         lines.append(f"pairs {result['n_pairs']}")

@@ -14,6 +14,10 @@ Y channel on its usual 16-235 range.
   ``structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False)``
   (tests/test_metrics.py). kornia's default ``padding="same"`` also scores the reflect-padded
   border and gives different numbers.
+* Images smaller than the window: :func:`ssim_window` gives the largest odd window that fits
+  (down to 3×3, same σ 1.5, kornia's kernel truncated and renormalised) for callers that score
+  any size (``translate compare``); ``ssim`` itself keeps the 11×11 window unless told otherwise,
+  so a figure is never silently measured another way.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from ..errors import UserError
 BT601 = (65.481, 128.553, 24.966)  # RGB in [0, 1] → Y in [16, 235]: ITU-R BT.601, studio range
 PEAK = 255.0  # metrics on the 8-bit scale
 SSIM_WINDOW = 11  # Wang et al. 2004, §III-C: 11×11 Gaussian window, σ = 1.5 (kornia's fixed σ)
+SSIM_MIN_WINDOW = 3  # below 3×3 a "window" is one pixel: no local statistics left to compare
 
 
 def quantize(x: torch.Tensor) -> torch.Tensor:
@@ -52,10 +57,20 @@ def _prepare(a: torch.Tensor, b: torch.Tensor, border: int, y_channel: bool) -> 
         a, b = rgb_to_y(a), rgb_to_y(b)
     else:
         a, b = a.double() * PEAK, b.double() * PEAK
-    a, b = crop_border(a, border), crop_border(b, border)
-    if a.shape[-1] < 1 or a.shape[-2] < 1:
-        raise UserError(f"a border crop of {border} leaves nothing of {tuple(b.shape[-2:])} images")
-    return a, b
+    height, width = a.shape[-2:]
+    if 2 * border >= min(height, width):  # report the size before the crop: after it there is nothing
+        raise UserError(f"a border crop of {border} px leaves nothing of {width}×{height} images; use a crop border "
+                        f"of {(min(height, width) - 1) // 2} or less")
+    return crop_border(a, border), crop_border(b, border)
+
+
+def ssim_window(height: int, width: int) -> int | None:
+    """The SSIM window for an image of ``height``×``width`` pixels (after any border crop): the
+    standard 11, or for a smaller image the largest odd size that fits, down to 3; None when not
+    even 3×3 fits (SSIM cannot be measured)."""
+    side = min(height, width, SSIM_WINDOW)
+    side -= 1 - side % 2  # odd: the window needs a centre pixel
+    return side if side >= SSIM_MIN_WINDOW else None
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor, *, border: int = 0, y_channel: bool = False,
@@ -69,16 +84,19 @@ def psnr(a: torch.Tensor, b: torch.Tensor, *, border: int = 0, y_channel: bool =
     return 10 * torch.log10(PEAK ** 2 / mse)
 
 
-def ssim(a: torch.Tensor, b: torch.Tensor, *, border: int = 0, y_channel: bool = False) -> torch.Tensor:
+def ssim(a: torch.Tensor, b: torch.Tensor, *, border: int = 0, y_channel: bool = False,
+         window: int = SSIM_WINDOW) -> torch.Tensor:
     """Per-image SSIM (N values, float64) of images in [0, 1]: Wang et al. 2004 with a Gaussian
-    window, averaged over the valid map and over channels."""
+    window (``window``×``window``, σ 1.5), averaged over the valid map and over channels."""
     from kornia.metrics import ssim as ssim_map
 
+    if window < SSIM_MIN_WINDOW or window % 2 == 0:
+        raise ValueError(f"SSIM window {window}: give an odd size of at least {SSIM_MIN_WINDOW}")
     x, y = _prepare(a, b, border, y_channel)
-    if min(x.shape[-2:]) < SSIM_WINDOW:
-        raise UserError(f"SSIM needs images of at least {SSIM_WINDOW}×{SSIM_WINDOW} pixels after the border "
-                        f"crop (got {tuple(x.shape[-2:])})")
-    return ssim_map(x, y, SSIM_WINDOW, max_val=PEAK, eps=0.0, padding="valid").flatten(1).mean(1)
+    if min(x.shape[-2:]) < window:
+        raise UserError(f"SSIM needs images of at least {window}×{window} pixels after the border "
+                        f"crop (got {x.shape[-1]}×{x.shape[-2]})")
+    return ssim_map(x, y, window, max_val=PEAK, eps=0.0, padding="valid").flatten(1).mean(1)
 
 
 def psnr_y(sr: torch.Tensor, hr: torch.Tensor, border: int) -> torch.Tensor:

@@ -79,16 +79,35 @@ def open_points(value: str, flag: str = "--data") -> PointSource:
     path = Path(value)
     if path.is_file():
         try:
-            pts = np.load(path) if path.suffix == ".npy" else np.loadtxt(path, delimiter=",", ndmin=2)
+            pts = np.load(path) if path.suffix == ".npy" else _read_csv(path)
+            pts = np.asarray(pts, dtype=np.float32)
         except Exception as exc:
             raise UserError(f"{flag} {path}: cannot read points ({exc}); pass an N×2 .npy or .csv file") from None
         if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) == 0:
             raise UserError(f"{flag} {path}: expected an N×2 array of points, got shape {pts.shape}")
-        return PointSource(str(path), points=pts.astype(np.float32))
+        bad = int((~np.isfinite(pts).all(axis=1)).sum())
+        if bad:
+            verb = "holds" if bad == 1 else "hold"
+            raise UserError(f"{flag} {path}: {bad} of its {len(pts)} points {verb} NaN/inf values (or values too "
+                            "large for float32); remove or fix those rows")
+        return PointSource(str(path), points=pts)
     if value in POINT_SETS and not path.exists():
         return PointSource(f"builtin:{value}", distribution=POINT_SETS[value]())
     raise UserError(f"{flag} {value}: not a points file (.npy/.csv) nor a built-in point set "
                     f"({', '.join(POINT_SETS)})")
+
+
+def _read_csv(path: Path) -> np.ndarray:
+    """x,y rows, after one optional header line that is not numbers (such as the ``x,y`` that
+    ``translate sample`` writes)."""
+    with open(path, encoding="utf-8-sig") as f:
+        first = f.readline()
+    try:
+        [float(v) for v in first.split(",")]
+        skip = 0
+    except ValueError:
+        skip = 1
+    return np.loadtxt(path, delimiter=",", ndmin=2, skiprows=skip, encoding="utf-8-sig")
 
 
 def is_points(value: str) -> bool:

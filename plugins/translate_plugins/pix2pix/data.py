@@ -16,6 +16,7 @@ additional targets. Problems with the pairing are reported before training, with
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -163,10 +164,18 @@ def aligned_source(value: str, size: int, seed: int, channels: int, skip_bad: bo
         return _synthetic_source(value, size, seed, channels)
     paths = check_images(find_images(value, "--aligned"), "--aligned", skip_bad)
     root = Path(value)
-    odd = [f"{p.relative_to(root)} ({w}×{h})" for p, (w, h) in _sizes(paths).items() if w % 2 or w < 2]
+    sizes = _sizes(paths)
+    odd = [f"{p.relative_to(root)} ({w}×{h})" for p, (w, h) in sizes.items() if w % 2 or w < 2]
     if odd:
         raise UserError(f"--aligned {value}: {len(odd)} image(s) cannot be split into equal A|B halves "
                         f"(odd width): {_listing(odd)}; each image must be A and B side by side")
+    # A|B pairs are about twice as wide as tall; a folder of plain (square or portrait) photos
+    # splits into meaningless halves, which trains without complaint: say so.
+    narrow = [f"{p.relative_to(root)} ({w}×{h})" for p, (w, h) in sizes.items() if w <= h]
+    if len(narrow) * 2 > len(sizes):
+        print(f"warning: --aligned {value}: {len(narrow)} of {len(sizes)} images are not wider than tall "
+              f"({_listing(narrow)}); --aligned expects A and B side by side (e.g. 512×256); for two folders "
+              "of images with matching names use --a DIR --b DIR", file=sys.stderr)
 
     def load(i: int) -> Pair:
         img = read_uint8(paths[i], channels)

@@ -150,16 +150,27 @@ def evaluate(G: torch.nn.Module, config, out_dir: Path, hr: str, limit: int | No
     names = [str(p.relative_to(source.origin)) for p in source.paths] if source.paths else source.classes
     names = names[:limit] if limit else names
     files = [Path(name).with_suffix("").as_posix() if source.paths else name for name in names]
+    s = config.scale
+    # Every size is checked (from the headers) before anything is scored or written: a small image
+    # found halfway used to leave half an evaluation in OUT. After cropping to a multiple of the
+    # scale, each side needs the scale's border twice plus SSIM's 11-px window.
+    need = -(-(2 * s + 11) // s) * s  # the smallest such side that is a multiple of the scale
+    small = []
+    for i, name in enumerate(names):
+        w, h = ev.source_image_size(source, i)
+        if min(w - w % s, h - h % s) < need:
+            small.append(f"{source.paths[i] if source.paths else name} ({w}×{h})")
+    if small:
+        listed = ", ".join(small[:3]) + (f" and {len(small) - 3} more" if len(small) > 3 else "")
+        raise UserError(f"--hr {hr}: {len(small)} image(s) too small to score at ×{s} (each side needs at least "
+                        f"{need} px): {listed}; remove them from --hr or enlarge them")
     fake_dir, real_dir = ev.output_folder(out_dir, "fake"), ev.output_folder(out_dir, "real")
     device = next(G.parameters()).device
-    s = config.scale
     rows = []
     echo(f"{'image':<32} {'psnr':>7} {'ssim':>7} {'bic-psnr':>9} {'bic-ssim':>9}")
     for i, name in enumerate(names):
-        img = torch.from_numpy(source.load(i, 3)).permute(2, 0, 1)[None].float() / 255
+        img = torch.from_numpy(source.load(i, 3).copy()).permute(2, 0, 1)[None].float() / 255
         h, w = img.shape[-2] - img.shape[-2] % s, img.shape[-1] - img.shape[-1] % s
-        if h < 2 * s + 11 or w < 2 * s + 11:
-            raise UserError(f"--hr: image {name} is {img.shape[-1]}×{img.shape[-2]}, too small to score at ×{s}")
         target = img[..., :h, :w]
         lr = downscale(target, s)
         with torch.no_grad():

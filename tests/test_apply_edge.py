@@ -1,0 +1,90 @@
+"""``translate apply`` edge cases from the audit: each bad combination of inputs and flags is one
+"Error:" line naming the file or flag and the fix, given before any output exists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+
+
+
+def _image(path: Path, size: int = 24, seed: int = 0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.random.default_rng(seed).integers(0, 255, (size, size, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def run(tiny_cyclegan_run):
+    return tiny_cyclegan_run
+
+
+def test_two_inputs_with_one_output_name_are_refused(tmp_path, cli, run, error_line):
+    png, jpg = _image(tmp_path / "in" / "x.png"), _image(tmp_path / "in" / "x.jpg", seed=1)
+    out = tmp_path / "out"
+    text = error_line(cli("apply", run, tmp_path / "in", "--format", "png", "-o", out, ok=False))
+    assert str(png) in text and str(jpg) in text and "--format" in text
+    assert not out.exists()
+    cli("apply", run, tmp_path / "in", "-o", out)  # each keeps its own format: no collision
+    assert sorted(p.name for p in out.iterdir()) == ["x.jpg", "x.png"]
+
+
+def test_an_output_over_another_input_is_refused_even_with_overwrite(tmp_path, cli, run, error_line):
+    folder = tmp_path / "in"
+    png, jpg = _image(folder / "x.png"), _image(folder / "x.jpg", seed=1)
+    before = png.read_bytes()
+    text = error_line(cli("apply", run, jpg, png, "-o", folder, "--suffix", "", "--format", "png", "--overwrite",
+                         ok=False))
+    assert f"the output of {jpg} would overwrite the input {png}" in text
+    assert png.read_bytes() == before and sorted(p.name for p in folder.iterdir()) == ["x.jpg", "x.png"]
+
+
+@pytest.mark.parametrize("suffix", ["/x", "../x", "_a/b"])
+def test_a_suffix_with_a_path_separator_is_refused(tmp_path, cli, run, suffix, error_line):
+    src = _image(tmp_path / "in" / "x.png")
+    out = tmp_path / "sub" / "out"
+    text = error_line(cli("apply", run, src, tmp_path / "in", "-o", out, "--suffix", suffix, ok=False))
+    assert f"--suffix {suffix!r}" in text and "path separator" in text
+    assert not (tmp_path / "sub").exists() and not (tmp_path / "x.png").exists()
+
+
+def test_several_inputs_need_a_folder_not_a_file_name(tmp_path, cli, run, error_line):
+    a, b = _image(tmp_path / "a.png"), _image(tmp_path / "b.png", seed=1)
+    out = tmp_path / "one.png"
+    text = error_line(cli("apply", run, a, b, "-o", out, ok=False))
+    assert f"-o {out} looks like an image file name" in text and "2 inputs" in text and "give a folder" in text
+    assert not out.exists()
+    cli("apply", run, a, b, "-o", f"{out}/")  # a trailing slash says "a folder of that name"
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
+    cli("apply", run, tmp_path / "a.png", "-o", out, "--suffix", "_again")  # an existing folder stays a folder
+    assert (out / "a_again.png").is_file()
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_batch_size_below_one_is_refused(tmp_path, cli, run, value, error_line):
+    out = tmp_path / "out"
+    text = error_line(cli("apply", run, _image(tmp_path / "x.png"), "-o", out, "--batch-size", value, ok=False))
+    assert f"--batch-size must be at least 1 (got {value})" in text
+    assert not out.exists()
+
+
+def test_every_unreadable_input_is_named_before_anything_is_written(tmp_path, cli, run, error_line):
+    folder = tmp_path / "in"
+    _image(folder / "a.png")
+    _image(folder / "b.png", size=32)  # another size: "a" would be written before the bad files were reached
+    bad = [folder / f"c{i}.png" for i in range(6)]
+    for path in bad:
+        path.write_bytes(b"not an image")
+    out = tmp_path / "out"
+    text = error_line(cli("apply", run, folder, "-o", out, "--batch-size", "1", ok=False))
+    assert "6 input images cannot be read" in text and "and 1 more" in text
+    assert all(str(path) in text for path in bad[:5]) and "delete or re-save" in text
+    assert not out.exists()
+    text = error_line(cli("apply", run, bad[0], "-o", tmp_path / "one.png", ok=False))
+    assert text.startswith(f"Error: {bad[0]}: cannot read image") and not (tmp_path / "one.png").exists()
