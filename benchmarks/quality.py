@@ -204,11 +204,19 @@ def colour_map_split(x: "np.ndarray", y: "np.ndarray", truth: "np.ndarray") -> t
 
 def cyclegan_scores(model, mapping: str, size: int) -> dict[str, float]:
     """Mean |G_AB(x) − mapping(x)| (``error``) and mean |x − mapping(x)| (``identity``) over the
-    held-out crops, in [0, 1] units, on 8-bit inputs and outputs as a user's PNGs would be; and the
-    error's two parts from :func:`colour_map_split` (``colour_map``, ``artefacts``)."""
+    held-out crops, in [0, 1] units, on 8-bit inputs and outputs as a user's PNGs would be; the
+    error's two parts from :func:`colour_map_split` (``colour_map``, ``artefacts``); and the error
+    on new crops of the training photos (``held_in``, ÷ its own identity error): far below the
+    held-out figure, G learnt the mapping only for the colours it saw."""
+    scores = _mapping_scores(model, mapping, CG_TEST_PHOTOS, size, seed=3)
+    held_in = _mapping_scores(model, mapping, CG_TRAIN_PHOTOS, size, seed=4)
+    return {**scores, "held_in": held_in["error"] / held_in["identity"]}
+
+
+def _mapping_scores(model, mapping: str, photos: tuple[str, ...], size: int, seed: int) -> dict[str, float]:
     import numpy as np
 
-    x = (photo_crops(CG_TEST_PHOTOS, CG_TEST_CROPS, size, seed=3) * 255).round() / 255
+    x = (photo_crops(photos, CG_TEST_CROPS, size, seed=seed) * 255).round() / 255
     truth = colour_mapping(mapping, x)
     batch = torch.from_numpy(x).permute(0, 3, 1, 2) * 2 - 1
     out = [model.apply_tensor(batch[i:i + 16]) for i in range(0, len(batch), 16)]
@@ -328,18 +336,19 @@ def main_cyclegan(args: argparse.Namespace) -> None:
             results[r["variant"], r["mapping"]].append(r)
             print(f"  {r['mapping']:<8} {r['variant']:<24} seed {r['seed']}: error {r['error_ratio']:.3f} × identity "
                   f"(MAE {r['error']:.4f}, identity {r['identity']:.4f}; colour map {r['colour_map_ratio']:.3f}, "
-                  f"artefacts {r['artefacts_ratio']:.3f}) in {r['seconds']:.0f} s",
+                  f"artefacts {r['artefacts_ratio']:.3f}; held-in {r['held_in']:.3f}) in {r['seconds']:.0f} s",
                   file=sys.stderr, flush=True)
     # colour map / artefacts: the two parts of the error (colour_map_split), as fractions of the identity's
     print(f"\n{'mapping':<9} {'variant':<28} {'error / identity':>16} {'identity':>8} {'colour map':>10} "
-          f"{'artefacts':>9}  per seed")
+          f"{'artefacts':>9} {'held-in':>7}  per seed")
     for (v, m), rows in results.items():
         rows.sort(key=lambda r: r["seed"])
         ratios = [r["error_ratio"] for r in rows]
         sd = statistics.stdev(ratios) if len(ratios) > 1 else 0.0
         parts = [statistics.fmean(r[f"{k}_ratio"] for r in rows) for k in ("colour_map", "artefacts")]
+        held_in = statistics.fmean(r["held_in"] for r in rows)
         print(f"{m:<9} {v:<28} {statistics.fmean(ratios):9.3f} ± {sd:4.3f} {1.0:8.2f} {parts[0]:10.3f} "
-              f"{parts[1]:9.3f}  {' '.join(f'{x:.3f}' for x in ratios)}")
+              f"{parts[1]:9.3f} {held_in:7.3f}  {' '.join(f'{x:.3f}' for x in ratios)}")
 
 
 def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

@@ -110,6 +110,20 @@ def test_disc_norm_none_takes_the_instance_norm_out_of_both_patchgans(cli):
     assert result.exit_code != 0 and "--disc-norm" in result.output
 
 
+def test_lr_d_sets_only_the_discriminators_learning_rate():
+    """--lr-d gives the PatchGANs' Adam its own rate (two time-scales); unset, both use --lr."""
+    plugin = _plugin()
+    modules = plugin.build(plugin.Config(**TINY), TrainOptions(size=32))
+    rates = {name: opt.param_groups[0]["lr"] for name, opt in plugin.optimizers(plugin.Config(**TINY), modules).items()}
+    assert rates == {"generators": 2e-4, "discriminators": 2e-4}
+    config = plugin.Config(**TINY, lr=1e-4, lr_d=4e-4)
+    optimizers = plugin.optimizers(config, modules)
+    assert optimizers["generators"].param_groups[0]["lr"] == 1e-4
+    assert optimizers["discriminators"].param_groups[0]["lr"] == 4e-4
+    d_params = {id(p) for name in ("d_a", "d_b") for p in modules[name].parameters()}
+    assert {id(p) for p in optimizers["discriminators"].param_groups[0]["params"]} == d_params
+
+
 def test_paper_trains_the_published_recipe_and_old_checkpoints_keep_theirs(cli, tmp_path):
     """Our three departures from Zhu et al. 2017 (image skip, no norm in D, identity loss fading
     out) are the defaults; --paper restores all three (and is recorded); a checkpoint written before

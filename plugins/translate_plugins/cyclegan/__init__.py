@@ -67,6 +67,8 @@ class CycleGANConfig:
     pool_size: int = param(50, "generated images kept in each history pool for the D updates; 0 = no pool "
                                "(Zhu et al. 2017, §4: 50, after Shrivastava et al. 2017)", min=0)
     lr: float = param(2e-4, "Adam learning rate for generators and discriminators (Zhu et al. 2017, §4: 0.0002)", positive=True)
+    lr_d: float | None = param(None, "discriminators' learning rate; default --lr (Heusel et al. 2017's two time-scale "
+                                     "rule gives D a larger one)", positive=True)
     beta1: float = param(0.5, "Adam beta1 (Zhu et al. 2017 reference code: 0.5)", min=0, max=0.9999)
     beta2: float = param(0.999, "Adam beta2 (Kingma & Ba 2015 default)", min=0, max=0.9999)
     decay_fraction: float = param(0.5, "fraction of the steps over which the learning rate decays linearly to 0 "
@@ -155,11 +157,12 @@ class CycleGANPlugin(Plugin):
 
         from translate.optim import adam
 
-        def joint(*names: str) -> Any:
+        def joint(*names: str, lr: float) -> Any:
             params = itertools.chain(*(modules[n].parameters() for n in names))
-            return adam(params, lr=config.lr, betas=(config.beta1, config.beta2))
+            return adam(params, lr=lr, betas=(config.beta1, config.beta2))
 
-        return {"generators": joint("g_ab", "g_ba"), "discriminators": joint("d_a", "d_b")}
+        return {"generators": joint("g_ab", "g_ba", lr=config.lr),
+                "discriminators": joint("d_a", "d_b", lr=config.lr if config.lr_d is None else config.lr_d)}
 
     def schedulers(self, config: CycleGANConfig, optimizers: dict[str, Any], total_steps: int) -> dict[str, Any]:
         from translate.schedules import decay_each
