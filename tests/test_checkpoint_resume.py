@@ -187,10 +187,20 @@ def test_resume_finds_the_data_from_any_folder_and_follows_data_that_moved(tmp_p
     assert translate.train("gan", resume=work / "run", steps=3, progress=False).step == 3
     other = tmp_path / "other"
     shutil.copytree(work / "imgs", other)
-    with pytest.raises(UserError, match="still exists"):
+    with pytest.raises(UserError, match="keeps the run.s data"):
         translate.train("gan", resume=work / "run", steps=4, data=other)
     shutil.move(work / "imgs", tmp_path / "moved")
     with pytest.raises(UserError, match="no such file or folder"):
         translate.train("gan", resume=work / "run", steps=4, progress=False)
+    with pytest.raises(UserError, match="no such file or folder"):
+        translate.train("gan", resume=work / "run", steps=4, data=tmp_path / "elsewhere")
     assert translate.train("gan", resume=work / "run", steps=4, data=tmp_path / "moved", progress=False).step == 4
+    with pytest.raises(UserError, match="keeps the run.s data"):  # a built-in data set stays what it was
+        translate.train("gan", resume=_builtin_run(tmp_path), steps=4, data="digits")
     assert str(tmp_path / "moved") in (work / "run" / "config.toml").read_text()
+
+
+def _builtin_run(tmp_path):
+    out = tmp_path / "builtin"
+    translate.train("gan", data="shapes", size=16, batch_size=2, steps=1, sample_every=0, out=out, progress=False)
+    return out

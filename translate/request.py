@@ -189,15 +189,25 @@ def absolute_paths(data: Mapping[str, str]) -> dict[str, str]:
 
 
 def moved_data(recorded: Mapping[str, str], given: Mapping[str, str]) -> dict[str, str]:
-    """On --resume, data flags may point to where the run's data are now, but only where the recorded
-    path no longer exists (the data moved, or the run started elsewhere with a relative path): a
-    different folder beside an existing one would change the training."""
+    """On --resume, data flags may point to where the run's data are now, but only from a recorded
+    path that no longer exists to one that does (the data moved): a different folder beside an
+    existing one, or a built-in data set (recorded as a bare name, not a path), would change the
+    training."""
     changed = {k: v for k, v in given.items() if Path(v).absolute() != Path(recorded.get(k, "")).absolute()}
-    kept = sorted(k for k in changed if k not in recorded or Path(recorded[k]).exists())
-    if kept:
-        raise UserError(f"--resume keeps the run's data; {', '.join(f'--{k} {recorded.get(k)}' for k in kept)} "
-                        "still exists (a data flag on --resume only says where data that moved are now)")
+    for key, value in changed.items():
+        was = recorded.get(key, "")
+        if not _is_path(was) or Path(was).exists():
+            raise UserError(f"--resume keeps the run's data (--{key} {was or 'unset'}); a data flag on --resume only "
+                            "says where data that moved are now (start a new run with --out instead)")
+        if not Path(value).exists():
+            raise UserError(f"--{key} {value}: no such file or folder (the run's data were at {was})")
     return absolute_paths(changed)
+
+
+def _is_path(value: str) -> bool:
+    # What a run recorded as a path: absolute (every run since paths are made absolute) or with a
+    # separator; a bare name may be a built-in data set.
+    return Path(value).is_absolute() or "/" in value or "\\" in value
 
 
 def recorded_request(plugin: Plugin, meta: Mapping[str, str], where: str) -> TrainRequest:
