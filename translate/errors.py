@@ -13,3 +13,10 @@ class PluginError(UserError):
 class DataError(UserError):
     """A training file that cannot be used (unreadable, truncated, too large). The trainer saves a
     checkpoint before reporting it, so a bad file never costs the run."""
+
+
+def listing(items, limit: int = 3) -> str:
+    """'x, y, z and 4 more': enough names for the user to find the problem, short enough for the
+    one line an error gets."""
+    names = [str(item) for item in items]
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")

@@ -349,7 +349,7 @@ def source_image_size(source: ImageSource, index: int) -> tuple[int, int]:
     """(width, height) of image ``index`` of ``source`` as it will load, from the file's header
     alone (no decode), so an evaluation can check every size before it writes anything."""
     if source.paths:
-        from .metrics.folders import image_size
+        from .data.images import image_size
 
         return image_size(source.paths[index])
     height, width = source.arrays[index].shape[:2]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import UserError
+from ..errors import UserError, listing
 from .common import device_option, precision_option
 
 FORMATS = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tiff": ".tiff", "bmp": ".bmp"}
@@ -72,8 +72,7 @@ def plan_outputs(files: list[tuple[Path, Path]], out: str | Path, suffix: str, f
     _check_collisions(jobs)
     taken = [dst for _, dst in jobs if dst.exists()]
     if taken and not overwrite:
-        shown = ", ".join(map(str, taken[:3])) + (f" and {len(taken) - 3} more" if len(taken) > 3 else "")
-        raise UserError(f"{len(taken)} output(s) already exist: {shown}; pass --overwrite to replace them, or "
+        raise UserError(f"{len(taken)} output(s) already exist: {listing(taken)}; pass --overwrite to replace them, or "
                         "another -o / --suffix")
     _check_writable(jobs)
     return jobs
@@ -116,9 +115,8 @@ def check_readable(jobs: list[tuple[Path, Path]]) -> None:
     if len(problems) == 1:
         raise UserError(problems[0][1])
     if problems:
-        shown = ", ".join(str(src) for src, _ in problems[:5])
-        more = f" and {len(problems) - 5} more" if len(problems) > 5 else ""
-        raise UserError(f"{len(problems)} input images cannot be read: {shown}{more}; delete or re-save them, or "
+        raise UserError(f"{len(problems)} input images cannot be read: {listing([src for src, _ in problems], 5)}; "
+                        "delete or re-save them, or "
                         f"leave them out. The first: {problems[0][1]}")
 
 

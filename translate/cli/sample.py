@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import UserError
+from ..errors import UserError, listing
 from .common import device_option, precision_option
 
 
@@ -20,8 +20,7 @@ def check_overwrite(out: Path, count: int, overwrite: bool) -> None:
     if out.is_dir():
         taken = [p for p in (out / f"{i:05d}.png" for i in range(count)) if p.exists()]
         if taken:
-            shown = ", ".join(map(str, taken[:3])) + (f" and {len(taken) - 3} more" if len(taken) > 3 else "")
-            raise UserError(f"{len(taken)} output(s) already exist: {shown}; pass --overwrite to replace them, "
+            raise UserError(f"{len(taken)} output(s) already exist: {listing(taken)}; pass --overwrite to replace them, "
                             "or another -o")
 
 

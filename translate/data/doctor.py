@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from .images import decodes, find_images, max_pixels, read_uint8, write_image
+from .images import EXIF_SWAPS_AXES, decodes, find_images, max_pixels, read_uint8, write_image
 
 @dataclass
 class FileInfo:
@@ -55,8 +55,7 @@ def inspect_file(path: Path) -> FileInfo:
         decodes(path)
         with Image.open(path) as img:
             info.mode, info.format = img.mode, img.format or ""
-            orientation = img.getexif().get(0x0112, 1)
-            info.rotated = orientation in (5, 6, 7, 8)
+            info.rotated = img.getexif().get(0x0112, 1) in EXIF_SWAPS_AXES
             w, h = img.size
             info.size = (h, w) if info.rotated else (w, h)  # the readers turn it upright
         info.digest = hashlib.sha1(path.read_bytes()).hexdigest()

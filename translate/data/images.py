@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError, UserError
+from ..errors import DataError, UserError, listing
 from ..fileio import atomic_path
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -78,6 +78,19 @@ def decodes(path: Path) -> None:
             img.verify()
 
 
+EXIF_SWAPS_AXES = (5, 6, 7, 8)  # EXIF orientations that rotate by 90°: width and height swap
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image file as the readers return it (EXIF orientation applied), from
+    its header alone: sizes can be checked before anything is decoded or written."""
+    with _open(Path(path)) as img:
+        width, height = img.size
+        if img.getexif().get(0x0112, 1) in EXIF_SWAPS_AXES:
+            width, height = height, width
+    return width, height
+
+
 def check_images(paths: list[Path], flag: str, skip_bad: bool) -> list[Path]:
     """Decode-check every file (see :func:`decodes`); unreadable or truncated files stop the run
     with their paths before training starts, or are skipped with a count and their names when
@@ -93,19 +106,17 @@ def check_images(paths: list[Path], flag: str, skip_bad: bool) -> list[Path]:
         except Exception:  # any decoder failure (OSError, SyntaxError, zlib.error, ...) is the file's
             bad.append(path)
     if bad and not skip_bad:
-        raise UserError(f"{flag}: {len(bad)} unreadable or truncated image(s): {_listing(bad)}; delete or "
+        raise UserError(f"{flag}: {len(bad)} unreadable or truncated image(s): {listing(bad)}; delete or "
                         "re-save them, or pass --skip-bad-images")
     if bad:
         import sys
 
-        print(f"warning: skipped {len(bad)} unreadable image(s) under {flag}: {_listing(bad)}", file=sys.stderr)
+        print(f"warning: skipped {len(bad)} unreadable image(s) under {flag}: {listing(bad)}", file=sys.stderr)
     if not good:
         raise UserError(f"{flag}: none of the {len(paths)} image files could be read")
     return good
 
 
-def _listing(paths: list[Path]) -> str:
-    return ", ".join(str(p) for p in paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
 
 
 @dataclass

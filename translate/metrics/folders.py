@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.images import check_images, find_images, read_image
-from ..errors import UserError
+from ..errors import UserError, listing
 from .fid import KID_SUBSET_SIZE, KID_SUBSETS, feature_statistics, frechet_distance, kernel_inception_distance
 from .image_quality import PEAK, SSIM_WINDOW, psnr, ssim, ssim_window
 from .inception import InceptionFeatures, extract_features, load_inception
@@ -66,19 +66,6 @@ def _as_tensor(path: Path) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(read_image(path, channels=3).pixels.transpose(2, 0, 1)))[None]
 
 
-def image_size(path: Path) -> tuple[int, int]:
-    """(width, height) of an image file as it is decoded (EXIF-rotated), from its header alone."""
-    from ..data.images import _open  # the decoder's own pixel limit, so a bomb fails here as it would later
-
-    with _open(path) as img:
-        width, height = img.size
-        if img.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # orientations that swap the axes
-            width, height = height, width
-    return width, height
-
-
-def _listing(items: list[str], shown: int = 3) -> str:
-    return ", ".join(items[:shown]) + (f" and {len(items) - shown} more" if len(items) > shown else "")
 
 
 def check_crop_border(pairs: list[tuple[Path, Path]], crop_border: int) -> None:
@@ -87,12 +74,14 @@ def check_crop_border(pairs: list[tuple[Path, Path]], crop_border: int) -> None:
     scored), naming the files, their sizes and the largest border that fits them all."""
     if crop_border <= 0:
         return
+    from ..data.images import image_size
+
     sizes = [(real, image_size(real)) for real, _ in pairs]
     small = [(real, size) for real, size in sizes if 2 * crop_border >= min(size)]
     if small:
         fits = (min(min(size) for _, size in sizes) - 1) // 2
         raise UserError(f"--crop-border {crop_border} leaves nothing of {len(small)} real image(s): "
-                        f"{_listing([f'{real} ({w}×{h})' for real, (w, h) in small])}; pass --crop-border {fits} "
+                        f"{listing([f'{real} ({w}×{h})' for real, (w, h) in small])}; pass --crop-border {fits} "
                         "or less, or leave those images out")
 
 
@@ -157,10 +146,10 @@ def paired_metrics(pairs: list[tuple[Path, Path]], *, y_channel: bool, crop_bord
         parts = []
         if small_window:
             parts.append(f"{len(small_window)} image(s) under {SSIM_WINDOW}×{SSIM_WINDOW} px used the largest odd "
-                         f"Gaussian window that fits (σ 1.5): {_listing(small_window)}")
+                         f"Gaussian window that fits (σ 1.5): {listing(small_window)}")
         if no_ssim:
             parts.append(f"{len(no_ssim)} image(s) under 3×3 px have no ssim and are left out of its mean: "
-                         f"{_listing(no_ssim)}")
+                         f"{listing(no_ssim)}")
         notes.append("ssim: " + "; ".join(parts) + " (their psnr is unaffected)")
     return {"psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)) if ssims else None,
             "lpips": float(np.mean(lpipses)) if lpipses else None}

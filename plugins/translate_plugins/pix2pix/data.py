@@ -26,19 +26,13 @@ import torch
 
 from translate.data import augment
 from translate.data.datasets import uint8_to_tensor
-from translate.data.images import check_images, find_images, read_uint8
+from translate.data.images import check_images, find_images, image_size, read_uint8
 from translate.data.sources import folder_or_builtin
-from translate.errors import UserError
+from translate.errors import UserError, listing
 from translate.interfaces import Dataset
 
 SYNTHETIC_COUNT = 2048  # pairs per synthetic task, like the core's built-in image sets
 Pair = tuple[np.ndarray, np.ndarray]  # (A, B), each H×W×C uint8
-
-
-def _listing(names: list[str], limit: int = 3) -> str:
-    """'x, y, z and 4 more': enough names to find the problem, short enough for one line."""
-    shown = ", ".join(names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 # ---- the synthetic task ------------------------------------------------------------------------
@@ -123,13 +117,8 @@ class PairSource:
 
 
 def _sizes(paths: list[Path]) -> dict[Path, tuple[int, int]]:
-    from PIL import Image
-
-    sizes = {}
-    for path in paths:
-        with Image.open(path) as img:
-            sizes[path] = img.size
-    return sizes
+    # As the reader returns them (EXIF-rotated): a rotated A|B photo splits along its upright width.
+    return {path: image_size(path) for path in paths}
 
 
 def _to_channels(img: np.ndarray, channels: int) -> np.ndarray:
@@ -168,13 +157,13 @@ def aligned_source(value: str, size: int, seed: int, channels: int, skip_bad: bo
     odd = [f"{p.relative_to(root)} ({w}×{h})" for p, (w, h) in sizes.items() if w % 2 or w < 2]
     if odd:
         raise UserError(f"--aligned {value}: {len(odd)} image(s) cannot be split into equal A|B halves "
-                        f"(odd width): {_listing(odd)}; each image must be A and B side by side")
+                        f"(odd width): {listing(odd)}; each image must be A and B side by side")
     # A|B pairs are about twice as wide as tall; a folder of plain (square or portrait) photos
     # splits into meaningless halves, which trains without complaint: say so.
     narrow = [f"{p.relative_to(root)} ({w}×{h})" for p, (w, h) in sizes.items() if w <= h]
     if len(narrow) * 2 > len(sizes):
         print(f"warning: --aligned {value}: {len(narrow)} of {len(sizes)} images are not wider than tall "
-              f"({_listing(narrow)}); --aligned expects A and B side by side (e.g. 512×256); for two folders "
+              f"({listing(narrow)}); --aligned expects A and B side by side (e.g. 512×256); for two folders "
               "of images with matching names use --a DIR --b DIR", file=sys.stderr)
 
     def load(i: int) -> Pair:
@@ -196,7 +185,7 @@ def _by_name(paths: list[Path], root: Path, flag: str) -> dict[str, Path]:
         named[key] = p
     if clashes:
         raise UserError(f"{flag} {root}: {len(clashes)} name(s) appear with two extensions, so their pair "
-                        f"is ambiguous: {_listing(clashes)}; keep one file per name")
+                        f"is ambiguous: {listing(clashes)}; keep one file per name")
     return named
 
 
@@ -209,9 +198,9 @@ def folder_pair_source(a: str, b: str, channels: int, skip_bad: bool) -> PairSou
     if only_a or only_b:
         parts = []
         if only_a:
-            parts.append(f"{len(only_a)} in --a {a} have none in --b: {_listing(only_a)}")
+            parts.append(f"{len(only_a)} in --a {a} have none in --b: {listing(only_a)}")
         if only_b:
-            parts.append(f"{len(only_b)} in --b {b} have none in --a: {_listing(only_b)}")
+            parts.append(f"{len(only_b)} in --b {b} have none in --a: {listing(only_b)}")
         raise UserError(f"--a/--b: images must pair up by file name; {'; '.join(parts)}; "
                         "add the missing files or remove the unpaired ones")
     keys = sorted(a_named)
@@ -220,7 +209,7 @@ def folder_pair_source(a: str, b: str, channels: int, skip_bad: bool) -> PairSou
                   f"{b_sizes[b_named[k]][0]}×{b_sizes[b_named[k]][1]})"
                   for k in keys if a_sizes[a_named[k]] != b_sizes[b_named[k]]]
     if mismatched:
-        raise UserError(f"--a/--b: {len(mismatched)} pair(s) differ in size: {_listing(mismatched)}; "
+        raise UserError(f"--a/--b: {len(mismatched)} pair(s) differ in size: {listing(mismatched)}; "
                         "resize one side so both images of a pair have the same size")
 
     def load(i: int) -> Pair:

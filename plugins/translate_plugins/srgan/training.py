@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from translate.checkpoint import MODEL_FORMAT, read_safetensors
-from translate.errors import UserError
+from translate.errors import UserError, listing
 from translate.fileio import atomic_path
 from translate.losses import make_loss
 from translate.nn.state import sub_state
@@ -161,9 +161,8 @@ def evaluate(G: torch.nn.Module, config, out_dir: Path, hr: str, limit: int | No
         if min(w - w % s, h - h % s) < need:
             small.append(f"{source.paths[i] if source.paths else name} ({w}×{h})")
     if small:
-        listed = ", ".join(small[:3]) + (f" and {len(small) - 3} more" if len(small) > 3 else "")
         raise UserError(f"--hr {hr}: {len(small)} image(s) too small to score at ×{s} (each side needs at least "
-                        f"{need} px): {listed}; remove them from --hr or enlarge them")
+                        f"{need} px): {listing(small)}; remove them from --hr or enlarge them")
     fake_dir, real_dir = ev.output_folder(out_dir, "fake"), ev.output_folder(out_dir, "real")
     device = next(G.parameters()).device
     rows = []
