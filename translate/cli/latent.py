@@ -31,7 +31,7 @@ import click
 
 from ..errors import UserError
 from ..plugin import call_hook
-from .common import device_option, precision_option
+from .common import device_option, overwrite_option, precision_option, refuse_existing_file
 
 CHUNK = 256  # images generated or compared at a time: bounds memory
 
@@ -216,6 +216,7 @@ def _floats(value: str, flag: str) -> list[float]:
 
 def _model_options(f):
     f = click.option("--class", "label", default=None, help="class of a class-conditional model (default: its first)")(f)
+    f = overwrite_option(f)
     f = click.option("--raw", is_flag=True, help="use the raw generator weights even when EMA weights exist")(f)
     return device_option(precision_option(f))
 
@@ -231,7 +232,7 @@ def _model_options(f):
 @click.option("-o", "--out", type=click.Path(dir_okay=False), default="interpolation.png", show_default=True,
               help=".png strip (one row per mode) or .gif animation")
 @_model_options
-def interpolate(checkpoint, seeds, frames, mode, out, label, raw, device, precision) -> None:
+def interpolate(checkpoint, seeds, frames, mode, out, overwrite, label, raw, device, precision) -> None:
     """Walk the latent space of CHECKPOINT between noise seeds (linear and/or slerp)."""
     import torch
 
@@ -245,6 +246,7 @@ def interpolate(checkpoint, seeds, frames, mode, out, label, raw, device, precis
     out = Path(out)
     if out.suffix.lower() not in (".png", ".gif"):
         raise UserError(f"-o {out}: write a .png strip or a .gif animation")
+    refuse_existing_file(out, overwrite)
     lm = LatentModel(checkpoint, raw, device, precision, label)
     modes = ["linear", "slerp"] if mode == "both" else [mode]
     rows = [lm.images(path_latents(seed_list, lm.dim, frames, m)) for m in modes]
@@ -265,7 +267,7 @@ def interpolate(checkpoint, seeds, frames, mode, out, label, raw, device, precis
 @click.option("-o", "--out", type=click.Path(dir_okay=False), default="neighbours.png", show_default=True,
               help="PNG grid: each row a sample, then its nearest training images")
 @_model_options
-def neighbours(checkpoint, data, count, k, seed, out, label, raw, device, precision) -> None:
+def neighbours(checkpoint, data, count, k, seed, out, overwrite, label, raw, device, precision) -> None:
     """Nearest training images (pixel space) of samples of CHECKPOINT, to check for memorisation."""
     import torch
 
@@ -273,6 +275,7 @@ def neighbours(checkpoint, data, count, k, seed, out, label, raw, device, precis
 
     if count < 1 or k < 1:
         raise UserError("-n and -k must be at least 1")
+    refuse_existing_file(out, overwrite)
     lm = LatentModel(checkpoint, raw, device, precision, label)
     fake = lm.images(torch.randn(count, lm.dim, generator=torch.Generator().manual_seed(seed)))
     ref = Reference(lm, lm.data_value(data), tuple(fake.shape[1:]))
@@ -300,7 +303,7 @@ def neighbours(checkpoint, data, count, k, seed, out, label, raw, device, precis
 @click.option("-o", "--out", type=click.Path(dir_okay=False), default="attribute.png", show_default=True,
               help="PNG grid: each row a new latent, each column a scale")
 @_model_options
-def attribute(checkpoint, name, data, count, scales, rows, seed, out, label, raw, device, precision) -> None:
+def attribute(checkpoint, name, data, count, scales, rows, seed, out, overwrite, label, raw, device, precision) -> None:
     """Attribute vector: mean latent of samples with NAME minus mean latent without, added to new latents."""
     import torch
 
@@ -309,6 +312,7 @@ def attribute(checkpoint, name, data, count, scales, rows, seed, out, label, raw
     scale_list = _floats(scales, "--scales")
     if count < 2 or rows < 1 or not scale_list:
         raise UserError("-n must be at least 2, --rows at least 1, and --scales non-empty")
+    refuse_existing_file(out, overwrite)
     lm = LatentModel(checkpoint, raw, device, precision, label)
     rng = torch.Generator().manual_seed(seed)
     z = torch.randn(count, lm.dim, generator=rng)

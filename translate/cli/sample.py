@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import UserError, listing
-from .common import device_option, precision_option
+from .common import device_option, precision_option, refuse_existing_file
 
 
 def check_overwrite(out: Path, count: int, overwrite: bool) -> None:
@@ -15,8 +15,7 @@ def check_overwrite(out: Path, count: int, overwrite: bool) -> None:
     the NNNNN.png files the default ``write_samples`` would write) unless ``--overwrite``."""
     if overwrite:
         return
-    if out.is_file():
-        raise UserError(f"-o {out}: the file already exists; pass --overwrite to replace it, or another -o")
+    refuse_existing_file(out, overwrite)
     if out.is_dir():
         taken = [p for p in (out / f"{i:05d}.png" for i in range(count)) if p.exists()]
         if taken:

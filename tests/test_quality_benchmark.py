@@ -1,0 +1,63 @@
+"""The scoring code of benchmarks/quality.py (issue 20's quality figures): the paired tasks and the
+baselines are what they claim, so a number in the README cannot come from a scoring slip. No
+training here: models are stand-ins whose right answer is known."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+quality = pytest.importorskip("quality")
+pytest.importorskip("skimage")
+
+
+def crops() -> np.ndarray:
+    return quality.photo_crops(quality.CG_TEST_PHOTOS, 4, 32, seed=0)
+
+
+def test_paired_tasks_degrade_the_input_and_keep_the_photo_as_target():
+    x = crops()
+    grey, target = quality.paired_task("colourise", x)
+    assert np.array_equal(target, x) and np.allclose(grey[..., 0], grey[..., 2])
+    assert np.allclose(grey[..., 0], 0.299 * x[..., 0] + 0.587 * x[..., 1] + 0.114 * x[..., 2], atol=1e-6)
+    blurred, target = quality.paired_task("deblur", x)
+    assert np.array_equal(target, x) and blurred.std() < x.std()  # blurred, not moved
+    assert np.allclose(blurred.mean((1, 2)), x.mean((1, 2)), atol=0.02)
+    inputs, target = quality.paired_task("permute", x)
+    assert np.array_equal(inputs, x) and np.array_equal(target, x[..., [1, 2, 0]])
+    with pytest.raises(ValueError, match="colourise"):
+        quality.paired_task("sepia", x)
+
+
+class Known:
+    """A stand-in model whose apply_tensor is a fixed function of its input ([-1, 1] tensors)."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def apply_tensor(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.fn(batch)
+
+
+def test_pix2pix_scores_rank_the_right_answer_above_both_baselines():
+    size, mean_target = 32, np.full((32, 32, 3), 0.5, np.float32)
+    # the true inverse of the permute pair: perfect, whatever the baselines say
+    perfect = quality.pix2pix_scores(Known(lambda b: b[:, [1, 2, 0]]), "permute", size, mean_target, fid=False)
+    assert perfect["model"] < 1e-6 and perfect["identity"] > 0.05 and perfect["mean_image"] > 0.05
+    assert perfect["model_psnr"] > 90  # floored error, not inf
+    copy = quality.pix2pix_scores(Known(lambda b: b), "colourise", size, mean_target, fid=False)
+    assert copy["model"] == pytest.approx(copy["identity"], abs=1e-6)  # the identity baseline is the copy
+    flat = quality.pix2pix_scores(Known(torch.zeros_like), "deblur", size, mean_target, fid=False)
+    assert flat["model"] == pytest.approx(flat["mean_image"], abs=1 / 255)  # 0 in [-1, 1] is the 0.5 image
+
+
+def test_sr_patches_tile_the_image_without_overlap():
+    image = torch.rand(1, 3, 70, 135)
+    patches = quality.to_patches(image, 32)
+    assert patches.shape == (2 * 4, 32, 32, 3)
+    assert np.array_equal(patches[5], image[0, :, 32:64, 32:64].permute(1, 2, 0).numpy())  # row 1, column 1
