@@ -113,8 +113,9 @@ def sr_scores(generator: torch.nn.Module, scale: int, fid: bool) -> dict[str, fl
         bic = F.interpolate(lr, scale_factor=scale, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
         model.append(psnr_y(quantize(sr), hr, scale).item())
         bicubic.append(psnr_y(quantize(bic), hr, scale).item())
-        for name, image in (("hr", hr), ("model", quantize(sr)), ("bicubic", quantize(bic))):
-            patches[name].append(to_patches(image, SR_PATCH))
+        if fid:  # patches only for FID/KID
+            for name, image in (("hr", hr), ("model", quantize(sr)), ("bicubic", quantize(bic))):
+                patches[name].append(to_patches(image, SR_PATCH))
     scores = {"psnr_y": statistics.fmean(model), "bicubic_psnr_y": statistics.fmean(bicubic)}
     if fid:
         import numpy as np
@@ -145,6 +146,17 @@ def run_sr(variant: str, seed: int, args: argparse.Namespace, out: Path) -> dict
     seconds = time.perf_counter() - t0
     scores = sr_scores(model.modules["generator"], model.config.scale, args.fid)
     return {"variant": variant, "seed": seed, **scores, "seconds": seconds}
+
+
+def print_header(args: argparse.Namespace, task: str, data: str) -> None:
+    """The first line of every table: machine, parallelism, budget, precision, seeds, data."""
+    from translate.runtime import pick_precision
+
+    precision = pick_precision(args.precision, torch.device("cpu"))
+    print(f"# torch {torch.__version__}, {os.cpu_count()} CPU(s), {args.jobs} run(s) at a time, {args.threads} "
+          f"thread(s) each; {task} {args.steps} steps, batch {args.batch_size}, {args.size}², precision "
+          f"{args.precision} ({precision} here), seeds {args.first_seed}..{args.first_seed + args.seeds - 1}; {data}"
+          + (f"; every run: {args.base}" if args.base else ""), flush=True)
 
 
 def spread(values: list[float]) -> str:
@@ -394,16 +406,8 @@ def run_reference_cyclegan(mapping: str, seed: int, args: argparse.Namespace, ou
 
 def main_cyclegan(args: argparse.Namespace) -> None:
     variants, mappings = [v for v in args.variants.split(",") if v], args.mappings.split(",")  # "": reference only
-    from translate.runtime import pick_precision
-
-    precision = pick_precision(args.precision, torch.device("cpu"))
-    print(f"# torch {torch.__version__}, {os.cpu_count()} CPU(s), {args.jobs} run(s) at a time, {args.threads} "
-          f"thread(s) each; CycleGAN {args.steps} steps, batch {args.batch_size}, {args.size}², precision "
-          f"{args.precision} ({precision} here), seeds {args.first_seed}..{args.first_seed + args.seeds - 1}; "
-          f"{CG_TRAIN_CROPS} crops per domain of "
-          f"{', '.join(CG_TRAIN_PHOTOS)}; {CG_TEST_CROPS} held-out crops of {', '.join(CG_TEST_PHOTOS)}"
-          + (f"; every run: {args.base}" if args.base else ""),
-          flush=True)
+    print_header(args, "CycleGAN", f"{CG_TRAIN_CROPS} crops per domain of {', '.join(CG_TRAIN_PHOTOS)}; "
+                                   f"{CG_TEST_CROPS} held-out crops of {', '.join(CG_TEST_PHOTOS)}")
     rows = variants + ([REFERENCE] if args.reference else [])
     results: dict[tuple[str, str], list[dict[str, Any]]] = {(v, m): [] for m in mappings for v in rows}
     seeds = range(args.first_seed, args.first_seed + args.seeds)
@@ -514,15 +518,9 @@ def run_pix2pix(variant: str, task: str, seed: int, args: argparse.Namespace, ou
 
 
 def main_pix2pix(args: argparse.Namespace) -> None:
-    from translate.runtime import pick_precision
-
     variants, tasks = [v for v in args.variants.split(",") if v], args.pairs.split(",")
-    precision = pick_precision(args.precision, torch.device("cpu"))
-    print(f"# torch {torch.__version__}, {os.cpu_count()} CPU(s), {args.jobs} run(s) at a time, {args.threads} "
-          f"thread(s) each; pix2pix {args.steps} steps, batch {args.batch_size}, {args.size}², precision "
-          f"{args.precision} ({precision} here), seeds {args.first_seed}..{args.first_seed + args.seeds - 1}; "
-          f"{CG_TRAIN_CROPS} training pairs from crops of {', '.join(CG_TRAIN_PHOTOS)}; {CG_TEST_CROPS} held-out "
-          f"pairs from {', '.join(CG_TEST_PHOTOS)}" + (f"; every run: {args.base}" if args.base else ""), flush=True)
+    print_header(args, "pix2pix", f"{CG_TRAIN_CROPS} training pairs from crops of {', '.join(CG_TRAIN_PHOTOS)}; "
+                                  f"{CG_TEST_CROPS} held-out pairs from {', '.join(CG_TEST_PHOTOS)}")
     results: dict[tuple[str, str], list[dict[str, Any]]] = {(v, t): [] for t in tasks for v in variants}
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     with tempfile.TemporaryDirectory() as tmp, concurrent.futures.ProcessPoolExecutor(args.jobs) as pool:
@@ -615,9 +613,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.task == "pix2pix":
         return main_pix2pix(args)
     variants = args.variants.split(",")
-    print(f"# torch {torch.__version__}, {os.cpu_count()} CPU(s), {args.jobs} run(s) at a time, {args.threads} "
-          f"thread(s) each; SR ×4 pretrain {args.steps} steps, batch {args.batch_size}, {args.size} px crops, "
-          f"seeds {args.first_seed}..{args.first_seed + args.seeds - 1}", flush=True)
+    print_header(args, "SR ×4 pretrain", "trained on --data skimage, scored on skimage-test")
     results: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
     with tempfile.TemporaryDirectory() as tmp, concurrent.futures.ProcessPoolExecutor(args.jobs) as pool:
         futures = [pool.submit(run_sr, v, seed, args, Path(tmp) / f"{v}-{seed}")
