@@ -12,7 +12,7 @@ Y channel on its usual 16-235 range.
   of the SSIM map over 'valid' positions (per channel, then averaged over channels).
   ``kornia.metrics.ssim(..., padding="valid")`` computes exactly that; it matches scikit-image's
   ``structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False)``
-  (tests/test_metrics.py). kornia's default ``padding="same"`` also scores the reflect-padded
+  (tests/core/test_metrics.py). kornia's default ``padding="same"`` also scores the reflect-padded
   border and gives different numbers.
 * Images smaller than the window: :func:`ssim_window` gives the largest odd window that fits
   (down to 3×3, same σ 1.5, kornia's kernel truncated and renormalised) for callers that score

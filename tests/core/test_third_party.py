@@ -16,7 +16,7 @@ from PIL import Image
 
 from translate.data import builtin
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def pip_install(package: Path, target: Path, work: Path) -> None:

@@ -1,7 +1,7 @@
 """``translate import``: released weights of other projects as translate checkpoints, end to end.
 
 Each reference network is built with the reference's own module nesting (the classes of
-tests/test_reference_import.py, written from the published code, so the state-dict names come out
+tests/core/test_weights.py, written from the published code, so the state-dict names come out
 as in the released files), given random weights, saved as the original project saves it, imported
 through the CLI, and applied with ``translate apply`` to an 8-bit PNG. The expected image is the
 reference network's forward pass on the same pixels, in the reference's value range, quantised to
@@ -27,7 +27,7 @@ from PIL import Image
 from safetensors import safe_open
 
 import translate
-from test_reference_import import (JResnetGenerator, JUnetGenerator, _Payload, j_norm, randomise,
+from test_weights import (JResnetGenerator, JUnetGenerator, _Payload, j_norm, randomise,
                                    rrdbnet_formula)
 from translate.errors import UserError
 from translate.importing import detect

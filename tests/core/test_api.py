@@ -18,7 +18,7 @@ from safetensors import safe_open
 import translate
 from translate.errors import UserError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 # One tiny request per built-in, as flags; the API gets the same as keywords.
 REQUESTS = {
