@@ -1,6 +1,6 @@
 """CycleGAN training speed and peak memory: 64², 128², 256², fp32 against bf16, side by side.
 
-    python benchmarks/cyclegan_speed.py                  # CPU, ~3-4 min on 2 cores
+    python benchmarks/cyclegan_speed.py                  # CPU
     python benchmarks/cyclegan_speed.py --device cuda --steps 20
 
 Each setting runs in its own subprocess (so peak memory is its own): the paper's networks (64
@@ -30,7 +30,7 @@ def run_one(size: int, precision: str, device: str, steps: int, warmup: int, bat
 
     from translate.options import TrainOptions
     from translate.runtime import make_runtime
-    from translate.trainer import TrainContext
+    from translate.context import TrainContext
     from translate_plugins.cyclegan import CycleGANPlugin
 
     torch.manual_seed(0)
@@ -41,14 +41,13 @@ def run_one(size: int, precision: str, device: str, steps: int, warmup: int, bat
     runtime = make_runtime(device, precision, plugin.channels_last)
     modules = {n: runtime.module(m) for n, m in plugin.build(config, options).items()}
     optimizers = plugin.optimizers(config, modules)
-    ctx = TrainContext(plugin, config, options, runtime, modules, optimizers, {}, {}, None)
     data = {k: runtime.tensor(torch.rand(batch, 3, size, size) * 2 - 1) for k in ("a", "b")}
 
     def batches():
         while True:
             yield data
 
-    ctx._batches = batches()
+    ctx = TrainContext(plugin, config, options, runtime, modules, optimizers, {}, {}, None, batches=batches())
     cuda = runtime.device.type == "cuda"
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     base = _rss_mib()

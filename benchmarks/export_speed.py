@@ -1,7 +1,7 @@
 """Inference speed of exported generators: PyTorch eager against onnxruntime (CPU) and
 TorchScript, at 256² and 1024², for the pix2pix and CycleGAN generators, side by side.
 
-    python benchmarks/export_speed.py                    # CPU, ~6 min on 2 cores
+    python benchmarks/export_speed.py                    # CPU
     python benchmarks/export_speed.py --sizes 256 --repeats 5 --threads 1
 
 The paper's networks with random weights (seeded): pix2pix's U-Net of depth 8 with 64 features

@@ -38,7 +38,7 @@ LOSSES = ("nonsaturating", "minimax", "lsgan", "hinge", "wgan", "wgan-gp")
 def run_one(dataset: str, loss: str, seed: int, steps: int | None, out: Path, threads: int,
             settings: dict[str, str] | None = None) -> dict[str, float]:
     import translate
-    from translate_plugins.gan.diagnostics import evaluate_points
+    from translate_plugins.gan.evaluation import evaluate_points
 
     torch.set_num_threads(threads)
     config_file = REPO / "configs" / f"gan-{dataset}.toml"

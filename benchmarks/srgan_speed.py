@@ -50,8 +50,9 @@ def run_phase(phase: str, precision: str, args, out) -> None:
     import torch.nn.functional as F
 
     from translate_plugins.srgan.networks import SRDiscriminator, SRResNet
-    from translate_plugins.srgan.perceptual import VGG54Loss, vgg19_features
-    from translate_plugins.srgan.training import ADVERSARIAL, super_resolve
+    from translate_plugins.srgan.losses import VGG54Loss, vgg19_features
+    from translate_plugins.srgan.losses import ADVERSARIAL
+    from translate_plugins.srgan.training import super_resolve
 
     torch.manual_seed(0)
     if args.threads:

@@ -1,8 +1,10 @@
-"""Shared test helpers: run the CLI in-process or in a subprocess, and keep torch on 2 threads."""
+"""Shared test helpers: run the CLI in-process or in a subprocess, keep torch on 2 threads, and make
+sure no test leaves a stop signal's handler changed (Ctrl-C must always reach pytest)."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +12,22 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+@pytest.fixture(autouse=True)
+def signal_handlers_restored():
+    """A test that leaves a stop signal's handler changed (a run that installs its Ctrl-C handler
+    and never puts pytest's back) fails, and the handler is put back: otherwise Ctrl-C and
+    SIGTERM stop reaching pytest for the rest of the session."""
+    before = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    yield
+    changed = [signal.Signals(sig).name for sig in STOP_SIGNALS if signal.getsignal(sig) != before[sig]]
+    for sig in STOP_SIGNALS:
+        if signal.getsignal(sig) != before[sig] and before[sig] is not None:
+            signal.signal(sig, before[sig])
+    if changed:
+        pytest.fail(f"the test left the handler of {', '.join(changed)} changed", pytrace=False)
 
 
 @pytest.fixture
@@ -68,6 +86,29 @@ def tiny_cyclegan_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny_cyclegan") / "cg"
     translate.train("cyclegan", a="shapes", b="shapes-inverted", size=16, steps=1, gen_features=4, disc_features=4,
                     disc_layers=2, n_blocks=1, sample_every=0, out=out, progress=False, device="cpu")
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_gan_run(tmp_path_factory):
+    """The smallest image GAN: one step on 16 px shapes, a few seconds on a CPU. Shared by the whole
+    session: a test that changes the run works on a copy (``shutil.copytree``)."""
+    import translate
+
+    out = tmp_path_factory.mktemp("tiny_gan") / "gan"
+    translate.train("gan", out=out, data="shapes", size=16, batch_size=2, features=4, latent_dim=8, steps=1,
+                    sample_every=0, progress=False, device="cpu")
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_points_run(tmp_path_factory):
+    """A one-step GAN of 2-D points (ring8), shared by the session like :func:`tiny_gan_run`."""
+    import translate
+
+    out = tmp_path_factory.mktemp("tiny_points") / "pts"
+    translate.train("gan", out=out, data="ring8", batch_size=8, steps=1, sample_every=0, progress=False,
+                    device="cpu")
     return out
 
 

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +21,10 @@ from .errors import UserError
 from .fileio import atomic_path
 from .nn.state import sub_state
 from .optim import keep_kernel
+from .run_folder import MODEL_FILE, STATE_FILE
 
 MODEL_FORMAT = "translate.model/1"
 STATE_FORMAT = "translate.state/1"
-MODEL_FILE = "model.safetensors"
-STATE_FILE = "state.safetensors"
 
 
 def _contiguous(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -39,20 +37,28 @@ def write_safetensors(path: Path, tensors: dict[str, torch.Tensor], metadata: di
         save_file(_contiguous(tensors), str(tmp), metadata=metadata)
 
 
-def save_model(path: Path, plugin, meta: dict[str, str], modules: dict[str, torch.nn.Module],
+def save_model(path: Path, names: tuple[str, ...], meta: dict[str, str], modules: dict[str, torch.nn.Module],
                ema: dict[str, torch.nn.Module] | None) -> None:
-    """The inference modules (and their EMA) with the run's metadata (``TrainRequest.metadata``)."""
+    """The inference modules ``names`` (and their EMA) with the run's metadata (``TrainRequest.metadata``)."""
     tensors: dict[str, torch.Tensor] = {}
-    for name in plugin.inference_modules:
+    for name in names:
         tensors.update({f"{name}.{k}": v for k, v in modules[name].state_dict().items()})
         if ema:
             tensors.update({f"ema.{name}.{k}": v for k, v in ema[name].state_dict().items()})
     write_safetensors(path, tensors, dict(meta, format=MODEL_FORMAT, ema="true" if ema else "false",
-                                          modules=json.dumps(list(plugin.inference_modules))))
+                                          modules=json.dumps(list(names))))
 
 
-def read_safetensors(path: str | Path, expected_format: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Tensors and metadata, or a one-line error if this is not a checkpoint of this toolkit."""
+def read_model_metadata(path: str | Path) -> dict[str, str]:
+    """The metadata of a ``model.safetensors`` (or its run folder) without its tensors: which
+    plugin wrote it, and the recorded request."""
+    return read_safetensors(path, MODEL_FORMAT, with_tensors=False)[1]
+
+
+def read_safetensors(path: str | Path, expected_format: str,
+                     with_tensors: bool = True) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors (none with ``with_tensors=False``) and metadata, or a one-line error if this is not a
+    checkpoint of this toolkit."""
     path = Path(path)
     if path.is_dir():
         path = path / (MODEL_FILE if expected_format == MODEL_FORMAT else STATE_FILE)
@@ -64,102 +70,11 @@ def read_safetensors(path: str | Path, expected_format: str) -> tuple[dict[str, 
             if meta.get("format") != expected_format:
                 raise UserError(f"{path}: not a translate checkpoint (no '{expected_format}' metadata); "
                                 f"pass the {MODEL_FILE} written by 'translate train'")
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            tensors = {k: f.get_tensor(k) for k in f.keys()} if with_tensors else {}
     except (SafetensorError, OSError, ValueError) as exc:
         raise UserError(f"{path}: not a safetensors checkpoint ({str(exc).splitlines()[0]}); "
                         f"pass the {MODEL_FILE} written by 'translate train'") from None
     return tensors, meta
-
-
-def check_version(plugin, meta: dict[str, str], path: Path) -> None:
-    """A checkpoint from another major version of its plugin may not load: warn, then try."""
-    saved, installed = meta.get("plugin_version", "0"), plugin.version
-    if saved.split(".")[0] != installed.split(".")[0]:
-        print(f"warning: {path} was written by plugin '{plugin.name}' {saved}; installed is {installed} "
-              "(different major version: outputs may differ or loading may fail)", file=sys.stderr)
-
-
-def plugin_of(meta: dict[str, str], path: Path):
-    """The installed plugin that wrote a checkpoint, or one line saying how to get it."""
-    from .registry import DISABLE_ENV, disabled_names, get_info
-
-    name = meta.get("plugin", "?")
-    if name in disabled_names():
-        raise UserError(f"{path}: written by plugin '{name}', which {DISABLE_ENV} switches off; "
-                        f"remove it from {DISABLE_ENV} to use this checkpoint")
-    try:
-        info = get_info(name)
-    except UserError:
-        raise UserError(f"{path}: written by plugin '{name}' ({meta.get('plugin_distribution', '?')} "
-                        f"{meta.get('plugin_version', '?')}), which is not installed; install it, "
-                        "then run 'translate plugins' to check") from None
-    plugin = info.load()
-    check_version(plugin, meta, path)
-    return plugin
-
-
-def load_model(path: str | Path, device: torch.device | str = "cpu", use_ema: bool = True,
-               precision: str = "fp32", plugin=None):
-    """A :class:`translate.model.Model` from a ``model.safetensors`` (or its run folder): the
-    recorded request, and only the inference modules built and loaded, in eval mode. ``plugin``
-    skips the lookup of the installed plugin (for plugins under development)."""
-    from .model import Model
-    from .plugin import call_hook
-    from .request import recorded_request
-
-    tensors, meta = read_safetensors(path, MODEL_FORMAT)
-    path = Path(path)
-    if plugin is None:
-        plugin = plugin_of(meta, path)
-    elif meta.get("plugin") != plugin.name:
-        raise UserError(f"{path}: written by plugin '{meta.get('plugin')}', not '{plugin.name}'")
-    request = recorded_request(plugin, meta, str(path))
-    try:
-        names = json.loads(meta.get("modules", ""))
-        step = int(meta.get("step", ""))
-        if step < 0:
-            raise ValueError(step)
-    except (ValueError, RecursionError):
-        raise UserError(f"{path}: its metadata has no valid 'modules' list or 'step' count; it was not written "
-                        "by translate, or was edited") from None
-    if not isinstance(names, list) or not names:
-        raise UserError(f"{path}: its metadata names no modules; it was not written by translate, or was edited")
-    prefix = "ema." if use_ema and meta.get("ema") == "true" else ""
-    states = {name: sub_state(tensors, f"{prefix}{name}") for name in names if isinstance(name, str)}
-    check_shapes(plugin, request, states, path)  # before allocating what the metadata asks for
-    built = call_hook(plugin, "build", request.config, request.options, training=False)
-    modules = {}
-    for name, state in states.items():
-        try:
-            built[name].load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            raise UserError(f"{path}: weights of '{name}' do not fit plugin '{plugin.name}' {plugin.version} "
-                            f"({str(exc).splitlines()[0]})") from None
-        if not all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point()):
-            raise UserError(f"{path}: the weights of '{name}' are not finite (the run diverged by step {step}); "
-                            "use an earlier checkpoint, or retrain with a lower learning rate")
-        modules[name] = built[name].eval()
-    return Model(request, step, modules, path).to(device, precision)
-
-
-def check_shapes(plugin, request, states: dict[str, dict[str, torch.Tensor]], path: Path) -> None:
-    """Build the modules on the meta device (no memory) and compare every parameter's shape with
-    the file's: a config in the metadata cannot make us allocate networks that its tensors do not
-    fill (e.g. an edited width of 10^7)."""
-    from .plugin import call_hook
-
-    with torch.device("meta"):
-        shapes = call_hook(plugin, "build", request.config, request.options, training=False)
-    for name, state in states.items():
-        if name not in shapes:
-            raise UserError(f"{path}: names module '{name}', which plugin '{plugin.name}' does not build")
-        expected = {k: tuple(v.shape) for k, v in shapes[name].state_dict().items()}
-        for key, shape in expected.items():
-            if key not in state:
-                raise UserError(f"{path}: weights of '{name}' lack {key}; the file and its metadata do not match")
-            if tuple(state[key].shape) != shape:
-                raise UserError(f"{path}: '{name}.{key}' is {tuple(state[key].shape)} in the file but the recorded "
-                                f"config needs {shape}; the file and its metadata do not match")
 
 
 # ---- training state ---------------------------------------------------------------------------

@@ -13,7 +13,7 @@ The trainer (:mod:`translate.trainer`) builds it during set-up and advances ``st
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import Any, Iterator
 
 import torch
@@ -25,7 +25,12 @@ PREVIEW_SEED = 1234  # fixed, so successive sample grids show the same noise / i
 
 @dataclass
 class TrainContext:
-    """What a plugin's steps see. ``config`` is the plugin's config, ``options`` the trainer's."""
+    """What a plugin's steps see. ``config`` is the plugin's config, ``options`` the trainer's.
+
+    Built once by the trainer (or a benchmark) with everything a step draws from: ``batches`` (an
+    iterator of CPU batches, see :meth:`next_batch`), ``preview_items`` (the collated items that
+    :meth:`preview_batch` shows, see :func:`collate_preview`) and, under torchrun, ``dist`` and
+    ``noise`` (the noise generator all ranks share, see :meth:`randn`)."""
 
     plugin: Any
     config: Any
@@ -39,10 +44,19 @@ class TrainContext:
     buffers: dict[str, torch.Tensor] = field(default_factory=dict)
     step: int = 0
     consumed: int = 0  # batches drawn from the data stream so far (by this process)
-    _batches: Iterator | None = None
-    _preview_batch: dict | None = None
     dist: Any = None  # translate.distributed.Session under torchrun, else None
-    _noise: torch.Generator | None = None  # under torchrun: the noise stream all ranks share
+    batches: InitVar[Iterator | None] = None
+    preview_items: InitVar[dict | None] = None
+    noise: InitVar[torch.Generator | None] = None
+
+    def __post_init__(self, batches: Iterator | None, preview_items: dict | None,
+                      noise: torch.Generator | None) -> None:
+        self._batches, self._preview_batch, self._noise = batches, preview_items, noise
+
+    @property
+    def noise_generator(self) -> torch.Generator | None:
+        """The noise generator all ranks share under torchrun (saved with the training state)."""
+        return self._noise
 
     @property
     def device(self) -> torch.device:
@@ -115,6 +129,7 @@ class TrainContext:
         return self.runtime.tensor(self._preview_batch)
 
 
-def _collate_preview(dataset, n: int = 8) -> dict[str, Any]:
+def collate_preview(dataset, n: int = 8) -> dict[str, Any]:
+    """The first ``n`` items of ``dataset``, each drawn with a fixed seed, as one batch."""
     items = [dataset[(i, PREVIEW_SEED + i)] for i in range(min(n, len(dataset)))]
     return torch.utils.data.default_collate(items)

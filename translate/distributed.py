@@ -163,7 +163,7 @@ def init_from_env(device_type: str) -> "Session | None":
         # default group when it is imported after the group exists: destroy_process_group then
         # leaves gloo's threads running, and the process died at exit with SIGABRT ("terminate
         # called without an active exception") in 1 run of 2 to 10 (torch 2.14, measured). Imported
-        # first, it holds nothing; it costs ~1 s that the optimiser would pay anyway.
+        # first, it holds nothing; the optimiser would pay for that import anyway.
         import torch._dynamo  # noqa: F401
 
         backend = "nccl" if device_type == "cuda" else "gloo"

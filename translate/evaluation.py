@@ -10,9 +10,7 @@ and the plugins' ``evaluate`` hooks share.
   :func:`folder_metrics` (FID/KID and paired PSNR/SSIM/LPIPS of two folders as flat keys, their
   protocol and notes recorded for ``metrics.json``) and :func:`shared_extractor` (one Inception per
   process and device, so evaluating every N steps does not reload 87 MB).
-* Which way is better: :data:`METRIC_GOAL`, :func:`metric_goal` and :func:`is_better` (for
-  ``--keep-best``): ``fid_a2b`` and ``psnr_y`` resolve by their prefix; ``max:NAME`` or
-  ``min:NAME`` name the goal of any other metric.
+* Which way each metric is better is in :mod:`translate.metric_goals`.
 
 Nothing here imports torch at module level; the trainer stays out of this file.
 """
@@ -37,58 +35,7 @@ if TYPE_CHECKING:  # for type checkers only
     from .metrics.inception import InceptionFeatures
     from .plugin import Plugin
 
-METRICS_FILE = "metrics.json"
-
-# Which way each metric improves. Keys resolve by their longest "_"-separated prefix: fid_a2b → fid,
-# psnr_y → psnr. None marks figures that are not a quality to optimise (error bars, counts, the
-# bicubic baseline of super-resolution, which does not depend on the model).
-METRIC_GOAL: dict[str, str | None] = {
-    "fid": "min", "kid": "min", "lpips": "min", "psnr": "max", "ssim": "max",
-    # 2-D gan mode coverage (translate_plugins.gan.points.mode_stats)
-    "modes": "max", "hq_percent": "max", "reverse_kl": "min",
-    "kid_std": None, "modes_total": None, "samples": None, "images": None, "real": None, "pairs": None,
-    "bicubic": None,
-}
-GOALS = ("min", "max")
-
-
-# ---- which way is better ----------------------------------------------------------------------
-
-def parse_metric(spec: str) -> tuple[str, str]:
-    """``(key, goal)`` of a metric name: ``fid_a2b`` → (fid_a2b, min); ``max:score`` → (score, max).
-    A name with no known goal is a one-line error saying how to give one."""
-    goal, sep, key = spec.partition(":")
-    if sep:
-        if goal not in GOALS or not key:
-            raise UserError(f"metric {spec!r}: write min:NAME or max:NAME (e.g. max:accuracy)")
-        return key, goal
-    parts = spec.split("_")
-    for end in range(len(parts), 0, -1):
-        prefix = "_".join(parts[:end])
-        if prefix in METRIC_GOAL:
-            found = METRIC_GOAL[prefix]
-            if found is None:
-                raise UserError(f"metric {spec!r} is a count or an error bar, not a quality to optimise; "
-                                f"choose one of {', '.join(k for k, v in METRIC_GOAL.items() if v)}")
-            return spec, found
-    raise UserError(f"metric {spec!r}: no known goal (known: {', '.join(k for k, v in METRIC_GOAL.items() if v)}, "
-                    f"and names that start with them such as fid_a2b or psnr_y); write max:{spec} or min:{spec}")
-
-
-def metric_goal(name: str) -> str:
-    """'min' or 'max' for a metric name (see :func:`parse_metric`)."""
-    return parse_metric(name)[1]
-
-
-def is_better(metric: str, new: float | None, old: float | None) -> bool:
-    """Whether ``new`` improves on ``old`` for ``metric``. Anything finite beats a missing or NaN
-    ``old``; a missing or NaN ``new`` never wins; ties do not count as better."""
-    goal = metric_goal(metric)
-    if new is None or math.isnan(new):
-        return False
-    if old is None or math.isnan(old):
-        return True
-    return new < old if goal == "min" else new > old
+EVAL_METRICS_FILE = "metrics.json"  # in the output folder of an evaluation (translate eval -o, RUN/eval)
 
 
 # ---- what an evaluation reports -----------------------------------------------------------------
@@ -108,7 +55,7 @@ class EvalReport:
         width = max((len(k) for k in self.metrics), default=0)
         out = [f"{k:<{width}}  {_format_value(v)}" for k, v in self.metrics.items()]
         by_text: dict[str, list[str]] = {}
-        for name, text in self.protocol.items():  # cyclegan's fid_a2b and fid_b2a share one line
+        for name, text in self.protocol.items():  # figures measured alike (one per direction, say) share a line
             by_text.setdefault(text, []).append(name)
         out += [f"protocol {', '.join(names)}: {text}" for text, names in by_text.items()]
         out += [f"note: {note}" for note in self.notes]
@@ -193,7 +140,7 @@ def write_metrics(out_dir: str | Path, report: EvalReport, **info: Any) -> Path:
     written atomically. Non-finite values are the strings "inf", "-inf" or "nan"."""
     from .fileio import write_text_atomic
 
-    path = Path(out_dir) / METRICS_FILE
+    path = Path(out_dir) / EVAL_METRICS_FILE
     body = {"metrics": {k: _json_number(v) for k, v in report.metrics.items()}, "protocol": report.protocol,
             "notes": report.notes, **info}
     write_text_atomic(path, json.dumps(body, indent=2, default=str, allow_nan=False) + "\n")
@@ -210,7 +157,7 @@ def evaluate_report(plugin: Plugin, modules: Mapping[str, Any], config: Any, out
                     **extra: Any) -> EvalReport:
     """Run ``plugin``'s ``evaluate`` hook and gather its metrics, protocol and notes.
 
-    ``data`` maps the plugin's data flags to values (``{"a": ..., "b": ...}``); flags with None are
+    ``data`` maps the plugin's data flags to values (``{"data": ...}``); flags with None are
     left out. ``n``, ``inception_weights`` and ``extra`` (e.g. ``lpips_weights``) are passed when
     given, and a hook that does not take one of them is a one-line error naming the plugin. The
     hook also gets, when it declares them, ``seed``, ``size`` (the training ``--size`` from

@@ -33,7 +33,7 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from . import __version__
+from .version import __version__
 from .errors import UserError
 from .exported import (EXPORT_FORMAT, IMAGE, METADATA_FILE, NOISE, format_of, open_runner, require_onnx,
                        torch_deprecations_silenced)
@@ -324,7 +324,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, fmt: str | None =
                       use_ema: bool = True) -> Exported:
     """``translate export``: load a checkpoint on the CPU in fp32 and export it. ``extra`` are
     ``NAME=VALUE`` options of the plugin's export_module hook (``--set``)."""
-    from .checkpoint import load_model
+    from .loading import load_model
 
     fmt = output_format(Path(out), fmt)  # before the (slow) load: a bad -o is one line at once
     model = load_model(checkpoint, "cpu", use_ema, "fp32")

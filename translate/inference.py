@@ -6,10 +6,10 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import load_model
 from .data.images import read_image, to_array, to_tensor, write_image
 from .errors import UserError
 from .exported import is_exported, load_exported
+from .loading import load_model
 from .plugin import parse_options
 
 
@@ -71,10 +71,10 @@ def side_by_side(inp: torch.Tensor, out: torch.Tensor) -> "np.ndarray":
     return to_array(torch.cat([inp, out.float()], dim=-1))
 
 
-def sample_to(checkpoint, count: int, out: str | None, seed: int = 0, label: str | None = None,
+def sample_to(checkpoint, count: int, out: str | Path, seed: int = 0, label: str | None = None,
               use_ema: bool = True, device: str = "auto", precision: str = "auto") -> Path:
     """Draw ``count`` samples and write them as the plugin writes samples (a grid, a folder, ...)."""
     if count < 1:
         raise UserError("-n must be at least 1")
     model = load_model(checkpoint, device, use_ema, precision)
-    return model.write_samples(count, Path(out or "samples.png"), seed, label=label)
+    return model.write_samples(count, Path(out), seed, label=label)

@@ -34,7 +34,7 @@ class Minimax(Loss):
 
 class NonSaturating(Minimax):
     """Same D loss; G minimises -log D(G(z)) (Goodfellow et al. 2014, §3), which has strong
-    gradients early in training. The seed notes' recommended default."""
+    gradients early in training; the usual default."""
 
     name = "nonsaturating"
 

@@ -1,6 +1,6 @@
 """Options every plugin shares (the trainer's, not the model's). Each becomes a ``translate train``
 flag next to the plugin's own config fields; a plugin may change their defaults with
-``Plugin.train_defaults`` (pix2pix trains with batch size 1, DCGAN with 128)."""
+``Plugin.train_defaults`` (e.g. a paired translator that trains with batch size 1)."""
 
 from __future__ import annotations
 

@@ -25,6 +25,11 @@ Class attributes
                           or False.
     ``helpers``           names of public methods of yours that are not hooks (else they are
                           reported as misspelt hooks; or start their names with ``_``).
+    ``metric_goals``      which way each metric of your ``evaluate`` improves: name → "min", "max",
+                          or None for counts and error bars, e.g. ``{"accuracy": "max", "images": None}``.
+                          Names resolve by prefix (``accuracy_a`` → ``accuracy``). The core declares
+                          its own metrics (fid, kid, lpips, psnr, ssim: :mod:`translate.metric_goals`);
+                          ``--keep-best`` and the run page's "best" use both.
 
 Hooks are in :data:`HOOKS`, in the order the trainer calls them; each entry says what it takes,
 what it returns and when it runs. The core checks what a hook returns and reports a wrong type in
@@ -47,6 +52,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Generic, Literal, Mapping, TypeVar
 
 from .errors import PluginError, UserError
+from .metric_goals import declaration_problems
 
 if TYPE_CHECKING:  # for type checkers only: importing this module must not import torch
     from PIL.Image import Image
@@ -57,7 +63,7 @@ if TYPE_CHECKING:  # for type checkers only: importing this module must not impo
     from .interfaces import Dataset
     from .options import TrainOptions
     from .registry import PluginInfo
-    from .trainer import TrainContext
+    from .context import TrainContext
 
 ConfigT = TypeVar("ConfigT")
 Modules = dict[str, "nn.Module"]
@@ -105,7 +111,7 @@ HOOKS: dict[str, Hook] = {h.name: h for h in (
 
 CONTRACT_ATTRIBUTES = frozenset({
     "name", "version", "distribution", "description", "Config", "data_flags", "train_defaults",
-    "paper", "inference_modules", "channels_last", "helpers",
+    "paper", "inference_modules", "channels_last", "helpers", "metric_goals",
 })
 REQUIRED_HOOKS = tuple(name for name, hook in HOOKS.items() if hook.required)
 STEP_HOOKS = ("discriminator_step", "generator_step")
@@ -138,6 +144,7 @@ class Plugin(Generic[ConfigT]):
     inference_modules: ClassVar[tuple[str, ...]] = ("generator",)
     channels_last: ClassVar[bool | Literal["always"]] = True
     helpers: ClassVar[tuple[str, ...]] = ()
+    metric_goals: ClassVar[dict[str, str | None]] = {}
 
     # ---- required -------------------------------------------------------------------------
     def build(self, config: ConfigT, options: TrainOptions, training: bool = True) -> Modules:
@@ -507,6 +514,7 @@ def contract_problems(plugin_cls: type, data_flags: Mapping[str, str] | None = N
         problems.append("inference_modules is empty")
     if getattr(plugin_cls, "channels_last", True) not in (True, False, "always"):
         problems.append(f"channels_last is {plugin_cls.channels_last!r}; use True, False or \"always\"")
+    problems += declaration_problems(getattr(plugin_cls, "metric_goals", {}))
     known = set(HOOKS) | CONTRACT_ATTRIBUTES
     for extra in sorted(_own_public_names(plugin_cls) - known - set(getattr(plugin_cls, "helpers", ()))):
         close = difflib.get_close_matches(extra, sorted(known), n=1, cutoff=0.75)

@@ -1,12 +1,12 @@
 """Look at a run: its loss and metric curves as a PNG (``translate plot``) and ``RUN/index.html``,
 a static page with the sample grids, the curves, the metrics and the config.
 
-A run folder (see :mod:`translate.trainer`) holds ``log.jsonl`` (one JSON object per logged step),
+A run folder (see :mod:`translate.run_folder`) holds ``log.jsonl`` (one JSON object per logged step),
 ``metrics.jsonl`` (one per evaluation, when ``--eval-every`` is on), ``config.toml``,
 ``samples/step-N.png`` and ``samples.png``. Nothing here needs torch; the PNG needs matplotlib
 (imported only by :func:`write_plot`), the page needs nothing: its charts are inline SVG drawn
 here, and every link in it is relative, so the folder can be copied elsewhere and still shows.
-The trainer rewrites the page at every checkpoint, so it stays cheap (a few ms for 10k log lines).
+The trainer rewrites the page at every checkpoint, so it stays cheap: logs are read incrementally.
 """
 
 from __future__ import annotations
@@ -15,35 +15,23 @@ import html
 import json
 import math
 import os
-import re
 import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 from urllib.parse import quote
 
 from .errors import UserError
 from .fileio import atomic_path
-
-LOG_FILE = "log.jsonl"
-METRICS_FILE = "metrics.jsonl"
-CONFIG_FILE = "config.toml"
-INDEX_FILE = "index.html"
-CURVES_FILE = "curves.png"
-SAMPLES_DIR = "samples"
-LATEST_SAMPLES = "samples.png"
+from .metric_goals import CORE_GOALS, goal_table, lookup, metric_goal
+from .run_folder import (BEST_FILE, CONFIG_FILE, CURVES_FILE, INDEX_FILE, LATEST_SAMPLES, LOG_FILE, METRICS_LOG_FILE,
+                         MODEL_FILE, SAMPLES_DIR, TENSORBOARD_DIR, sample_step)
 
 # Keys of log.jsonl / metrics.jsonl that are bookkeeping, not curves.
 LOG_BOOKKEEPING = frozenset({"step", "images_per_s", "seconds", "world_size", "global_batch",
                              "data_position"})
-METRIC_BOOKKEEPING = frozenset({"step", "seconds", "images_per_s", "samples", "modes_total", "n", "images",
-                                "pairs"})
-# Metrics where a larger value is better; every other metric (FID, KID, LPIPS, reverse KL, ...) is
-# better when smaller.
-HIGHER_IS_BETTER = ("psnr", "ssim", "modes", "hq_percent", "precision", "recall", "accuracy", "coverage",
-                    "density", "inception_score")
-_SAMPLE_NAME = re.compile(r"^step-(\d+)\.png$")
+METRIC_BOOKKEEPING = frozenset({"step", "seconds", "images_per_s"})
 MATPLOTLIB_MISSING = 'translate plot needs matplotlib: pip install "translate-gan[plot]"'
 
 
@@ -165,9 +153,15 @@ def ema(values: list[float], span: int) -> list[float]:
     return out
 
 
-def higher_is_better(metric: str) -> bool:
-    name = metric.lower()
-    return any(name == key or name.startswith(key + "_") or name.endswith("_" + key) for key in HIGHER_IS_BETTER)
+def better_word(metric: str, goals: Mapping[str, str | None] = CORE_GOALS) -> str:
+    """'higher' or 'lower' (which way ``metric`` improves), or '?' when no goal is declared for it."""
+    return {"max": "higher", "min": "lower"}.get(metric_goal(metric, goals) or "", "?")
+
+
+def _not_a_quality(metric: str, goals: Mapping[str, str | None]) -> bool:
+    """Counts and error bars (declared with the goal None) are not drawn as curves."""
+    found = lookup(metric, goals)
+    return found is not None and found[1] is None
 
 
 def _latest_records(records: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
@@ -217,6 +211,7 @@ class Curves:
     last_log: dict[str, Any]
     last_metrics: dict[str, Any]
     seconds_per_step: float | None = None  # between the last two logged steps of one process
+    goals: dict[str, str | None] = field(default_factory=lambda: dict(CORE_GOALS))  # see run_goals
 
     @property
     def step(self) -> int | None:
@@ -225,26 +220,46 @@ class Curves:
         return max(steps + ([step] if step is not None else []), default=None)
 
 
-def curves(run_dir: str | Path) -> Curves:
-    """The loss series of ``RUN/log.jsonl`` and the metric series of ``RUN/metrics.jsonl``."""
+def curves(run_dir: str | Path, goals: Mapping[str, str | None] | None = None) -> Curves:
+    """The loss series of ``RUN/log.jsonl`` and the metric series of ``RUN/metrics.jsonl``;
+    ``goals`` default to :func:`run_goals`."""
     run_dir = Path(run_dir)
+    goals = dict(goals) if goals is not None else run_goals(run_dir)
     log = read_log(run_dir / LOG_FILE)
-    metrics = read_log(run_dir / METRICS_FILE)
+    metrics = read_log(run_dir / METRICS_LOG_FILE)
     rate = None
     if len(log) >= 2:
         (a, b), (ta, tb) = (_step(r) for r in log[-2:]), (_number(r.get("seconds")) for r in log[-2:])
         if None not in (a, b, ta, tb) and b > a and tb > ta:  # seconds restart when a run resumes
             rate = (tb - ta) / (b - a)
-    return Curves(_series_by_key(log, LOG_BOOKKEEPING), _series_by_key(metrics, METRIC_BOOKKEEPING),
-                  log[-1] if log else {}, metrics[-1] if metrics else {}, rate)
+    metric_series = {k: s for k, s in _series_by_key(metrics, METRIC_BOOKKEEPING).items()
+                     if not _not_a_quality(k, goals)}
+    return Curves(_series_by_key(log, LOG_BOOKKEEPING), metric_series, log[-1] if log else {},
+                  metrics[-1] if metrics else {}, rate, goals)
 
 
-def best(series: Series, metric: str) -> tuple[int, float] | None:
-    """(step, value) of the best finite value of ``metric`` (the earliest, on a tie)."""
+def run_goals(run_dir: Path) -> dict[str, str | None]:
+    """The metric goals of the plugin named in ``RUN/config.toml`` (:func:`translate.metric_goals.goal_table`);
+    the core's alone when that plugin is not installed or fails to load: the page must still show."""
+    name = _plugin_name(_read_config(run_dir)[1])
+    if not name:
+        return dict(CORE_GOALS)
+    from .registry import load_plugin
+
+    try:
+        return goal_table(load_plugin(name))
+    except Exception:  # noqa: BLE001 - a missing or broken plugin costs only the plugin's goals
+        return dict(CORE_GOALS)
+
+
+def best(series: Series, metric: str, goals: Mapping[str, str | None] = CORE_GOALS) -> tuple[int, float] | None:
+    """(step, value) of the best finite value of ``metric`` (the earliest, on a tie); None when
+    nothing is finite or no goal is declared for ``metric``."""
     finite = series.finite()
-    if not finite.steps:
+    goal = metric_goal(metric, goals)
+    if not finite.steps or goal is None:
         return None
-    pick = max if higher_is_better(metric) else min
+    pick = max if goal == "max" else min
     value = pick(finite.values)
     return finite.steps[finite.values.index(value)], value
 
@@ -261,9 +276,9 @@ def sample_images(run_dir: str | Path) -> list[tuple[int, Path]]:
     found = []
     if folder.is_dir():
         for path in folder.iterdir():
-            match = _SAMPLE_NAME.match(path.name)
-            if match:
-                found.append((int(match.group(1)), path))
+            step = sample_step(path.name)
+            if step is not None:
+                found.append((step, path))
     return sorted(found, reverse=True)
 
 
@@ -331,8 +346,8 @@ def write_plot(run_dir: str | Path, out_png: str | Path | None = None) -> Path:
         finite = series.finite()
         if is_metric:
             ax.plot(finite.steps, finite.values, "o-", color="tab:green", markersize=3, linewidth=1.2)
-            top = best(series, key)
-            title = f"{key} ({'higher' if higher_is_better(key) else 'lower'} is better)"
+            top = best(series, key, data.goals)
+            title = f"{key} ({better_word(key, data.goals)} is better)"
             if top is not None:
                 ax.plot([top[0]], [top[1]], "*", color="tab:red", markersize=11,
                         label=f"best {format_value(top[1])} @ {top[0]}")
@@ -474,10 +489,10 @@ def _metrics_table(data: Curves) -> str:
     rows = []
     for key, series in data.metrics.items():
         last_step, last_value = series.steps[-1], series.values[-1]
-        top = best(series, key)
+        top = best(series, key, data.goals)
         best_cell = (f"<strong>{e(format_value(top[1]))}</strong></td><td>{top[0]}" if top else "–</td><td>")
         rows.append(f"<tr><td>{e(key)}</td><td>{e(format_value(last_value))}</td><td>{last_step}</td>"
-                    f"<td>{best_cell}</td><td>{'higher' if higher_is_better(key) else 'lower'}</td></tr>")
+                    f"<td>{best_cell}</td><td>{better_word(key, data.goals)}</td></tr>")
     table = ("<table class=\"metrics\"><tr><th>metric</th><th>latest</th><th>at step</th><th>best</th>"
              "<th>at step</th><th>better</th></tr>" + "".join(rows) + "</table>")
     notes = [(k, v) for k, v in data.last_metrics.items() if isinstance(v, str)]
@@ -486,11 +501,11 @@ def _metrics_table(data: Curves) -> str:
     return table
 
 
-def render_index(run_dir: str | Path) -> str:
+def render_index(run_dir: str | Path, goals: Mapping[str, str | None] | None = None) -> str:
     """The text of ``RUN/index.html`` (see :func:`write_index`)."""
     run_dir = Path(run_dir)
     e = html.escape
-    data = curves(run_dir)
+    data = curves(run_dir, goals)
     config_text, config = _read_config(run_dir)
     plugin = _plugin_name(config) or "run"
     samples = sample_images(run_dir)
@@ -504,12 +519,12 @@ def render_index(run_dir: str | Path) -> str:
         info.append(f"{speed:g} img/s")
     elif data.seconds_per_step is not None:  # slow runs: "0 img/s" would say nothing
         info.append(f"{data.seconds_per_step:.3g} s/step")
-    files = [name for name in ("model.safetensors", "best.safetensors", CONFIG_FILE, LOG_FILE, METRICS_FILE,
+    files = [name for name in (MODEL_FILE, BEST_FILE, CONFIG_FILE, LOG_FILE, METRICS_LOG_FILE,
                                CURVES_FILE) if (run_dir / name).is_file()]
     if files:
         info.append("files: " + ", ".join(f'<a href="{_href(n)}">{e(n)}</a>' for n in files))
-    if (run_dir / "tensorboard").is_dir():
-        info.append(f"<code>tensorboard --logdir {e(str(run_dir / 'tensorboard'))}</code>")
+    if (run_dir / TENSORBOARD_DIR).is_dir():
+        info.append(f"<code>tensorboard --logdir {e(str(run_dir / TENSORBOARD_DIR))}</code>")
     info.append("page written " + e(time.strftime("%Y-%m-%d %H:%M:%S")))
 
     body = [f"<h1>{e(title)}</h1>", f"<p class=\"sub\">{' · '.join(info)}</p>"]
@@ -526,7 +541,8 @@ def render_index(run_dir: str | Path) -> str:
         body.append("<p class=\"sub\">no steps logged yet</p>")
     if data.metrics:
         body.append("<h2>Metrics</h2>" + _metrics_table(data) + "<div class=\"charts\">"
-                    + "".join(svg_chart(k, s, metric=True, best_point=best(s, k)) for k, s in data.metrics.items())
+                    + "".join(svg_chart(k, s, metric=True, best_point=best(s, k, data.goals))
+                              for k, s in data.metrics.items())
                     + "</div>")
     if samples:
         body.append(f"<h2>Samples at each checkpoint ({len(samples)})</h2><div class=\"gallery\">")
@@ -543,12 +559,12 @@ def render_index(run_dir: str | Path) -> str:
             + "\n".join(body) + "\n</body></html>\n")
 
 
-def write_index(run_dir: str | Path) -> Path:
+def write_index(run_dir: str | Path, goals: Mapping[str, str | None] | None = None) -> Path:
     """Write ``RUN/index.html`` (atomically) and return its path: the latest samples, the sample
     grid of every checkpoint (newest first), loss and metric curves as inline SVG, the latest and
     best metrics and the config. Links are relative; it needs no network and no matplotlib."""
     run_dir = Path(run_dir)
-    text = render_index(run_dir)
+    text = render_index(run_dir, goals)
     path = run_dir / INDEX_FILE
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from . import __version__
+from .version import __version__
 from .config import (absent_values, check_bounds, coerce, did_you_mean, dumps_toml, field_types, from_plain,
                      read_config_file, to_plain)
 from .errors import UserError
@@ -31,11 +31,11 @@ from .plugin import Plugin, call_hook
 # Keywords of translate.train / flags of translate train that are not part of the request itself.
 RUN_KEYS = ("out", "resume", "config")
 MAX_SEED = 2**63 - 1
-EVAL_PREFIX = "eval_"  # --eval-a DIR: held-out data for the data flag --a
+EVAL_PREFIX = "eval_"  # --eval-data DIR: held-out data for the data flag --data
 
 
 def split_eval(data: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
-    """(training data, held-out data) of routed data keys: "eval_a" goes to the second as "a"."""
+    """(training data, held-out data) of routed data keys: "eval_data" goes to the second as "data"."""
     train = {k: v for k, v in data.items() if not k.startswith(EVAL_PREFIX)}
     held = {k[len(EVAL_PREFIX):]: v for k, v in data.items() if k.startswith(EVAL_PREFIX)}
     return train, held
@@ -49,7 +49,7 @@ class TrainRequest:
     options: TrainOptions
     config: Any
     data: dict[str, str]
-    # Held-out data for --eval-every, keyed like ``data`` (``--eval-a`` → "a"); empty: evaluate on ``data``.
+    # Held-out data for --eval-every, keyed like ``data`` (``--eval-data`` → "data"); empty: evaluate on ``data``.
     eval_data: dict[str, str] = field(default_factory=dict)
 
     def metadata(self, step: int) -> dict[str, str]:
@@ -172,13 +172,24 @@ def new_request(plugin: Plugin, values: Mapping[str, Any], config_file: str | Pa
     options = _build(TrainOptions, {**plugin.train_defaults, **file_train, **train}, "--")
     paper = paper_values(plugin) if options.paper else {}
     config = _build(plugin.Config, {**paper, **file_model, **model}, "--")
-    data, eval_data = (absolute_paths(d) for d in split_eval({**file_data, **data}))
+    data, eval_data = (absolute_paths(d) for d in split_eval(_data_over_file(file_data, data)))
     if not data:
         flags = " ".join(f"--{k.replace('_', '-')} ..." for k in plugin.data_flags)
         raise UserError(f"plugin '{plugin.name}' needs data: {flags}")
     check_options(options)
     config = call_hook(plugin, "finalize_config", config, set(paper) | set(file_model) | set(model), data, options)
     return validate(TrainRequest(plugin, options, config, data, eval_data))
+
+
+def _data_over_file(file_data: Mapping[str, str], given: Mapping[str, str]) -> dict[str, str]:
+    """Data flags given on the command line replace the config file's data as a whole (training and
+    held-out data each): a file's ``aligned = ...`` must not stay beside a given ``--a/--b``, which
+    the plugin would refuse as two layouts at once."""
+    given_train, given_held = split_eval(given)
+    file_train, file_held = split_eval(file_data)
+    train = dict(given_train or file_train)
+    held = dict(given_held or file_held)
+    return {**train, **{EVAL_PREFIX + k: v for k, v in held.items()}}
 
 
 def absolute_paths(data: Mapping[str, str]) -> dict[str, str]:

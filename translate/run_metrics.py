@@ -11,14 +11,12 @@ holds.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from .fileio import write_text_atomic
-
-METRICS_FILE = "metrics.jsonl"
-BEST_FILE = "best.safetensors"
+from .metric_goals import CORE_GOALS, is_better, parse_metric
+from .run_folder import BEST_FILE, METRICS_LOG_FILE
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
@@ -39,12 +37,12 @@ def read_records(path: Path) -> list[dict[str, Any]]:
 class RunMetrics:
     """``metrics.jsonl`` and the best checkpoint of one run folder."""
 
-    def __init__(self, out_dir: Path, keep_best: str = ""):
-        from .evaluation import parse_metric  # validates the name before any step is spent
-
-        self.path = out_dir / METRICS_FILE
+    def __init__(self, out_dir: Path, keep_best: str = "", goals: Mapping[str, str | None] = CORE_GOALS):
+        """``goals``: the run's :func:`translate.metric_goals.goal_table`; ``keep_best`` is checked
+        against it now, before any step is spent."""
+        self.path = out_dir / METRICS_LOG_FILE
         self.best_path = out_dir / BEST_FILE
-        self.metric, self.goal = parse_metric(keep_best) if keep_best else ("", "")
+        self.metric, self.goal = parse_metric(keep_best, goals) if keep_best else ("", "")
         self.best: float | None = None
 
     def resume(self, step: int) -> None:
@@ -78,9 +76,7 @@ class RunMetrics:
             raise UserError(f"--keep-best {self.metric}: the evaluation measured "
                             f"{', '.join(sorted(k for k in metrics)) or 'nothing'}; choose one of those")
         value = float(value)
-        if math.isnan(value):
-            return False
-        better = (self.best is None or (value < self.best if self.goal == "min" else value > self.best))
+        better = is_better(self.goal, value, self.best)
         if better:
             self.best = value
         return better

@@ -34,7 +34,11 @@ def pick_device(name: str) -> torch.device:
 
 def cpu_has_fast_bf16() -> bool:
     """AMX or AVX-512 BF16: bf16 autocast is several times faster than fp32 there (measured in
-    benchmarks/); on other CPUs bf16 is emulated and slower, so auto stays fp32."""
+    benchmarks/); on other CPUs bf16 is emulated and slower, so auto stays fp32. PyTorch's kernels
+    held to AVX2 (``ATEN_CPU_CAPABILITY=avx2``, e.g. to measure as an AVX2-only machine would)
+    cannot use those instructions either."""
+    if torch.backends.cpu.get_cpu_capability() in ("DEFAULT", "AVX2"):
+        return False
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:

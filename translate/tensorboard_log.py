@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import UserError
-
-TENSORBOARD_DIR = "tensorboard"
+from .run_folder import TENSORBOARD_DIR
 TENSORBOARD_MISSING = 'TensorBoard logging (--tensorboard) needs tensorboard: pip install "translate-gan[tensorboard]"'
 
 

@@ -132,11 +132,12 @@ class _Checker:
         return f"modules {', '.join(full)}" + (f"; inference build also has {', '.join(extra)}" if extra else "")
 
     def train(self) -> str:
+        from .run_folder import CONFIG_FILE, LOG_FILE, MODEL_FILE, STATE_FILE
         from .trainer import Trainer
 
         self.trainer = Trainer(self.request, self.workdir / "run", progress=False)
         result = self.trainer.run()
-        missing = [f for f in ("model.safetensors", "state.safetensors", "config.toml", "log.jsonl")
+        missing = [f for f in (MODEL_FILE, STATE_FILE, CONFIG_FILE, LOG_FILE)
                    if not (result.out_dir / f).is_file()]
         if missing:
             raise CheckFailed(f"the run folder lacks {', '.join(missing)}")
@@ -148,7 +149,7 @@ class _Checker:
     def checkpoint(self) -> str:
         import torch
 
-        from .checkpoint import load_model
+        from .loading import load_model
 
         self.model = load_model(self.workdir / "run", plugin=self.plugin)
         live = self.trainer.ctx.inference_modules()

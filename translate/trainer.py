@@ -30,17 +30,18 @@ from typing import Any
 
 import torch
 
-from . import distributed
-from .checkpoint import MODEL_FILE, STATE_FILE, load_state, read_run_metadata, save_model, save_state
-from .context import PREVIEW_SEED, TrainContext, _collate_preview  # noqa: F401 (PREVIEW_SEED re-exported)
+from . import distributed, run_folder
+from .checkpoint import load_state, read_run_metadata, save_model, save_state
+from .context import PREVIEW_SEED, TrainContext, collate_preview  # noqa: F401 (PREVIEW_SEED re-exported)
 from .data.images import save_grid
 from .data.sampler import ResumableSampler
 from .errors import DataError, UserError
-from .fileio import atomic_path, remove_stale_temps, write_text_atomic
+from .fileio import atomic_path, write_text_atomic
+from .metric_goals import goal_table
 from .plugin import call_hook
 from .progress import Progress, stage
 from .request import TrainRequest
-from .runlock import run_lock
+from .run_folder import MODEL_FILE, STATE_FILE
 from .runtime import Runtime, make_runtime, pick_device
 from .stopping import Interrupted, _StopFlag
 
@@ -142,20 +143,20 @@ class Trainer:
                    if runtime.precision == "fp16" else {})
         ema = ({name: copy.deepcopy(modules[name]).requires_grad_(False).eval() for name in plugin.inference_modules}
                if options.ema > 0 else None)
-        ctx = TrainContext(plugin, config, options, runtime, modules, optimizers, schedulers, scalers, ema, dist=dist)
-        position, saved_world, dist_state = 0, self.world_size, {}
+        step, consumed, buffers, position, saved_world, dist_state = 0, 0, {}, 0, self.world_size, {}
         if self.resume:
-            ctx.step, ctx.consumed, buffers = load_state(self.out_dir / STATE_FILE, modules, ema, optimizers,
-                                                         schedulers, scalers)
+            step, consumed, buffers = load_state(self.out_dir / STATE_FILE, modules, ema, optimizers, schedulers,
+                                                 scalers)
             dist_state = {k[len(DIST_KEY):]: buffers.pop(k) for k in list(buffers) if k.startswith(DIST_KEY)}
-            ctx.buffers.update({k: runtime.tensor(v) for k, v in buffers.items()})
-            position, saved_world = self._saved_position(ctx)
-        self._data_base = (position, ctx.consumed)
-        ctx._batches = iter(self._loader(runtime, position))
-        ctx._preview_batch = _collate_preview(self.dataset)
+            position, saved_world = self._saved_position(consumed)
+        self._data_base = (position, consumed)
+        batches = iter(self._loader(runtime, position))
+        preview_items = collate_preview(self.dataset)
+        noise = self._seed_ranks(runtime.device, step, dist_state, saved_world) if dist is not None else None
+        ctx = TrainContext(plugin, config, options, runtime, modules, optimizers, schedulers, scalers, ema,
+                           buffers={k: runtime.tensor(v) for k, v in buffers.items()}, step=step, consumed=consumed,
+                           dist=dist, batches=batches, preview_items=preview_items, noise=noise)
         self.ctx = ctx
-        if dist is not None:
-            self._seed_ranks(ctx, dist_state, saved_world)
         if self.is_main:
             self._write_run_files(runtime)
             self._setup_reporting()
@@ -179,14 +180,14 @@ class Trainer:
             message = message.replace(f"--{dashed} ", f"--eval-{dashed} ")
         return message
 
-    def _saved_position(self, ctx: TrainContext) -> tuple[int, int]:
+    def _saved_position(self, consumed: int) -> tuple[int, int]:
         """(global data position, world size) of the checkpoint being resumed. A run resumed on
         another number of processes continues at the same place of the data stream, with the new
         global batch; say so once."""
         meta = read_run_metadata(self.out_dir)
         try:
             saved_world = int(meta.get("world_size", "1"))
-            position = int(meta.get("data_position", ctx.consumed * self.options.batch_size))
+            position = int(meta.get("data_position", consumed * self.options.batch_size))
         except ValueError:
             raise UserError(f"{self.out_dir / STATE_FILE}: its world_size/data_position metadata are not integers; "
                             "it was edited") from None
@@ -198,13 +199,14 @@ class Trainer:
                   "uninterrupted run")
         return position, saved_world
 
-    def _seed_ranks(self, ctx: TrainContext, saved: dict[str, torch.Tensor], saved_world: int) -> None:
-        """Under torchrun: the noise generator every rank shares (the single-process stream from
-        here on, or the saved one), and each rank's own global RNG (for dropout, augmentation in
-        the step, pools): the saved state of this rank on resume, else seeded from (seed, rank, step)."""
-        dist, device = self.dist, ctx.device
-        ctx._noise = torch.Generator(device=device)
-        ctx._noise.set_state(saved["noise"] if "noise" in saved else _default_generator(device).get_state())
+    def _seed_ranks(self, device: torch.device, step: int, saved: dict[str, torch.Tensor],
+                    saved_world: int) -> torch.Generator:
+        """Under torchrun: each rank's own global RNG (for dropout, augmentation in the step, pools):
+        the saved state of this rank on resume, else seeded from (seed, rank, step); returns the
+        noise generator every rank shares (the single-process stream from here on, or the saved one)."""
+        dist = self.dist
+        noise = torch.Generator(device=device)
+        noise.set_state(saved["noise"] if "noise" in saved else _default_generator(device).get_state())
         own = f"rng.{dist.rank}."
         if saved_world == dist.world_size and own + "cpu" in saved:
             torch.set_rng_state(saved[own + "cpu"])
@@ -213,8 +215,9 @@ class Trainer:
         else:
             import numpy as np
 
-            torch.manual_seed(int(np.random.SeedSequence([self.options.seed, dist.rank, ctx.step])
+            torch.manual_seed(int(np.random.SeedSequence([self.options.seed, dist.rank, step])
                                   .generate_state(1, np.uint64)[0]) & (2**63 - 1))
+        return noise
 
     def _setup_reporting(self) -> None:
         """metrics.jsonl / best.safetensors for --eval-every, and TensorBoard for --tensorboard."""
@@ -224,7 +227,7 @@ class Trainer:
                 raise UserError(f"--eval-every: plugin '{self.plugin.name}' has no evaluation (no evaluate hook)")
             from .run_metrics import RunMetrics
 
-            self.run_metrics = RunMetrics(self.out_dir, options.keep_best)
+            self.run_metrics = RunMetrics(self.out_dir, options.keep_best, goal_table(self.plugin))
             self.run_metrics.resume(self.ctx.step)
         if options.tensorboard:
             from .tensorboard_log import TENSORBOARD_MISSING, TensorboardLog
@@ -263,12 +266,12 @@ class Trainer:
 
     def _write_run_files(self, runtime: Runtime) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        (self.out_dir / "samples").mkdir(exist_ok=True)
+        (self.out_dir / run_folder.SAMPLES_DIR).mkdir(exist_ok=True)
         note = f"{runtime.device.type}, {runtime.precision}"
         if self.dist is not None:
             note += (f", {self.world_size} processes × --batch-size {self.options.batch_size} = global batch "
                      f"{self.world_size * self.options.batch_size}")
-        write_text_atomic(self.out_dir / "config.toml", self.request.config_toml(note))
+        write_text_atomic(self.out_dir / run_folder.CONFIG_FILE, self.request.config_toml(note))
 
     # ---- phase 2: the loop ----------------------------------------------------------------------
     def loop(self) -> None:
@@ -276,7 +279,7 @@ class Trainer:
         ctx, options, dist = self.ctx, self.options, self.dist
         bar = Progress(options.steps, ctx.step, enabled=self.progress and self.is_main, device=ctx.device.type)
         t0, consumed0 = time.perf_counter(), ctx.consumed
-        log = open(self.out_dir / "log.jsonl", "a") if self.is_main else contextlib.nullcontext()
+        log = open(self.out_dir / run_folder.LOG_FILE, "a") if self.is_main else contextlib.nullcontext()
         with _StopFlag(self._checkpoint_size, quiet=not self.is_main) as stop, log as log_file:
             for m in ctx.modules.values():
                 m.train()
@@ -374,7 +377,7 @@ class Trainer:
             agree = self.dist.replicas_agree(ctx.modules.values())
             if self.is_main:
                 extra = {f"{DIST_KEY}rng.{r}.{kind}": t for r, state in enumerate(states) for kind, t in state.items()}
-                extra[f"{DIST_KEY}noise"] = ctx._noise.get_state()
+                extra[f"{DIST_KEY}noise"] = ctx.noise_generator.get_state()
                 if not agree:
                     print(f"warning: at step {ctx.step} the processes' weights differ (non-deterministic "
                           "gradients?); the checkpoint holds rank 0's", file=sys.stderr)
@@ -383,7 +386,7 @@ class Trainer:
             meta = self._metadata()
             save_state(self.out_dir / STATE_FILE, meta, ctx.step, ctx.consumed, ctx.modules, ctx.ema, ctx.optimizers,
                        ctx.schedulers, ctx.scalers, {**ctx.buffers, **extra})
-            save_model(self.out_dir / MODEL_FILE, self.plugin, meta, ctx.modules, ctx.ema)
+            save_model(self.out_dir / MODEL_FILE, self.plugin.inference_modules, meta, ctx.modules, ctx.ema)
             self._refresh_report()
 
         self._on_main(write)
@@ -394,9 +397,9 @@ class Trainer:
         from .report import write_index
 
         try:
-            write_index(self.out_dir)
+            write_index(self.out_dir, goal_table(self.plugin))
         except Exception as exc:  # noqa: BLE001 - the report is a convenience; the checkpoint is saved
-            print(f"warning: could not write {self.out_dir / 'index.html'}: {exc}", file=sys.stderr)
+            print(f"warning: could not write {self.out_dir / run_folder.INDEX_FILE}: {exc}", file=sys.stderr)
 
     def evaluate(self) -> None:
         """The plugin's evaluation of the model apply would use now (EMA weights when EMA is on),
@@ -427,11 +430,11 @@ class Trainer:
         data = self.request.eval_data or self.request.data
         # evaluate_model puts the modules in eval mode, under no_grad, and back; errors: evaluate()
         self.metrics = evaluate_model(self.plugin, ctx.inference_modules(), self.request.config,
-                                      self.out_dir / "eval", data, n=self.options.eval_images or None,
+                                      self.out_dir / run_folder.EVAL_DIR, data, n=self.options.eval_images or None,
                                       seed=self.options.seed, train_options=self.options,
                                       train_data=self.request.data)
         if self.run_metrics.append(ctx.step, self.metrics):
-            save_model(self.out_dir / "best.safetensors", self.plugin,
+            save_model(self.out_dir / run_folder.BEST_FILE, self.plugin.inference_modules,
                        {**self._metadata(), **self.run_metrics.best_metadata()}, ctx.modules, ctx.ema)
         if self.tensorboard is not None:
             self.tensorboard.scalars(ctx.step, {f"eval/{k}": float(v) for k, v in self.metrics.items()
@@ -452,13 +455,13 @@ class Trainer:
             m.train(was_training[n])
         if shown is None:
             return
-        path = self.out_dir / "samples" / f"step-{ctx.step:07d}.png"
+        path = run_folder.sample_file(self.out_dir, ctx.step)
         if isinstance(shown, torch.Tensor):
             save_grid(path, shown)
         else:
             with atomic_path(path) as tmp:
                 shown.save(tmp, format="PNG")
-        with atomic_path(self.out_dir / "samples.png") as tmp:
+        with atomic_path(self.out_dir / run_folder.LATEST_SAMPLES) as tmp:
             shutil.copyfile(path, tmp)
         if self.tensorboard is not None:
             self.tensorboard.image("samples", ctx.step, shown)
@@ -522,10 +525,7 @@ class Trainer:
         """Rank 0 takes the run folder (lock, no finished run there, no stale temporaries)."""
         if not self.is_main:
             return
-        stack.enter_context(run_lock(self.out_dir))
-        if not self.resume and (self.out_dir / STATE_FILE).exists():  # another run finished here meanwhile
-            raise UserError(f"--out {self.out_dir} already holds a run; continue it with --resume {self.out_dir}")
-        remove_stale_temps(self.out_dir)  # left by a killed writer; no writer can be active now
+        stack.enter_context(run_folder.claim(self.out_dir, self.resume))
 
     def _lost_peer(self) -> BaseException:
         """What a rank says when a collective failed because another rank is gone."""

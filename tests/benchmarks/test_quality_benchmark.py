@@ -1,4 +1,4 @@
-"""The scoring code of benchmarks/quality.py (issue 20's quality figures): the paired tasks and the
+"""The scoring code of benchmarks/quality.py (the quality figures in docs/): the paired tasks and the
 baselines are what they claim, so a number in the README cannot come from a scoring slip. No
 training here: models are stand-ins whose right answer is known."""
 

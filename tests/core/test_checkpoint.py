@@ -1,21 +1,22 @@
-"""Checkpoints: self-describing safetensors, identical outputs after reload, exact resume."""
+"""Checkpoints (translate/checkpoint.py): self-describing safetensors, identical outputs after reload,
+exact resume (Adam moments in the parameters' layout, either update kernel)."""
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-import translate
-from translate.checkpoint import load_model
+from translate.loading import load_model
 from translate.request import new_request, resume_request
 from translate.errors import UserError
 from translate.registry import load_plugin
 from translate.trainer import train
-
 
 
 def _train(out, steps, resume=False, **flags):
@@ -70,26 +71,6 @@ def test_resume_is_exact(tmp_path):
     assert log[-1]["step"] == 20
 
 
-def test_resume_refuses_to_change_the_model(tmp_path, cli):
-    _train(tmp_path / "run", 2)
-    result = cli("train", "gan", "--resume", tmp_path / "run", "--latent-dim", "4", ok=False)
-    assert result.exit_code != 0 and "cannot change latent_dim" in result.output
-
-
-def test_resume_with_fewer_steps_than_done_is_refused(tmp_path, cli):
-    _train(tmp_path / "run", 3)
-    before = (tmp_path / "run" / "state.safetensors").read_bytes()
-    result = cli("train", "gan", "--resume", tmp_path / "run", "--steps", "2", ok=False)
-    assert result.exit_code != 0 and "at step 3 already, past --steps 2" in result.output
-    assert (tmp_path / "run" / "state.safetensors").read_bytes() == before
-
-
-def test_out_dir_with_a_run_is_not_overwritten(tmp_path, cli):
-    _train(tmp_path / "run", 2)
-    result = cli("train", "gan", "--data", "shapes", "--out", tmp_path / "run", ok=False)
-    assert "already holds a run" in result.output and "--resume" in result.output
-
-
 def test_non_checkpoint_files_are_refused(tmp_path):
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"not a checkpoint at all")
@@ -101,19 +82,6 @@ def test_non_checkpoint_files_are_refused(tmp_path):
     save_file({"w": torch.zeros(2)}, str(other))
     with pytest.raises(UserError, match="not a translate checkpoint"):
         load_model(other)
-
-
-def test_checkpoint_of_missing_plugin_is_a_clear_error(tmp_path):
-    _train(tmp_path / "run", 1)
-    tensors = load_file(str(tmp_path / "run" / "model.safetensors"))
-    with safe_open(str(tmp_path / "run" / "model.safetensors"), "pt") as f:
-        meta = dict(f.metadata())
-    meta["plugin"] = "not-installed-plugin"
-    from safetensors.torch import save_file
-
-    save_file(tensors, str(tmp_path / "m.safetensors"), metadata=meta)
-    with pytest.raises(UserError, match="not-installed-plugin.*not installed"):
-        load_model(tmp_path / "m.safetensors")
 
 
 def test_resume_is_exact_with_fused_adam_on_channels_last_weights(tmp_path, monkeypatch):
@@ -169,38 +137,20 @@ def test_resumed_adam_keeps_the_kernel_it_was_built_with(tmp_path, written, resu
     assert adam(net.parameters(), lr=1e-3).param_groups[0]["fused"] is True  # CPU has a fused Adam
 
 
-def test_resume_finds_the_data_from_any_folder_and_follows_data_that_moved(tmp_path, monkeypatch):
-    """Data paths are recorded absolute, so --resume works from another working directory; data that
-    moved may be pointed to on --resume, but an existing recorded folder cannot be swapped."""
-    import shutil
-
-    from PIL import Image
-
-    work = tmp_path / "work"
-    (work / "imgs").mkdir(parents=True)
-    for i in range(4):
-        Image.new("RGB", (16, 16), (40 * i, 90, 200 - 40 * i)).save(work / "imgs" / f"{i}.png")
-    monkeypatch.chdir(work)
-    translate.train("gan", data="imgs", size=16, batch_size=2, steps=2, out="run", progress=False)
-    assert 'data = "' + str(work / "imgs") + '"' in (work / "run" / "config.toml").read_text()
-    monkeypatch.chdir(tmp_path)
-    assert translate.train("gan", resume=work / "run", steps=3, progress=False).step == 3
-    other = tmp_path / "other"
-    shutil.copytree(work / "imgs", other)
-    with pytest.raises(UserError, match="keeps the run.s data"):
-        translate.train("gan", resume=work / "run", steps=4, data=other)
-    shutil.move(work / "imgs", tmp_path / "moved")
-    with pytest.raises(UserError, match="no such file or folder"):
-        translate.train("gan", resume=work / "run", steps=4, progress=False)
-    with pytest.raises(UserError, match="no such file or folder"):
-        translate.train("gan", resume=work / "run", steps=4, data=tmp_path / "elsewhere")
-    assert translate.train("gan", resume=work / "run", steps=4, data=tmp_path / "moved", progress=False).step == 4
-    with pytest.raises(UserError, match="keeps the run.s data"):  # a built-in data set stays what it was
-        translate.train("gan", resume=_builtin_run(tmp_path), steps=4, data="digits")
-    assert str(tmp_path / "moved") in (work / "run" / "config.toml").read_text()
+def _write_images(folder, n=4, size=16):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(folder / f"{i}.png")
 
 
-def _builtin_run(tmp_path):
-    out = tmp_path / "builtin"
-    translate.train("gan", data="shapes", size=16, batch_size=2, steps=1, sample_every=0, out=out, progress=False)
-    return out
+def test_a_non_checkpoint_file_is_one_line_in_sample_and_apply(tmp_path, cli, error_line):
+    bogus = tmp_path / "model.safetensors"
+    bogus.write_text("hello")
+    line = error_line(cli("sample", bogus, "-o", tmp_path / "s.png", ok=False))
+    assert str(bogus) in line and "not a safetensors checkpoint" in line
+    assert not (tmp_path / "s.png").exists()
+    img = tmp_path / "x.png"
+    _write_images(tmp_path / "imgs", 1)
+    line = error_line(cli("apply", bogus, tmp_path / "imgs" / "0.png", "-o", img, ok=False))
+    assert "not a safetensors checkpoint" in line

@@ -1,5 +1,6 @@
-"""``translate apply`` edge cases from the audit: each bad combination of inputs and flags is one
-"Error:" line naming the file or flag and the fix, given before any output exists."""
+"""``translate apply``: same-named inputs are kept apart and nothing is overwritten without
+``--overwrite``; each bad combination of inputs and flags is one "Error:" line naming the file or flag
+and the fix, given before any output exists; ``--grid`` puts the input beside its output."""
 
 from __future__ import annotations
 
@@ -8,9 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
-
-
+from helpers import random_images as _images
 
 
 def _image(path: Path, size: int = 24, seed: int = 0) -> Path:
@@ -88,3 +87,51 @@ def test_every_unreadable_input_is_named_before_anything_is_written(tmp_path, cl
     assert not out.exists()
     text = error_line(cli("apply", run, bad[0], "-o", tmp_path / "one.png", ok=False))
     assert text.startswith(f"Error: {bad[0]}: cannot read image") and not (tmp_path / "one.png").exists()
+
+
+def test_apply_keeps_same_named_inputs_apart_and_never_overwrites(tmp_path, cli, run, error_line):
+    a, b = _images(tmp_path / "a", 1, seed=1), _images(tmp_path / "b", 1, seed=2)
+    out = tmp_path / "out"
+    result = cli("apply", run, a / "00.png", b / "00.png", "-o", out)
+    assert "wrote 2" in result.output
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*.png")) == ["a/00.png", "b/00.png"]
+    first = (out / "a" / "00.png").read_bytes()
+    text = error_line(cli("apply", run, a / "00.png", b / "00.png", "-o", out, "--direction", "b2a",
+                         ok=False))
+    assert "already exist" in text and "--overwrite" in text
+    assert (out / "a" / "00.png").read_bytes() == first
+    cli("apply", run, a, "-o", out, "--direction", "b2a", "--suffix", "_b2a", "--format", "jpg")
+    assert (out / "00_b2a.jpg").is_file()
+    cli("apply", run, a / "00.png", b / "00.png", "-o", out, "--direction", "b2a", "--overwrite")
+    assert (out / "a" / "00.png").read_bytes() != first
+
+
+def test_apply_output_errors_are_one_line(tmp_path, cli, run, error_line):
+    a = _images(tmp_path / "a", 2)
+    assert "not an image format" in error_line(cli("apply", run, a / "00.png", "-o", tmp_path / "x.xyz",
+                                                  ok=False))
+    existing = tmp_path / "existing.png"
+    existing.write_bytes(b"keep")
+    assert "is a file" in error_line(cli("apply", run, a, "-o", existing, ok=False))
+    assert "is a file, not a folder" in error_line(cli("apply", run, a, "-o", existing / "sub", ok=False))
+    assert existing.read_bytes() == b"keep"
+    assert "--tile must be at least 16" in error_line(cli("apply", run, a, "-o", tmp_path / "t",
+                                                        "--tile", "0", ok=False))
+
+
+def test_apply_grid_puts_input_beside_output(tmp_path, cli):
+    """--grid: input | output side by side, the input scaled to an SR output's size."""
+    import translate
+
+    run = tmp_path / "sr"
+    translate.train("srgan", data="skimage", scale=2, size=24, steps=2, batch_size=2, n_blocks=1, features=8,
+                    stage="pretrain", sample_every=0, out=run, progress=False)
+    src = tmp_path / "in.png"
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)).save(src)
+    cli("apply", run, src, "-o", tmp_path / "plain.png")
+    cli("apply", run, src, "-o", tmp_path / "grid.png", "--grid")
+    plain, grid = np.asarray(Image.open(tmp_path / "plain.png")), np.asarray(Image.open(tmp_path / "grid.png"))
+    assert plain.shape == (40, 60, 3) and grid.shape == (40, 120, 3)
+    assert np.array_equal(grid[:, 60:], plain)
+    assert np.array_equal(grid[::2, :60:2], np.asarray(Image.open(src)))  # nearest-scaled input

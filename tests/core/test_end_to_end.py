@@ -44,7 +44,7 @@ def test_train_then_sample_through_the_cli(tmp_path, cli_subprocess):
     cli_subprocess("sample", run, "-n", "3", "-o", tmp_path / "each")
     assert sorted(p.name for p in (tmp_path / "each").iterdir()) == ["00000.png", "00001.png", "00002.png"]
 
-    from translate.checkpoint import load_model
+    from translate.loading import load_model
 
     trained = load_model(run / "model.safetensors")
     untrained_modules = trained.plugin.build(trained.config, trained.options)
@@ -58,3 +58,41 @@ def test_train_then_sample_through_the_cli(tmp_path, cli_subprocess):
         fake_untrained = F.avg_pool2d(trained.plugin.sample(untrained_modules, trained.config, 256, gen), 2)
     after, before = mmd2(real, fake_trained), mmd2(real, fake_untrained)
     assert after < 0.5 * before, (after, before)
+
+
+def _readme_first_command() -> list[str]:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## The two commands", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    first = block.strip().splitlines()[0]
+    assert first.startswith('python -m pip install -e ".[dev]" && translate '), first
+    return first.split(" && translate ", 1)[1].split()
+
+
+def test_readme_first_command_runs_shortened_and_learns(tmp_path, cli, monkeypatch):
+    """The README's first command as written (its config file, from the repository root), with fewer
+    steps: it writes what the README says it leaves, and the model already beats an untrained one."""
+    from pathlib import Path
+
+    from translate.loading import load_model
+    from translate_plugins.pix2pix.data import shapes2shaded
+
+    args = _readme_first_command()
+    assert args[:2] == ["train", "pix2pix"] and "--out" in args
+    args[args.index("--out") + 1] = str(tmp_path / "first")
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])  # the config path is relative to the repo
+    cli(*args, "--steps", "60", "--sample-every", "30")
+    run = tmp_path / "first"
+    for name in ("samples.png", "model.safetensors", "index.html", "log.jsonl", "config.toml",
+                 "samples/step-0000030.png"):
+        assert (run / name).exists(), name
+    model = load_model(run)
+    untrained = {name: m.eval() for name, m in model.plugin.build(model.config, model.options, training=False).items()}
+    pairs = [shapes2shaded(32, 10_000 + i, 7) for i in range(8)]  # pairs the run never drew
+    a = torch.stack([torch.from_numpy(p[0]).permute(2, 0, 1).float() / 127.5 - 1 for p in pairs])
+    b = torch.stack([torch.from_numpy(p[1]).permute(2, 0, 1).float() / 127.5 - 1 for p in pairs])
+    with torch.no_grad():
+        trained_error = (model.apply_tensor(a) - b).abs().mean()
+        untrained_error = (model.plugin.apply(untrained, model.config, a) - b).abs().mean()
+    assert trained_error < 0.5 * untrained_error, (trained_error, untrained_error)

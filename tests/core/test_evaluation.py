@@ -20,8 +20,7 @@ from PIL import Image
 
 import translate
 from translate.errors import UserError
-from translate.evaluation import (evaluate_model, evaluate_report, is_better, metric_goal, output_folder,
-                                  parse_metric, shared_extractor)
+from translate.evaluation import evaluate_model, evaluate_report, output_folder, shared_extractor
 
 # Tiny requests, as in test_api.py (a couple of steps: eval needs a model, not a good one).
 REQUESTS = {
@@ -72,6 +71,7 @@ def add_noise(images: list[np.ndarray], sigma: float, seed: int = 1) -> list[np.
 
 # ---- translate compare ---------------------------------------------------------------------------
 
+@pytest.mark.slow  # real Inception over many images
 def test_compare_fid_is_zero_for_a_folder_with_itself_and_grows_with_noise(tmp_path, cli, inception):
     crops = photo_crops(3)
     real = write_folder(tmp_path / "real", crops)
@@ -118,23 +118,6 @@ def test_compare_help_does_not_import_torch():
     assert "--inception-weights" in proc.stdout and proc.stdout.strip().endswith("LIGHT"), proc.stdout + proc.stderr
 
 
-# ---- which way is better -------------------------------------------------------------------------
-
-def test_metric_goals_resolve_by_prefix_and_unknown_ones_must_be_named():
-    assert metric_goal("fid") == metric_goal("fid_a2b") == metric_goal("kid_b2a") == metric_goal("lpips") == "min"
-    assert metric_goal("psnr_y") == metric_goal("ssim") == metric_goal("modes") == metric_goal("hq_percent") == "max"
-    assert metric_goal("reverse_kl") == "min"
-    assert parse_metric("max:accuracy") == ("accuracy", "max") and metric_goal("min:fid") == "min"
-    for name in ("accuracy", "kid_std", "bicubic_psnr_y", "images", "max:", "best:fid"):
-        with pytest.raises(UserError):
-            metric_goal(name)
-    with pytest.raises(UserError, match="max:accuracy or min:accuracy"):
-        metric_goal("accuracy")
-    assert is_better("fid", 10.0, 12.0) and not is_better("fid", 12.0, 10.0) and not is_better("fid", 10.0, 10.0)
-    assert is_better("psnr_y", 30.0, 29.0) and is_better("fid", 50.0, None) and is_better("fid", 50.0, math.nan)
-    assert not is_better("fid", math.nan, 50.0) and not is_better("fid", None, 50.0)
-
-
 # ---- translate eval of every plugin ----------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -175,6 +158,7 @@ def test_eval_pix2pix(runs, cli, tmp_path, inception):
     assert "held-out pairs 2048" in saved["protocol"]["data"] and "protocol psnr_ssim: RGB" in output
 
 
+@pytest.mark.slow  # real Inception over many images
 def test_eval_pix2pix_of_a_trained_model_beats_an_untrained_one(tmp_path, inception):
     """The generator is what eval measures: 60 steps of L1 + cGAN raise PSNR on held-out pairs."""
     request = {**REQUESTS["pix2pix"], "steps": 60, "sample_every": 0, "device": "cpu", "precision": "fp32"}
@@ -220,7 +204,7 @@ def test_eval_srgan_keeps_its_y_metrics_and_adds_fid(runs, cli, tmp_path, incept
 
 
 def test_eval_srgan_lpips_with_weights_given(runs, tmp_path, inception):
-    from translate.checkpoint import load_model
+    from translate.loading import load_model
     from translate.metrics.lpips import BACKBONES, LPIPS
 
     torch.manual_seed(1)
@@ -266,3 +250,68 @@ def test_output_folders_never_clear_what_eval_did_not_write(tmp_path):
     with pytest.raises(UserError, match="did not write"):
         output_folder(tmp_path, "real")
     assert (theirs / "photo.png").exists()
+
+
+@pytest.fixture(scope="module")
+def srgan_x4(tmp_path_factory):
+    """A 2-step ×4 srgan checkpoint (eval needs a model, not a good one)."""
+    root = tmp_path_factory.mktemp("srgan")
+    return translate.train("srgan", data="skimage", size=32, features=8, n_blocks=1, batch_size=2, scale=4, steps=2,
+                           sample_every=0, device="cpu", precision="fp32", out=root / "run", progress=False).path
+
+
+def hr_folder(folder, sizes: dict[str, tuple[int, int]]):
+    """folder/NAME.png of (width, height) random RGB pixels."""
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name, (w, h) in sizes.items():
+        Image.fromarray(rng.integers(0, 256, (h, w, 3)).astype(np.uint8)).save(folder / f"{name}.png")
+    return folder
+
+
+def test_eval_srgan_refuses_a_too_small_hr_image_before_writing_anything(srgan_x4, tmp_path, cli):
+    sizes = {f"a{i:02d}": (24, 24) for i in range(11)} | {"tall": (16, 400)}  # tall sorts last
+    hr = hr_folder(tmp_path / "hr", sizes)
+    out = tmp_path / "ev1"
+    result = cli("eval", srgan_x4, "--hr", hr, "-o", out, "--device", "cpu", ok=False)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip().count("\n") == 0, result.output  # no per-image lines before it
+    assert f"{hr / 'tall.png'} (16×400)" in result.output and "×4" in result.output
+    assert "at least 20 px" in result.output and "remove them" in result.output
+    assert not out.exists()  # no ev1/fake, ev1/real, csv or metrics.json, not even an empty ev1
+
+
+def test_eval_srgan_size_failure_keeps_an_earlier_evaluation_intact(srgan_x4, tmp_path, cli, monkeypatch):
+    from translate import evaluation
+
+    # FID/LPIPS of the folders are not what is tested here, and the Inception takes most of a minute to run
+    monkeypatch.setattr(evaluation, "folder_metrics", lambda *args, **kwargs: {})
+    # 20×20 is the smallest that scores at ×4 (4 px border each side + the 11-px SSIM window, in multiples of 4)
+    good = hr_folder(tmp_path / "good", {"edge": (20, 23), "b": (24, 24)})
+    out = tmp_path / "ev"
+    cli("eval", srgan_x4, "--hr", good, "-o", out, "--device", "cpu")
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert (out / "fake" / "edge.png").exists() and (out / "metrics.json").exists()
+    bad = hr_folder(tmp_path / "bad", {"b": (24, 24), "c": (24, 19), "d": (19, 24)})
+    result = cli("eval", srgan_x4, "--hr", bad, "-o", out, "--device", "cpu", ok=False)
+    assert "2 image(s) too small" in result.output and "c.png (24×19)" in result.output
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before  # nothing cleared, replaced or added
+
+
+def test_eval_takes_the_plugins_data_flags_in_any_order_and_names_the_ones_it_has():
+    from translate.cli.evaluate import plugin_flags, split_flags
+    from translate.registry import load_plugin
+
+    assert split_flags("--data", ["photos/", "runs/x", "--tile=64"]) == ("runs/x", {"data": "photos/", "tile": "64"})
+    with pytest.raises(UserError, match="--data needs a value"):
+        split_flags("runs/x", ["--data"])
+    with pytest.raises(UserError, match="takes one CHECKPOINT"):
+        split_flags("runs/x", ["runs/y"])
+    plugin = load_plugin("srgan")
+    data, options = plugin_flags(plugin, {"data": "photos/", "hr": "hr/"})
+    assert data == {"data": "photos/"} and options == {"hr": "hr/"}  # hr: an option its evaluate declares
+    with pytest.raises(UserError, match=r"evaluate takes no --dta \(it takes --data, --hr\); did you mean --data\?"):
+        plugin_flags(plugin, {"dta": "photos/"})
+    with pytest.raises(UserError, match="did you mean --inception-weights"):
+        plugin_flags(plugin, {"inception_weight": "w.pt"})

@@ -19,7 +19,8 @@ from PIL import Image
 from torch import nn
 
 import translate
-from translate.checkpoint import load_model, save_model
+from translate.checkpoint import save_model
+from translate.loading import load_model
 from translate.config import param
 from translate.errors import UserError
 from translate.export import export_model
@@ -62,7 +63,7 @@ def _spread(run: Path) -> None:
         last = [m for m in module.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))][-1]
         with torch.no_grad():
             last.weight.mul_(0.5 / float(before.std()))
-    save_model(run / "model.safetensors", model.plugin, model.request.metadata(model.step), model.modules, None)
+    save_model(run / "model.safetensors", model.plugin.inference_modules, model.request.metadata(model.step), model.modules, None)
 
 
 @pytest.fixture(scope="module")
@@ -379,3 +380,17 @@ def test_exportable_bicubic_equals_torch_antialiased_bicubic():
     one = torch.rand(1, 1, 1, 2)  # every tap but the pixel's own falls outside: renormalised
     want = F.interpolate(one, scale_factor=4, mode="bicubic", antialias=True, align_corners=False)
     assert (BicubicUpsample(4)(one) - want).abs().max() < 1e-5
+
+
+def test_export_refuses_an_existing_file_without_overwrite(tmp_path, cli, runs, error_line):
+    from translate.exported import read_metadata
+
+    out = tmp_path / "g.pt"
+    out.write_bytes(b"mine")
+    text = error_line(cli("export", runs["gan"], "-o", out, ok=False))
+    assert str(out) in text and "pass --overwrite to replace it" in text
+    assert out.read_bytes() == b"mine"
+    cli("export", runs["gan"], "-o", out, "--overwrite")
+    assert read_metadata(out)["plugin"] == "gan"
+    text = error_line(cli("export", runs["gan"], "-o", tmp_path, ok=False))
+    assert "is a folder" in text and "model.onnx" in text

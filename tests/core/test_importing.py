@@ -32,8 +32,8 @@ from test_weights import (JResnetGenerator, JUnetGenerator, _Payload, j_norm, ra
 from translate.errors import UserError
 from translate.importing import detect
 from translate.registry import load_plugin
-from translate_plugins.srgan.ragan import RelativisticAverage
-from translate_plugins.srgan.rrdb import RRDBNet
+from translate_plugins.srgan.losses import RelativisticAverage
+from translate_plugins.srgan.networks import RRDBNet
 
 ODD = (37, 45)  # H, W: neither a multiple of 4 (J ResNet) nor of 64 (a depth-6 U-Net)
 CPU = ("--device", "cpu", "--precision", "fp32")  # parity is checked in fp32

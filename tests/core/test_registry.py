@@ -96,3 +96,16 @@ def test_disable_by_environment(monkeypatch):
     assert "gan" not in registry.discover()
     with pytest.raises(UserError, match="disabled"):
         registry.get_info("gan")
+
+
+def _one_line_error(proc) -> str:
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+def test_unknown_plugin(cli_subprocess):
+    line = _one_line_error(cli_subprocess("train", "cyclegna", "--help", ok=False))
+    assert "unknown plugin 'cyclegna'" in line and "gan" in line

@@ -299,3 +299,17 @@ def test_plot_a_real_training_run(tmp_path):
         xs = [x for x, _ in polyline_points(charts(page)[key])[0]]
         assert len(xs) == 6 and xs == sorted(xs)
     assert "[model]" in page and "latent_dim = 8" in page
+
+
+def test_plot_of_a_file_outside_a_run_names_it(tmp_path, cli, monkeypatch, error_line):
+    monkeypatch.chdir(tmp_path)
+    Path("afile").write_text("hi")
+    text = error_line(cli("plot", "afile", ok=False))
+    assert "afile" in text and "run folder" in text and "log.jsonl" in text
+    assert "Error: .:" not in text
+
+
+def test_plot_still_takes_a_file_in_a_run(cli, tiny_gan_run):
+    pytest.importorskip("matplotlib")
+    result = cli("plot", tiny_gan_run / "log.jsonl")
+    assert (tiny_gan_run / "curves.png").is_file() and "curves.png" in result.output

@@ -1,4 +1,4 @@
-"""Evaluation during training (issue 12): --eval-every appends to metrics.jsonl, --keep-best keeps
+"""Evaluation during training: --eval-every appends to metrics.jsonl, --keep-best keeps
 best.safetensors, resume continues the same history, --tensorboard and index.html see it all."""
 
 from __future__ import annotations

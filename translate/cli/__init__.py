@@ -73,3 +73,9 @@ def main() -> None:
     except UserError as exc:  # raised while building a command (e.g. an unknown plugin)
         click.echo(f"Error: {exc}", err=True)
         sys.exit(1)
+    except SystemExit as exc:
+        if isinstance(exc.code, int) and exc.code > 128:  # a run stopped by a signal, saved: the process ends
+            from ..stopping import ignore_stop_signals
+
+            ignore_stop_signals()
+        raise

@@ -15,8 +15,8 @@ def data_group() -> None:
 @click.argument("folder", type=click.Path(file_okay=False))
 @click.option("--b", "other", type=click.Path(file_okay=False), default=None,
               help="a second folder: unpaired domain B, or paired by file name with --paired")
-@click.option("--paired", is_flag=True, help="FOLDER and --b are paired by file name (pix2pix --a/--b)")
-@click.option("--aligned", is_flag=True, help="FOLDER holds A|B side-by-side images (pix2pix --aligned)")
+@click.option("--paired", is_flag=True, help="FOLDER and --b are paired by file name")
+@click.option("--aligned", is_flag=True, help="FOLDER holds A|B side-by-side images")
 @click.option("--size", type=int, default=None, help="the --size you will train at, to say what happens to each image")
 @click.option("--channels", type=click.Choice(["1", "3"]), default="3", show_default=True,
               help="what the model reads: 3 = RGB, 1 = grayscale")
@@ -55,7 +55,7 @@ def check(folder: str, other: str | None, paired: bool, aligned: bool, size: int
 @click.option("-o", "--out", type=click.Path(file_okay=False), required=True, help="folder for the A|B images")
 @click.option("--overwrite", is_flag=True, help="replace outputs that already exist")
 def pair(a: str, b: str, out: str, overwrite: bool) -> None:
-    """Join images of A and B with the same name into A|B side-by-side images (pix2pix --aligned)."""
+    """Join images of A and B with the same name into A|B side-by-side images."""
     from ..data.doctor import pair_folders
 
     click.echo(f"wrote {pair_folders(a, b, out, overwrite)} A|B image(s) to {out}", err=True)
@@ -66,7 +66,7 @@ def pair(a: str, b: str, out: str, overwrite: bool) -> None:
 @click.option("-o", "--out", type=click.Path(file_okay=False), required=True, help="folder for A/ and B/")
 @click.option("--overwrite", is_flag=True, help="replace outputs that already exist")
 def split(aligned: str, out: str, overwrite: bool) -> None:
-    """Split A|B side-by-side images into OUT/A and OUT/B with the same names (pix2pix --a/--b)."""
+    """Split A|B side-by-side images into OUT/A and OUT/B with the same names."""
     from ..data.doctor import split_folder
 
     click.echo(f"split {split_folder(aligned, out, overwrite)} image(s) into {out}/A and {out}/B", err=True)

@@ -1,21 +1,24 @@
-"""``translate eval CKPT``: the plugin's metrics (FID/KID, PSNR/SSIM/LPIPS, mode coverage, ...) with
-the protocol of each, written to OUT/metrics.json beside the images they were measured on."""
+"""``translate eval CKPT``: the plugin's metrics (FID/KID, PSNR/SSIM/LPIPS, or its own) with the
+protocol of each, written to OUT/metrics.json beside the images they were measured on.
+
+The data flags are the plugin's, as for ``translate train PLUGIN``: they are known only once the
+checkpoint names its plugin, so the command takes them as extra ``--FLAG VALUE`` pairs and checks
+them against the plugin's data flags and the options its ``evaluate`` hook declares."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import click
 
 from .common import device_option
 
+# Options of the evaluate hook that this command sets itself (its own flags, or the checkpoint's).
+COMMAND_OPTIONS = ("n", "seed", "size", "inception_weights", "lpips_weights", "lpips_heads", "train_data")
 
-@click.command("eval")
+
+@click.command("eval", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.argument("checkpoint", type=click.Path())
-@click.option("--data", default=None, help="data to evaluate on (a folder or built-in name), if the plugin needs it; "
-                                           "gan: default the training data")
-@click.option("--aligned", default=None, help="pix2pix: folder of A|B test images (or the built-in task)")
-@click.option("--a", "a", default=None, help="domain-A test images (cyclegan; pix2pix with --b: paired by name)")
-@click.option("--b", "b", default=None, help="domain-B test images (cyclegan; pix2pix with --a)")
-@click.option("--hr", default=None, help="folder of high-resolution images (super-resolution plugins)")
 @click.option("-o", "--out", type=click.Path(file_okay=False), default="eval", show_default=True,
               help="folder for the images measured, per-image reports and metrics.json")
 @click.option("-n", "count", type=int, default=None, help="number of samples or test images (plugin default if unset)")
@@ -35,34 +38,41 @@ from .common import device_option
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object (metrics, protocol, notes)")
 @click.option("--raw", is_flag=True, help="use the raw generator weights even when EMA weights exist")
 @device_option
-def evaluate(checkpoint, data, aligned, a, b, hr, out, count, size, seed, inception_weights, lpips_weights,
-             lpips_heads, settings, as_json, raw, device) -> None:
+@click.pass_context
+def evaluate(ctx, checkpoint, out, count, size, seed, inception_weights, lpips_weights, lpips_heads, settings,
+             as_json, raw, device) -> None:
     """Evaluate CHECKPOINT and print its metrics, each with its protocol.
 
+    Give the test data with the plugin's data flags, as for training (translate train PLUGIN
+    --help lists them); any other option of the plugin's evaluation is --NAME VALUE too.
+
     \b
-    translate eval runs/facades --aligned facades/test        psnr, ssim, lpips, fid, kid
-    translate eval runs/h2z --a horse/test --b zebra/test     fid_a2b, fid_b2a, fid (their mean)
-    translate eval runs/sr --hr skimage-test                  psnr_y, ssim_y (border = scale), lpips, fid
-    translate eval runs/faces -n 1000                         fid, kid of samples vs the training data
-    translate eval runs/grid25                                modes, hq_percent, reverse_kl
+    translate eval runs/NAME --data test/          test images in the plugin's data flag
+    translate eval runs/NAME -n 1000 -o eval/      a plugin that samples: n samples vs its training data
+    translate eval runs/NAME --json                one JSON object: metrics, protocol, notes
     """
     import json
+    from pathlib import Path
 
-    from ..checkpoint import load_model
+    from ..checkpoint import read_model_metadata
     from ..errors import UserError
     from ..evaluation import evaluate_report
+    from ..loading import load_model, plugin_of
     from ..plugin import parse_options
 
-    model = load_model(checkpoint, device, use_ema=not raw)
-    if not model.plugin.can("evaluate"):
-        raise UserError(f"plugin '{model.plugin.name}' has no evaluation; its checkpoints support "
-                        f"{', '.join(h for h in ('sample', 'apply') if model.plugin.can(h))}")
+    checkpoint, given = split_flags(checkpoint, ctx.args)
+    plugin = plugin_of(read_model_metadata(checkpoint), Path(checkpoint))  # flags are checked before the load
+    if not plugin.can("evaluate"):
+        raise UserError(f"plugin '{plugin.name}' has no evaluation; its checkpoints support "
+                        f"{', '.join(h for h in ('sample', 'apply') if plugin.can(h))}")
     if size is not None and size < 1:
         raise UserError(f"--size {size}: give a positive size")
+    flags, options = plugin_flags(plugin, given)
+    model = load_model(checkpoint, device, use_ema=not raw, plugin=plugin)
     extra = parse_options(model.plugin, "evaluate", settings)
+    extra.update(options)
     extra.update({k: v for k, v in {"lpips_weights": lpips_weights, "lpips_heads": lpips_heads,
                                     "size": size}.items() if v is not None})
-    flags = {"data": data, "aligned": aligned, "a": a, "b": b, "hr": hr}
     report = evaluate_report(model.plugin, model.modules, model.config, out, flags, n=count, seed=seed,
                              inception_weights=inception_weights, train_options=model.options,
                              train_data=model.data, **extra)
@@ -71,3 +81,55 @@ def evaluate(checkpoint, data, aligned, a, b, hr, out, count, size, seed, incept
         return
     for line in report.lines():
         click.echo(line)
+
+
+def split_flags(first: str, args: list[str]) -> tuple[str, dict[str, str]]:
+    """(CHECKPOINT, the plugin's flags as name → text) from what click left over: ``--FLAG VALUE``
+    or ``--FLAG=VALUE`` pairs, in any order around the one checkpoint."""
+    from ..errors import UserError
+
+    tokens, flags, positional = [first, *args], {}, []
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if not token.startswith("--"):
+            positional.append(token)
+            i += 1
+            continue
+        name, sep, value = token[2:].partition("=")
+        if not sep:
+            if i + 1 >= len(tokens) or tokens[i + 1].startswith("--"):
+                raise UserError(f"{token} needs a value (--{name} VALUE)")
+            value = tokens[i + 1]
+            i += 1
+        flags[name.replace("-", "_")] = value
+        i += 1
+    if len(positional) != 1:
+        raise UserError(f"translate eval takes one CHECKPOINT; got {' '.join(positional) or 'none'}")
+    return positional[0], flags
+
+
+def plugin_flags(plugin, given: dict[str, str]) -> tuple[dict[str, str], dict[str, Any]]:
+    """(data, other evaluate options) from the extra flags: the plugin's data flags and the
+    keyword options its evaluate hook declares (typed like their defaults), else a one-line error."""
+    from ..config import did_you_mean
+    from ..plugin import parse_options
+
+    takes = plugin.accepted_options("evaluate")
+    known = set(plugin.data_flags) | ({o for o in takes if o not in COMMAND_OPTIONS} if takes is not None else set())
+    unknown = [name for name in given if takes is not None and name not in known]
+    if unknown:
+        from ..errors import UserError
+
+        dashed = unknown[0].replace("_", "-")
+        listed = ", ".join(f"--{k.replace('_', '-')}" for k in sorted(known)) or "no data flags"
+        hint = did_you_mean(dashed, [f"{k.replace('_', '-')}" for k in known] + _command_flags(), "--{}")
+        raise UserError(f"plugin '{plugin.name}': evaluate takes no --{dashed} (it takes {listed}){hint}")
+    data = {k: v for k, v in given.items() if k in plugin.data_flags}
+    options = parse_options(plugin, "evaluate", [f"{k}={v}" for k, v in given.items() if k not in data])
+    return data, options
+
+
+def _command_flags() -> list[str]:
+    return [opt.lstrip("-") for param in evaluate.params for opt in param.opts if opt.startswith("--")]
+

@@ -1,4 +1,4 @@
-"""Latent-space tools for noise-to-image models (seed notes 001-003): ``translate interpolate``,
+"""Latent-space tools for noise-to-image models: ``translate interpolate``,
 ``translate attribute`` and ``translate neighbours``.
 
 They work with any plugin that implements the latent hooks of :mod:`translate.plugin`
@@ -102,14 +102,14 @@ class LatentModel:
     """A checkpoint whose plugin has a latent space, ready to turn latents into images."""
 
     def __init__(self, checkpoint: str, raw: bool, device: str, precision: str, label: str | None):
-        from ..checkpoint import load_model
+        from ..loading import load_model
 
         self.model = load_model(checkpoint, device, use_ema=not raw, precision=precision)
         self.plugin, self.config = self.model.plugin, self.model.config
         self.dim = call_hook(self.plugin, "latent_dim", self.config) if self.plugin.can("generate") else 0
         if self.dim < 1:
             raise UserError(f"{checkpoint}: plugin '{self.plugin.name}' has no latent space (no generate()); "
-                            "latent tools need a noise-to-image model such as gan")
+                            "latent tools need a noise-to-image model (a plugin with latent_dim and generate)")
         self.rt = self.model.runtime
         self.label_index = self._label(label)
 

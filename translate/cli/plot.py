@@ -18,7 +18,8 @@ def plot(run, out) -> None:
     from pathlib import Path
 
     from ..errors import UserError
-    from ..report import LOG_FILE, MATPLOTLIB_MISSING, check_run, write_index, write_plot
+    from ..report import MATPLOTLIB_MISSING, check_run, write_index, write_plot
+    from ..run_folder import LOG_FILE
 
     path = Path(run)
     if path.is_file():

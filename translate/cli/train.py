@@ -27,28 +27,20 @@ def run_training(plugin, values: dict[str, Any], run: dict[str, Any]) -> None:
     try:
         result = train(request, out_dir, resume=resuming)
     except Interrupted as exc:
-        _ignore_further_signals()  # the checkpoint is saved; another Ctrl-C must not turn the exit into a traceback
         click.echo(str(exc), err=True)
         raise SystemExit(exc.exit_code) from None
     if main:
         click.echo(done_message(result), err=True)
 
 
-def _ignore_further_signals() -> None:
-    import signal
-
-    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), signal.SIG_IGN)
-
-
 def done_message(result) -> str:
     """What a finished run wrote: only files that exist (a plugin without a preview writes no samples)."""
     from ..progress import format_duration
+    from ..run_folder import BEST_FILE, INDEX_FILE, LATEST_SAMPLES, MODEL_FILE
 
     out_dir = result.out_dir
-    wrote = [f"checkpoint {out_dir / 'model.safetensors'}"]
-    for name, label in (("best.safetensors", "best"), ("samples.png", "samples"), ("index.html", "report")):
+    wrote = [f"checkpoint {out_dir / MODEL_FILE}"]
+    for name, label in ((BEST_FILE, "best"), (LATEST_SAMPLES, "samples"), (INDEX_FILE, "report")):
         if (out_dir / name).is_file():
             wrote.append(f"{label} {out_dir / name}")
     took = format_duration(result.seconds) if result.seconds >= 60 else f"{result.seconds:.1f} s"
@@ -131,6 +123,6 @@ def train() -> None:
 
     \b
     translate train gan --data shapes --out runs/shapes
-    translate train cyclegan --a horses/ --b zebras/
+    translate train PLUGIN --help        its data flags and config fields
     translate train gan --resume runs/shapes --steps 4000
     """

@@ -69,7 +69,7 @@ class ImageSource:
         return img
 
 
-# A built-in data set: (size, seed) → ImageSource. Plugins add their own (e.g. srgan's photos).
+# A built-in data set: (size, seed) → ImageSource. Plugins add their own (e.g. a set of photos).
 BuiltinImages = Callable[[int, int], ImageSource]
 
 

@@ -99,12 +99,12 @@ def ssim(a: torch.Tensor, b: torch.Tensor, *, border: int = 0, y_channel: bool =
     return ssim_map(x, y, window, max_val=PEAK, eps=0.0, padding="valid").flatten(1).mean(1)
 
 
-def psnr_y(sr: torch.Tensor, hr: torch.Tensor, border: int) -> torch.Tensor:
+def luma_psnr(sr: torch.Tensor, hr: torch.Tensor, border: int) -> torch.Tensor:
     """Per-image PSNR on Y with ``border`` pixels dropped; the error is floored at 1e-10 (on the
     8-bit scale) so identical images give a finite 148 dB, as the SRGAN evaluation always has."""
     return psnr(sr, hr, border=border, y_channel=True, min_mse=1e-10)
 
 
-def ssim_y(sr: torch.Tensor, hr: torch.Tensor, border: int) -> torch.Tensor:
+def luma_ssim(sr: torch.Tensor, hr: torch.Tensor, border: int) -> torch.Tensor:
     """Per-image SSIM on Y with ``border`` pixels dropped."""
     return ssim(sr, hr, border=border, y_channel=True)

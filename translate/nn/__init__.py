@@ -1,1 +1,3 @@
-"""Building blocks shared by several model families (PatchGAN, norms, initialisation)."""
+"""Building blocks shared by several model families: ``layers`` (norms by name, N(0, 0.02)
+initialisation, spectral norm), ``patchgan`` (the PatchGAN discriminator), ``padding`` and
+``resize`` (exportable padding and bicubic upscaling), ``state`` (state-dict helpers)."""

@@ -24,7 +24,7 @@ def _side_indices(n, multiple: int, min_side: int, device: torch.device) -> tupl
     """Source rows for one side of length ``n``: (reflect-padded, replicate-padded) indices of
     length ``max(n, min_side)`` rounded up to ``multiple``. Rows past ``max(n, min_side)`` are
     reflected or replicated from that length; rows past ``n`` then repeat the last row (the
-    replicate padding that CycleGAN's apply does first for images under ``min_side``)."""
+    replicate padding an apply may do first for images under ``min_side``)."""
     grown = _max(n, min_side)
     i = torch.arange(grown + (-grown) % multiple, device=device)
     reflect = torch.where(i < grown, i, 2 * (grown - 1) - i)

@@ -1,14 +1,17 @@
 """``translate plugin new NAME [DIR] [--kind image2image|gan]``: write a small, working plugin package.
 
-The package is split the way every plugin is: a light ``__init__.py`` (Config dataclass and
-Plugin class, no torch import), networks, training steps, a pyproject registering the
-``translate.plugins`` entry point, and tests (the conformance checks of ``translate plugin check``
-and a quality check). It installs, trains and applies as written; authors then replace the
-networks and the steps. Two kinds:
+The package has the layout of every built-in plugin (docs/plugins.md, "Package layout"): a light
+``__init__.py`` (Config dataclass and Plugin class delegating to the modules below, no torch
+import), ``networks.py``, ``data.py``, ``training.py``, ``evaluation.py`` and ``reference.py``
+(each only where the kind has that work), a pyproject registering the ``translate.plugins`` entry
+point, and tests (the conformance checks of ``translate plugin check`` and a quality check). It
+installs, trains and applies as written; authors then replace the networks and the steps. Two
+kinds:
 
   image2image  (default) a paired translator: --a inputs and --b targets matched by file name,
                a small U-Net trained with L1 + a PatchGAN (after Isola et al. 2017), apply with
-               tiles, export; the toolkit's main kind of plugin.
+               tiles, export, eval (PSNR/SSIM), import of a U-Net state dict; every file of the
+               layout; the toolkit's main kind of plugin.
   gan          an unconditional DCGAN-style GAN: noise in, images out, translate sample.
 """
 

@@ -1,5 +1,7 @@
 """Templates of ``translate plugin new NAME --kind gan``: a DCGAN-style unconditional GAN
-(noise in, images out) split the way every plugin is."""
+(noise in, images out) in the package layout of every plugin (docs/plugins.md): ``__init__.py``,
+``networks.py``, ``training.py``. It has no ``data.py`` (translate's ImageDataset reads its
+images), ``evaluation.py`` or ``reference.py``: add them when the plugin has that work."""
 
 README = '''\
 # {dist}
@@ -16,14 +18,17 @@ pytest tests/
 ```
 
 Start with `{package}/__init__.py` (config and hooks), then `networks.py` and `training.py`.
-See the plugin author guide (docs/plugins.md in the translate repository).
+See the plugin author guide (docs/plugins.md in the translate repository): it describes the
+package layout (add `data.py`, `evaluation.py` or `reference.py` when the plugin needs them) and
+lists what to import from translate.
 '''
 
 INIT = '''\
 """``{name}``: an unconditional GAN (start from here and make it yours).
 
 This module is what the entry point names. Keep it free of ``import torch``: ``translate train
-{name} --help`` imports it to build the flags. Networks and steps are imported inside the hooks.
+{name} --help`` imports it to build the flags. The hooks only delegate: networks.py and
+training.py do the work and are imported inside the hooks.
 """
 
 from __future__ import annotations
@@ -100,6 +105,7 @@ from torch import nn
 
 from translate.errors import UserError
 from translate.interfaces import Discriminator, Generator
+from translate.nn.layers import init_normal
 
 
 def _depth(size: int) -> int:
@@ -124,6 +130,7 @@ class {cls}Generator(Generator):
             width //= 2
         layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
+        self.apply(init_normal)  # N(0, 0.02) (Radford et al. 2016, §4)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z.view(z.shape[0], -1, 1, 1))
@@ -142,6 +149,7 @@ class {cls}Discriminator(Discriminator):
             width *= 2
         layers.append(nn.Conv2d(width, 1, 4, 1, 0))
         self.net = nn.Sequential(*layers)
+        self.apply(init_normal)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).view(-1)

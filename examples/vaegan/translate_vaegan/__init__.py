@@ -5,8 +5,10 @@ A VAE whose decoder is also a GAN generator; reconstructions are compared in the
 an intermediate discriminator layer (Dis_l) instead of pixel by pixel.
 
 This module is what the entry point names, so it stays free of torch: ``translate train vaegan
---help`` reads the Config below without importing torch. Networks and the training step live in
-``networks.py`` and ``training.py`` and are imported inside the hooks.
+--help`` reads the Config below without importing torch. The hooks only delegate: the networks
+live in ``networks.py``, the training step, sampling and reconstruction in ``training.py``, both
+imported inside the hooks (the package layout of docs/plugins.md; the data are translate's
+ImageDataset, so there is no ``data.py``).
 """
 
 from __future__ import annotations
@@ -82,13 +84,10 @@ class VAEGANPlugin(Plugin):
         return train_step(ctx)
 
     def preview(self, ctx: Any, batch: dict[str, Any]) -> Any:
-        import torch
+        from .training import preview
 
         modules = ctx.inference_modules()
-        x = batch["image"]
-        recon = self.apply(modules, ctx.config, x)
-        samples = self.sample(modules, ctx.config, 16, ctx.preview_generator())
-        return torch.cat([x, recon, samples.to(x.dtype)])  # rows: inputs, reconstructions, samples
+        return preview(modules["encoder"], modules["generator"], batch["image"], ctx.preview_generator())
 
     def sample(self, modules: dict[str, Any], config: VAEGANConfig, n: int, generator: Any) -> Any:
         from .training import sample

@@ -12,8 +12,6 @@ The discriminator is not trained on L_llike, and the GAN error does not reach th
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 
@@ -87,6 +85,13 @@ def sample(decoder: torch.nn.Module, n: int, rng: torch.Generator) -> torch.Tens
     """Decode z ~ N(0, I), the prior the encoder was pulled towards."""
     device = next(decoder.parameters()).device
     return decoder(torch.randn(n, decoder.latent_dim, generator=rng).to(device))
+
+
+def preview(encoder: torch.nn.Module, decoder: torch.nn.Module, images: torch.Tensor,
+            rng: torch.Generator) -> torch.Tensor:
+    """Rows of the preview grid: the inputs, their reconstructions, 16 samples from the prior."""
+    recon = reconstruct(encoder, decoder, images)
+    return torch.cat([images, recon, sample(decoder, 16, rng).to(images.dtype)])
 
 
 def reconstruct(encoder: torch.nn.Module, decoder: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:

@@ -5,13 +5,13 @@ Translation using Cycle-Consistent Adversarial Networks").
     translate apply runs/cyclegan photo.jpg                   # A → B
     translate apply runs/cyclegan zebra.jpg --direction b2a   # B → A
 
-Two ResNet generators (``resnet.py``), two 70×70 PatchGAN discriminators
-(:mod:`translate.nn.patchgan`), LSGAN + cycle + identity losses and a 50-image history pool
-(``training.py``), unaligned two-folder data (``data.py``). Both generators are stored in
-``model.safetensors``.
+Two ResNet generators and two 70×70 PatchGAN discriminators (``networks.py``), LSGAN + cycle +
+identity losses and a 50-image history pool (``training.py``), unaligned two-folder data
+(``data.py``), FID/KID of both directions (``evaluation.py``), the reference implementation's
+generators imported (``reference.py``). Both generators are stored in ``model.safetensors``.
 
 Three defaults depart from the paper, each measured on known mappings between real photos
-(``benchmarks/quality.py --task cyclegan``, README): the generator's output sees the input image
+(``benchmarks/quality.py --task cyclegan``, docs/results/cyclegan.md): the generator's output sees the input image
 (``image_skip``), the PatchGANs have no instance norm (``disc_norm``), and the identity loss fades
 out over the run (``identity_decay``). ``--paper`` (or ``configs/cyclegan.toml``) trains the
 published recipe.
@@ -28,7 +28,6 @@ from __future__ import annotations
 import dataclasses
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 from translate.config import param
@@ -50,19 +49,22 @@ class CycleGANConfig:
     gen_features: int = param(64, "generator width: filters of c7s1-k, then 2k, 4k (Zhu et al. 2017, §7.2: 64)", positive=True)
     image_skip: bool = param(True, "the input image joins the features at the generator's output convolution, "
                                    "so the colours and contrast that instance norm removes reach the output "
-                                   "(ours; the paper's generator has none: --no-image-skip, --paper; README)",
+                                   "(ours; the paper's generator has none: --no-image-skip, --paper; "
+                                   "docs/results/cyclegan.md)",
                              absent=False)
     disc_features: int = param(64, "discriminator width: filters of its first layer C64 (Zhu et al. 2017, §7.2: 64)", positive=True)
     disc_norm: Literal["instance", "none"] = param(
         "none", "normalisation in the PatchGANs after their first layer: none (ours), which lets D see absolute "
-                "colour, or instance (Zhu et al. 2017, §7.2; --paper); README", absent="instance")
+                "colour, or instance (Zhu et al. 2017, §7.2; --paper); docs/results/cyclegan.md",
+        absent="instance")
     disc_layers: int = param(3, "PatchGAN strided blocks: 3 = 70×70 patches (Zhu et al. 2017, §7.2: 70×70)", min=0, max=6)
     lambda_cycle: float = param(10.0, "weight λ of the cycle-consistency L1 loss (Zhu et al. 2017, §4: λ = 10)", min=0)
     lambda_identity: float = param(0.5, "identity-loss weight as a fraction of λ; 0 turns it off "
                                         "(Zhu et al. 2017, §5.2 and §7.1: 0.5λ)", min=0)
     identity_decay: float = param(1.0, "fraction of the steps over which the identity-loss weight falls linearly "
                                        "to 0 (ours: it anchors the colours early and stops pulling towards a copy "
-                                       "later); 0 keeps it constant, as Zhu et al. 2017 (--paper); README",
+                                       "later); 0 keeps it constant, as Zhu et al. 2017 (--paper); "
+                                       "docs/results/cyclegan.md",
                                   min=0, max=1, absent=0.0)
     pool_size: int = param(50, "generated images kept in each history pool for the D updates; 0 = no pool "
                                "(Zhu et al. 2017, §4: 50, after Shrivastava et al. 2017)", min=0)
@@ -95,7 +97,9 @@ class CycleGANPlugin(Plugin):
     }
     # Zhu et al. 2017 §4 / §7.1: batch size 1, 256² crops.
     train_defaults = {"batch_size": 1, "size": 256, "steps": PAPER_STEPS}
-    # Where our defaults depart from Zhu et al. 2017 (measured in benchmarks/quality.py; README):
+    metric_goals = {"images": None}
+    # Where our defaults depart from Zhu et al. 2017 (measured with benchmarks/quality.py;
+    # docs/results/cyclegan.md):
     # --paper trains the published recipe.
     paper = {"image_skip": False, "disc_norm": "instance", "identity_decay": 0.0}
     inference_modules = ("g_ab", "g_ba")
@@ -117,7 +121,7 @@ class CycleGANPlugin(Plugin):
             raise UserError(f"--channels {config.channels}: use 3 (RGB) or 1 (grayscale)")
         from translate.nn.patchgan import check_image_size
 
-        from .resnet import MULTIPLE
+        from .networks import MULTIPLE
 
         if options.size % MULTIPLE:  # else the cycle's reconstruction comes back a different size
             nearest = max(MULTIPLE, options.size // MULTIPLE * MULTIPLE)
@@ -130,18 +134,9 @@ class CycleGANPlugin(Plugin):
                             f"{options.size} (or 0 for auto)")
 
     def build(self, config: CycleGANConfig, options: Any, training: bool = True) -> dict[str, Any]:
-        from translate.nn.patchgan import PatchDiscriminator
+        from .networks import build_networks
 
-        from .resnet import ResnetGenerator
-
-        c, n = config.channels, _blocks(config, options.size)
-        generators = {name: ResnetGenerator(c, c, config.gen_features, n, image_skip=config.image_skip)
-                      for name in ("g_ab", "g_ba")}
-        if not training:
-            return generators
-        discriminators = {name: PatchDiscriminator(c, config.disc_features, config.disc_layers, norm=config.disc_norm)
-                          for name in ("d_a", "d_b")}
-        return {**generators, **discriminators}
+        return build_networks(config, _blocks(config, options.size), discriminators=training)
 
     def dataset(self, config: CycleGANConfig, options: Any, data: dict[str, str]) -> Any:
         from .data import B_SEED_OFFSET, UnpairedDataset, open_domain
@@ -195,62 +190,17 @@ class CycleGANPlugin(Plugin):
         built-in domains are drawn held out (another seed than training's). Writes OUT/real_a,
         OUT/real_b, OUT/fake_b (G_AB of each A, under its name) and OUT/fake_a; ``n`` limits the
         images of each domain."""
-        from translate import evaluation as ev
+        from .evaluation import evaluate
 
-        from .data import B_SEED_OFFSET, builtin_domain, builtin_domains, open_domain
-        from .training import DIRECTIONS, translate
-
-        if not (a and b):
-            raise UserError("cyclegan evaluation needs test images of both domains: translate eval CKPT --a DIR "
-                            "--b DIR (or built-in domains, e.g. --a shapes --b shapes-inverted)")
-        side = size or 256
-        sources = {}
-        for name, value, domain_seed in (("a", a, seed), ("b", b, seed + B_SEED_OFFSET)):
-            if value in builtin_domains() and not Path(value).exists():
-                sources[name] = builtin_domain(value, side, domain_seed + ev.BUILTIN_EVAL_SEED_OFFSET,
-                                               count=n or ev.BUILTIN_EVAL_COUNT)
-            else:
-                sources[name] = open_domain(value, f"--{name}", side, domain_seed)
-        folders = {name: ev.output_folder(out_dir, name) for name in ("real_a", "real_b", "fake_a", "fake_b")}
-        device = ev.device_of(next(iter(modules.values())))
-        counts = {}
-        for name, source in sources.items():
-            other = "b" if name == "a" else "a"
-            direction = f"{name}2{other}"
-            indices = ev.pick(len(source), n)
-            counts[name] = len(indices)
-            for names, images in ev.source_batches(source, config.channels, size, indices):
-                ev.write_images(folders[f"real_{name}"], images, names)
-                if DIRECTIONS[direction] in modules:
-                    fake = translate(modules, images.to(device), direction=direction, tile=tile).float().cpu()
-                    ev.write_images(folders[f"fake_{other}"], fake, names)
-        ev.add_protocol("data", f"{counts['a']} A images of {sources['a'].origin}, {counts['b']} B images of "
-                        f"{sources['b'].origin}, "
-                        + (f"resized (shorter side, area filter) and centre-cropped to {size}×{size}" if size
-                           else "at their own sizes"))
-        metrics: dict[str, float] = {}
-        for direction, target in (("a2b", "b"), ("b2a", "a")):
-            if DIRECTIONS[direction] not in modules:
-                ev.add_note(f"{direction}: not measured, the model holds no {DIRECTIONS[direction]} (imported from "
-                            "one generator file)")
-                continue
-            metrics.update(ev.folder_metrics(folders[f"real_{target}"], folders[f"fake_{target}"],
-                                             suffix=f"_{direction}", keys=("fid", "kid", "kid_std"), label=direction,
-                                             inception_weights=inception_weights, device=device, seed=seed))
-        for key in ("fid", "kid"):
-            both = [metrics[f"{key}_{d}"] for d in ("a2b", "b2a") if f"{key}_{d}" in metrics]
-            if both:
-                metrics[key] = sum(both) / len(both)
-        if "fid" in metrics:
-            ev.add_protocol("fid", "mean of fid_a2b and fid_b2a (kid likewise)")
-        return {**metrics, "images_a": counts["a"], "images_b": counts["b"]}
+        return evaluate(modules, config, out_dir, a, b, n=n, seed=seed, size=size,
+                        inception_weights=inception_weights, tile=tile)
 
     def export_module(self, modules: dict[str, Any], config: CycleGANConfig, direction: str = "a2b") -> Any:
         """One generator (a2b: g_ab, b2a: g_ba), padded inside the graph as apply pads: replicated
         up to 8 pixels, then to a multiple of 4, and cropped back."""
         from translate.nn.padding import PadToMultiple
 
-        from .resnet import MIN_SIDE, MULTIPLE
+        from .networks import MIN_SIDE, MULTIPLE
         from .training import DIRECTIONS
 
         if direction not in DIRECTIONS:

@@ -2,7 +2,7 @@
 Zhu et al. 2017), e.g. horse2zebra.pth, as translate ``ResnetGenerator`` weights.
 
 The reference's ResnetGenerator is one ``nn.Sequential`` named ``model`` in the same order as ours
-(``resnet.py``), so its tensors differ from ours only in names:
+(``networks.py``), so its tensors differ from ours only in names:
 
     model.1        c7s1-ngf conv (ngf × in × 7 × 7)          → net.1
     model.4, .7    the two stride-2 down convs               → net.4, net.7

@@ -11,8 +11,6 @@ for the discriminator step, so each step costs one set of generator forwards.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 
@@ -20,7 +18,7 @@ from translate.errors import UserError
 from translate.losses import LeastSquares
 from translate.tiling import tiled
 
-from .resnet import MIN_SIDE, MULTIPLE
+from .networks import MIN_SIDE, MULTIPLE
 
 LSGAN = LeastSquares()
 

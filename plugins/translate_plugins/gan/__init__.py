@@ -1,15 +1,17 @@
 """``gan``: unconditional and class-conditional GANs on images or 2-D points.
 
-Networks (networks.py): the MLP GAN of the seed notes (Linear 256/512/1024, LeakyReLU, Tanh output
-for images) and DCGAN (Radford et al. 2016), each optionally class-conditional (label embedding into
-G; projection or concatenation in D). Losses (translate.losses): minimax, non-saturating, LSGAN,
-hinge, WGAN (weight clipping) and WGAN-GP. Stabilisers: k critic steps, separate G/D learning rates
-(TTUR), spectral norm, R1, DiffAugment (diffaugment.py); EMA of G is the trainer's ``--ema``.
+Networks (networks.py): an MLP GAN (Linear 256/512/1024, LeakyReLU, Tanh output for images) and
+DCGAN (Radford et al. 2016), each optionally class-conditional (label embedding into G; projection
+or concatenation in D). Losses (translate.losses): minimax, non-saturating, LSGAN, hinge, WGAN
+(weight clipping) and WGAN-GP. Stabilisers (training.py): k critic steps, separate G/D learning
+rates (TTUR), spectral norm, R1, PacGAN packing, DiffAugment (diffaugment.py); EMA of G is the
+trainer's ``--ema``. Data (data.py): images, or 2-D points; evaluation (evaluation.py): FID/KID of
+images, mode coverage of points.
 
 Choosing ``--loss wgan`` or ``--loss wgan-gp`` also applies that paper's optimiser, learning rate
 and critic steps, unless the flag (or config-file key) is given explicitly. 2-D point data (ring8,
 grid25, a points file) likewise get the recipe of ``POINT_DEFAULTS`` (2-D latent, ReLU generator,
-decaying learning rate); the README has what it measures on ring8 and grid25.
+decaying learning rate); docs/results/gan.md has what it measures on ring8 and grid25.
 
 Conditional models (``--conditional``) need labelled data: built-in ``shapes``/``digits``, or a
 folder whose images all sit in one sub-folder per class. The class names are stored in the config
@@ -44,14 +46,14 @@ DIFFAUGMENT_POLICIES = ("color", "translation", "cutout")
 # experiments of Srivastava et al. 2017 (VEEGAN, §5.1) and Lin et al. 2018 (PacGAN, App. D), three
 # hidden layers of 256; a constant then linearly decaying learning rate sharpens the clusters.
 # configs/gan-{ring8,grid25}.toml add the step budget, EMA and PacGAN packing (ring8 also a faster D,
-# grid25 lr 5e-4 and batch 512); README has the figures.
+# grid25 lr 5e-4 and batch 512); docs/results/gan.md has the figures.
 POINT_DEFAULTS: dict[str, Any] = {"latent_dim": 2, "hidden": (256, 256, 256), "g_leak": 0.0, "lr": 2e-4,
                                   "decay_fraction": 0.5}
 
 
 @dataclass
 class GanConfig:
-    """GAN on images or 2-D points: MLP (seed notes) or DCGAN (Radford et al. 2016), optionally class-conditional."""
+    """GAN on images or 2-D points: MLP or DCGAN (Radford et al. 2016), optionally class-conditional."""
 
     arch: Literal["auto", "mlp", "dcgan"] = param(
         "auto", "network family; auto = mlp for 2-D point data, dcgan for images")
@@ -95,11 +97,11 @@ class GanConfig:
                                "(Mirza & Osindero 2014 feed y through a learned layer)", positive=True)
     classes: tuple[str, ...] = param((), "class names of a conditional model (set from the data)")
     features: int = param(64, "DCGAN width: channels of the last G / first D conv (Radford et al. 2016, Fig. 1: 64·2^k)", positive=True)
-    hidden: tuple[int, ...] = param((256, 512, 1024), "MLP hidden widths of G; D mirrors them (seed notes 004; "
-                                                      "2-D points: 256,256,256)")
+    hidden: tuple[int, ...] = param((256, 512, 1024), "MLP hidden widths of G; D mirrors them (2-D points: "
+                                                      "256,256,256)")
     leak: float = param(0.2, "LeakyReLU slope in D (Radford et al. 2016, §3: 0.2)", min=0)
     g_leak: float = param(0.2, "LeakyReLU slope in the MLP generator: 0.2 for images (D's slope, Radford et al. "
-                               "2016; the seed notes' 0.01 collapsed to one colour in our small tests); 2-D points: "
+                               "2016; 0.01 collapsed to one colour in our small tests); 2-D points: "
                                "0 = ReLU, as in Srivastava et al. 2017 and Lin et al. 2018", min=0)
     decay_fraction: float = param(0.0, "decay both learning rates linearly to 0 over this final fraction of "
                                        "--steps (0 = constant, Radford et al. 2016; 2-D points: 0.5, which "
@@ -109,36 +111,6 @@ class GanConfig:
     point_set: str = param("", "the built-in mixture the points come from, for translate eval (set from --data)")
     point_scale: float = param(0.0, "2-D points: G's output and D's input are scaled by this, so the networks "
                                     "work at unit scale; 0 = the data's standard deviation (set from --data)")
-
-
-def _data_classes(value: str) -> list[str]:
-    """Class names of labelled image data, without reading the images."""
-    from translate.data import builtin
-    from translate.data.images import find_images
-    from translate.data.sources import folder_or_builtin
-
-    found = folder_or_builtin(value, "--data", builtin.IMAGE_SETS)
-    if not isinstance(found, Path):
-        return list(found(size=8, count=1).classes)
-    if not found.is_dir():
-        return []
-    root = found
-    paths = find_images(root, "--data")
-    if any(p.parent == root for p in paths):
-        return []  # some images are not in a class folder: unlabelled, as open_images decides
-    return sorted({p.relative_to(root).parts[0] for p in paths})
-
-
-def _points_std(value: str) -> float:
-    """Standard deviation of the point data (over both coordinates), rounded to 3 digits."""
-    import numpy as np
-
-    from .points import open_points
-
-    source = open_points(value)
-    pts = source.points if source.points is not None else source.distribution.sample(
-        20000, np.random.default_rng(0))
-    return float(f"{max(float(np.std(pts)), 1e-6):.3g}")
 
 
 def _loss_defaults(config: GanConfig, explicit: set[str]) -> GanConfig:
@@ -174,10 +146,12 @@ class GanPlugin(Plugin):
     data_flags = {"data": "image folder (class sub-folders for --conditional), points file (.npy/.csv), or "
                           "built-in: shapes, digits, ring8, grid25"}
     train_defaults = {"batch_size": 64, "size": 32, "steps": 2000}
+    metric_goals = {"modes": "max", "hq_percent": "max", "reverse_kl": "min", "modes_total": None, "samples": None,
+                    "real_images": None}
 
     def finalize_config(self, config: GanConfig, explicit: set[str], data: dict[str, str],
                         options: Any) -> GanConfig:
-        from .points import POINT_SETS, is_points
+        from .data import POINT_SETS, data_classes, is_points, points_std
 
         value = data.get("data") or ""
         points = bool(value) and is_points(value)
@@ -192,9 +166,9 @@ class GanPlugin(Plugin):
             config = dataclasses.replace(config, **{k: v for k, v in POINT_DEFAULTS.items() if k not in explicit})
         config = _loss_defaults(config, explicit)
         if points and config.point_scale <= 0:
-            config = dataclasses.replace(config, point_scale=_points_std(value))
+            config = dataclasses.replace(config, point_scale=points_std(value))
         if config.conditional and value and not points:
-            classes = _data_classes(value)
+            classes = data_classes(value)
             if len(classes) < 2:
                 raise UserError(f"--data {value}: --conditional needs labelled images: a folder whose images all "
                                 "sit in one sub-folder per class (at least two), or built-in shapes/digits")
@@ -219,7 +193,7 @@ class GanPlugin(Plugin):
         from translate.data.datasets import ImageDataset
         from translate.data.sources import open_images
 
-        from .points import PointDataset, open_points
+        from .data import PointDataset, open_points
 
         if config.points:
             return PointDataset(open_points(data["data"]))
@@ -263,7 +237,7 @@ class GanPlugin(Plugin):
     def preview(self, ctx: Any, batch: dict[str, Any]) -> Any:
         if not ctx.config.points:
             return self.sample(ctx.inference_modules(), ctx.config, 64, ctx.preview_generator())
-        from .points import scatter_image
+        from .data import scatter_image
 
         points = self.sample(ctx.inference_modules(), ctx.config, 2000, ctx.preview_generator())
         return scatter_image(points.float().cpu().numpy(), ctx.config.point_set)
@@ -277,7 +251,7 @@ class GanPlugin(Plugin):
     def write_samples(self, samples: Any, path: Path) -> Path:
         if samples.dim() != 2:
             return super().write_samples(samples, path)
-        from .points import write_points
+        from .data import write_points
 
         return write_points(samples.numpy(), path)
 
@@ -305,13 +279,6 @@ class GanPlugin(Plugin):
         of ``data`` (default: the data the model was trained on), written to OUT/fake and
         OUT/real; a folder's images are a seeded random choice, resized and centre-cropped to the
         samples' size as for training; built-in sets are drawn held out (another seed)."""
-        from .diagnostics import evaluate_images, evaluate_points
+        from .evaluation import evaluate
 
-        if config.points:
-            return evaluate_points(modules["generator"], config, Path(out_dir), data, n or 2500, seed)
-        value = data or (train_data or {}).get("data")
-        if not value:
-            raise UserError("gan evaluation of an image model compares samples with real images: translate eval "
-                            "CKPT --data DIR (a folder, or built-in shapes/digits)")
-        return evaluate_images(modules, config, Path(out_dir), value, n or 1000, seed,
-                               inception_weights=inception_weights, from_training=not data)
+        return evaluate(modules, config, Path(out_dir), data, n, seed, train_data, inception_weights)

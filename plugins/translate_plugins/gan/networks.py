@@ -1,5 +1,5 @@
-"""Networks of the ``gan`` plugin: the seed notes' MLP GAN and DCGAN (Radford et al. 2016), each
-optionally class-conditional.
+"""Networks of the ``gan`` plugin: an MLP GAN and DCGAN (Radford et al. 2016), each optionally
+class-conditional.
 
 Conditioning (Mirza & Osindero 2014): G gets a learned class embedding concatenated to z. D either
 gets the label concatenated to its input (one-hot vector for the MLP, one-hot planes for DCGAN) or
@@ -17,6 +17,7 @@ from torch import nn
 
 from translate.errors import UserError
 from translate.interfaces import Discriminator, Generator
+from translate.nn.layers import add_spectral_norm, init_normal, norm_layer
 
 
 def _with_label(z: torch.Tensor, embed: nn.Embedding | None, labels: torch.Tensor | None) -> torch.Tensor:
@@ -29,7 +30,7 @@ def _with_label(z: torch.Tensor, embed: nn.Embedding | None, labels: torch.Tenso
 
 
 class MLPGenerator(Generator):
-    """z → Linear/LeakyReLU blocks → data; Tanh output for images in [-1, 1] (seed notes 004),
+    """z → Linear/LeakyReLU blocks → data; Tanh output for images in [-1, 1],
     linear output for 2-D points, whose range is not bounded. ``leak`` 0 gives plain ReLUs."""
 
     def __init__(self, latent_dim: int, out_shape: tuple[int, ...], hidden: tuple[int, ...], bounded: bool,
@@ -128,19 +129,11 @@ class DCGANGenerator(Generator):
         return self.net(z.view(z.shape[0], -1, 1, 1))
 
 
-def _d_norm(kind: str, width: int) -> nn.Module:
-    """BatchNorm (Radford et al. 2016); layer norm for WGAN-GP, whose per-sample penalty is invalid
-    with batch statistics (Gulrajani et al. 2017, §4); none with spectral norm (Miyato et al. 2018)."""
-    if kind == "batch":
-        return nn.BatchNorm2d(width)
-    if kind == "layer":
-        return nn.GroupNorm(1, width)  # one group = layer norm over C×H×W of each sample
-    return nn.Identity()
-
-
 class DCGANDiscriminator(Discriminator):
     """Strided convolutions, normalisation except on the input layer, LeakyReLU 0.2 (Radford et al.
-    2016, §3); a final 4×4 convolution gives one logit. ``concat`` conditioning adds one-hot planes."""
+    2016, §3); a final 4×4 convolution gives one logit. ``concat`` conditioning adds one-hot planes.
+    ``norm``: batch (Radford et al. 2016); layer for WGAN-GP, whose per-sample penalty is invalid
+    with batch statistics (Gulrajani et al. 2017, §4); none with spectral norm (Miyato et al. 2018)."""
 
     def __init__(self, channels: int, size: int, features: int, leak: float, norm: str = "batch",
                  num_classes: int = 0, projection: bool = True):
@@ -151,7 +144,7 @@ class DCGANDiscriminator(Discriminator):
                                    nn.LeakyReLU(leak, True)]
         width = features
         for _ in range(depth - 1):
-            layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=norm == "none"), _d_norm(norm, width * 2),
+            layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=norm == "none"), norm_layer(norm, width * 2),
                        nn.LeakyReLU(leak, True)]
             width *= 2
         self.body = nn.Sequential(*layers)
@@ -164,38 +157,18 @@ class DCGANDiscriminator(Discriminator):
         return self.head(self.body(x), labels)
 
 
-def dcgan_init(module: nn.Module) -> None:
-    """N(0, 0.02) weights, BatchNorm scale N(1, 0.02) (Radford et al. 2016, §4)."""
-    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-        nn.init.normal_(module.weight, 0.0, 0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.BatchNorm2d):
-        nn.init.normal_(module.weight, 1.0, 0.02)
-        nn.init.zeros_(module.bias)
-
-
-def add_spectral_norm(module: nn.Module) -> nn.Module:
-    """Spectral normalisation of every linear and convolution weight (Miyato et al. 2018, §2.1: one
-    power iteration per forward pass)."""
-    for child in list(module.modules()):
-        if isinstance(child, (nn.Linear, nn.Conv2d)):
-            nn.utils.parametrizations.spectral_norm(child)
-    return module
-
-
 def build_networks(config, size: int, discriminator: bool = True) -> dict[str, nn.Module]:
     """G and (unless ``discriminator`` is False, as for apply/sample) D of the config."""
     classes = len(config.classes) if config.conditional else 0
     projection = config.cond_d == "projection"
     if config.arch == "dcgan":
         g = DCGANGenerator(config.latent_dim, config.channels, size, config.features, classes, config.embed_dim)
-        g.apply(dcgan_init)
+        g.apply(init_normal)  # N(0, 0.02) (Radford et al. 2016, §4)
         if not discriminator:
             return {"generator": g}
         d = DCGANDiscriminator(config.channels * config.pack, size, config.features, config.leak, config.d_norm,
                                classes, projection)
-        d.apply(dcgan_init)
+        d.apply(init_normal)
     else:
         shape = (2,) if config.points else (config.channels, size, size)
         # Points: both networks work in units of the data's standard deviation (G's output is scaled

@@ -1,10 +1,11 @@
 """``pix2pix``: paired image-to-image translation (Isola et al. 2017, "Image-to-Image Translation
 with Conditional Adversarial Networks").
 
-A U-Net generator (``unet.py``) and a PatchGAN discriminator that sees input and output together
-(``translate.nn.patchgan``), trained on cGAN + λ·L1 (``training.py``), on paired data: A|B
-side-by-side images, two folders paired by file name, or the built-in ``shapes2shaded`` task
-(``data.py``). ``translate apply`` takes images of any size and aspect ratio: they are padded to
+A U-Net generator and a PatchGAN discriminator that sees input and output together
+(``networks.py``), trained on cGAN + λ·L1 (``training.py``), on paired data: A|B side-by-side
+images, two folders paired by file name, or the built-in ``shapes2shaded`` task (``data.py``);
+``evaluation.py`` scores held-out pairs, ``reference.py`` imports the reference implementation's
+generators. ``translate apply`` takes images of any size and aspect ratio: they are padded to
 the multiple the U-Net needs and cropped back, and large ones are processed in blended tiles.
 
 This module stays free of torch imports so that ``translate train pix2pix --help`` is instant.
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 from translate.config import param
@@ -69,10 +69,11 @@ class Pix2PixPlugin(Plugin):
     # The paper trains with batch size 1 on 256² crops (Isola et al. 2017, §6.2); 80k steps is its
     # facades schedule, 400 images × 200 epochs.
     train_defaults = {"batch_size": 1, "size": PAPER_SIZE, "steps": 80_000}
+    metric_goals = {"images": None}
 
     def finalize_config(self, config: Pix2PixConfig, explicit: set[str], data: dict[str, str],
                         options: Any) -> Pix2PixConfig:
-        from .unet import auto_depth
+        from .networks import auto_depth
 
         return dataclasses.replace(
             config, depth=config.depth or auto_depth(options.size),
@@ -89,7 +90,7 @@ class Pix2PixPlugin(Plugin):
                             "images are resized to before the random crop, so use at least --size")
 
     def build(self, config: Pix2PixConfig, options: Any, training: bool = True) -> dict[str, Any]:
-        from .training import build_networks
+        from .networks import build_networks
 
         return build_networks(config, options.size, discriminator=training)
 
@@ -104,8 +105,8 @@ class Pix2PixPlugin(Plugin):
         from translate.optim import adam
 
         betas = (config.beta1, config.beta2)
-        # translate.optim.adam: the fused kernel where torch has one (6x faster than foreach on
-        # these 57M parameters; the update was 15-18 % of a batch-1 step).
+        # translate.optim.adam: the fused kernel where torch has one; with 57M parameters and batch
+        # size 1 the update is a large share of a step.
         return {name: adam(modules[name].parameters(), lr=config.lr, betas=betas)
                 for name in ("generator", "discriminator")}
 
@@ -147,57 +148,11 @@ class Pix2PixPlugin(Plugin):
         --size) resizes and centre-crops both images of a pair to size²; a built-in task gives
         held-out pairs (indices after those training draws from). Writes OUT/input, OUT/fake
         (outputs) and OUT/real (targets) under the same names; ``n`` limits the pairs."""
-        import torch
+        from .evaluation import evaluate
 
-        from translate import evaluation as ev
-        from translate.data import augment
-
-        from .data import SYNTHETIC, SYNTHETIC_COUNT, PairSource, _tensor, _to_channels, open_pairs
-        from .training import apply
-
-        if not (aligned or a or b):
-            raise UserError("pix2pix evaluation needs paired test data: translate eval CKPT --aligned DIR (A|B "
-                            f"side-by-side images, or the built-in {', '.join(SYNTHETIC)}) or --a DIR --b DIR")
-        if aligned in SYNTHETIC and not Path(aligned).exists():
-            make, side = SYNTHETIC[aligned], size or PAPER_SIZE
-            source = PairSource(f"builtin:{aligned}, held-out pairs {SYNTHETIC_COUNT}.. (seed {seed})",
-                                n or ev.BUILTIN_EVAL_COUNT,
-                                lambda i: tuple(_to_channels(x, config.channels)
-                                                for x in make(side, SYNTHETIC_COUNT + i, seed)))
-        else:
-            source = open_pairs({"aligned": aligned, "a": a, "b": b}, size or PAPER_SIZE, seed, config.channels,
-                                skip_bad=False)
-        indices = ev.pick(source.count, n)
-        transform = (augment.train_transform(size, crop="center", flip=False, extra_targets={"target": "image"})
-                     if size else None)
-        folders = {name: ev.output_folder(out_dir, name) for name in ("input", "fake", "real")}
-        G = modules["generator"]
-        device = ev.device_of(G)
-        step = 16 if size else 1
-        for first in range(0, len(indices), step):
-            inputs, targets, names = [], [], []
-            for i in indices[first:first + step]:
-                x, y = source.load(i)
-                if config.direction == "BtoA":
-                    x, y = y, x
-                if transform is not None:
-                    out = augment.run(transform, 0, image=x, target=y)
-                    x, y = out["image"], out["target"]
-                inputs.append(_tensor(x))
-                targets.append(_tensor(y))
-                names.append(f"{i:05d}")
-            x = torch.stack(inputs)
-            fake = apply(G, config, x.to(device), tile=tile).float().cpu()
-            ev.write_images(folders["input"], x, names)
-            ev.write_images(folders["fake"], fake, names)
-            ev.write_images(folders["real"], torch.stack(targets), names)
-        ev.add_protocol("data", f"{len(indices)} pairs of {source.origin} ({config.direction}), "
-                        + (f"resized (shorter side, area filter) and centre-cropped to {size}×{size}" if size
-                           else "at their own sizes")
-                        + "; generator in eval mode (running batch-norm statistics, no dropout), as apply runs it")
-        metrics = ev.folder_metrics(folders["real"], folders["fake"], inception_weights=inception_weights,
-                                    lpips_weights=lpips_weights, lpips_heads=lpips_heads, device=device, seed=seed)
-        return {**metrics, "images": len(indices)}
+        return evaluate(modules["generator"], config, out_dir, {"aligned": aligned, "a": a, "b": b}, n=n, seed=seed,
+                        size=size, inception_weights=inception_weights, lpips_weights=lpips_weights,
+                        lpips_heads=lpips_heads, tile=tile)
 
     def export_module(self, modules: dict[str, Any], config: Pix2PixConfig, direction: str | None = None) -> Any:
         """The U-Net as apply runs it (eval mode), padded inside the graph to a multiple of

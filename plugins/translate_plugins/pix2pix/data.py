@@ -121,7 +121,8 @@ def _sizes(paths: list[Path]) -> dict[Path, tuple[int, int]]:
     return {path: image_size(path) for path in paths}
 
 
-def _to_channels(img: np.ndarray, channels: int) -> np.ndarray:
+def to_channels(img: np.ndarray, channels: int) -> np.ndarray:
+    """An H×W×3 uint8 image as ``channels`` channels (1: BT.601 luma, rounded)."""
     if channels == 1 and img.shape[2] == 3:
         gray = img.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
         return (gray + 0.5).astype(np.uint8)[..., None]
@@ -130,7 +131,7 @@ def _to_channels(img: np.ndarray, channels: int) -> np.ndarray:
 
 def _synthetic_source(name: str, size: int, seed: int, channels: int) -> PairSource:
     make = SYNTHETIC[name]
-    # Rendering costs ~5 ms a pair at 64²: keep the pairs once made, while they fit in 256 MB.
+    # Rendering a pair costs more than reading it back: keep the pairs once made, while they fit in 256 MB.
     cache: list[Pair | None] | None = None
     if SYNTHETIC_COUNT * size * size * 6 <= 256 << 20:
         cache = [None] * SYNTHETIC_COUNT
@@ -139,7 +140,7 @@ def _synthetic_source(name: str, size: int, seed: int, channels: int) -> PairSou
         if cache is not None and cache[i] is not None:
             return cache[i]
         a, b = make(size, i, seed)
-        pair = _to_channels(a, channels), _to_channels(b, channels)
+        pair = to_channels(a, channels), to_channels(b, channels)
         if cache is not None:
             cache[i] = pair
         return pair
@@ -249,8 +250,9 @@ class PairedDataset(Dataset):
         if self.swap:  # --direction BtoA
             a, b = b, a
         out = augment.run(self.transform, seed, image=a, target=b)
-        return {"input": _tensor(out["image"]), "target": _tensor(out["target"])}
+        return {"input": to_tensor(out["image"]), "target": to_tensor(out["target"])}
 
 
-def _tensor(img: np.ndarray) -> torch.Tensor:
+def to_tensor(img: np.ndarray) -> torch.Tensor:
+    """An H×W(×C) uint8 image as a C×H×W tensor in [-1, 1]."""
     return uint8_to_tensor(img[..., None] if img.ndim == 2 else img)

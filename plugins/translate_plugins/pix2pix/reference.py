@@ -11,7 +11,7 @@ Layout. The reference nests one ``UnetSkipConnectionBlock`` per level inside the
     innermost     .1 down conv (no norm)         .3 transposed conv, .4 norm
 
 ``unet_256`` has 8 levels and ``unet_128`` 7 (``num_downs``), widths ngf·min(2^k, 8). Our U-Net
-(``unet.py``) has the same convolutions in flat lists ``down.k`` / ``up.(depth-1-k)``, with two
+(``networks.py``) has the same convolutions in flat lists ``down.k`` / ``up.(depth-1-k)``, with two
 differences that the conversion absorbs:
 
 * Skip order. The reference concatenates ``[skip, decoded]`` (``torch.cat([x, self.model(x)])``),
@@ -52,7 +52,7 @@ from translate.plugin import Imported
 from translate.tiling import pad_to_multiple
 from translate.weights import Converted, Slot, remap, shape_text
 
-from .unet import UNetGenerator
+from .networks import UNetGenerator
 
 LAYOUT = "pix2pix reference UnetGenerator (junyanz/pytorch-CycleGAN-and-pix2pix)"
 OUTERMOST = "model.model"

@@ -1,4 +1,4 @@
-"""pix2pix training and inference (Isola et al. 2017).
+"""pix2pix training step, preview and apply (Isola et al. 2017).
 
 Objective (§3.1, eq. 4): G* = arg min_G max_D L_cGAN(G, D) + λ·L_L1(G), where D judges the input
 and the output together (a conditional GAN) and L_L1 = E‖y − G(x)‖₁ pulls the output towards the
@@ -7,26 +7,14 @@ target; the adversarial term only has to supply the high frequencies L1 blurs aw
 
 from __future__ import annotations
 
-
 import torch
 import torch.nn.functional as F
 
 from translate.errors import UserError
 from translate.losses import make_loss
-from translate.nn.patchgan import PatchDiscriminator
 from translate.tiling import tiled
 
-from .unet import UNetGenerator, auto_depth, check_depth
-
-
-def build_networks(config, size: int, discriminator: bool = True) -> dict[str, torch.nn.Module]:
-    depth = check_depth(config.depth, size) if config.depth else auto_depth(size)
-    G = UNetGenerator(config.channels, config.channels, depth, config.features, config.norm, config.dropout)
-    if not discriminator:
-        return {"generator": G}
-    # cGAN: D sees input and output stacked along the channels (§3.1, Fig. 2).
-    return {"generator": G,
-            "discriminator": PatchDiscriminator(2 * config.channels, config.d_features, config.d_layers, config.norm)}
+from .networks import UNetGenerator
 
 
 def train_step(ctx) -> dict[str, torch.Tensor]:

@@ -12,6 +12,10 @@ Two stages, as in the papers:
 ``translate import`` turns released ESRGAN / Real-ESRGAN weights (RealESRGAN_x4plus.pth, ...)
 into rrdb checkpoints (``import_weights``; the layouts are in ``reference.py``).
 
+Files: networks.py (SRResNet, the SRGAN discriminator, RRDBNet), losses.py (content and
+adversarial losses), data.py (HR crops and their LR inputs), training.py (the steps, apply),
+evaluation.py (PSNR/SSIM and more), reference.py (released ESRGAN weights).
+
 ``--size`` is the HR crop size (96 px in the paper); the LR input is made from each crop on the
 fly by antialiased bicubic downscaling by ``--scale``. ``translate apply`` super-resolves images of
 any size in tiles; ``translate eval CKPT --hr DIR`` reports Y-channel PSNR/SSIM next to bicubic.
@@ -61,7 +65,7 @@ class SRGANConfig:
                                  "al. 2016); it starts at exactly bicubic (zero last conv, ICNR sub-pixel "
                                  "convs). Not in Ledig et al. 2017: --no-residual is the paper's SRResNet, which "
                                  "starts far below bicubic and is still below it after 600 steps (×4, batch 16; "
-                                 "README, Super-resolution); rrdb has its own long skip and ignores the default")
+                                 "docs/results/srgan.md); rrdb has its own long skip and ignores the default")
     batch_norm: bool = param(True, "srresnet: batch norm in the residual blocks, as Ledig et al. 2017, Fig. 4. "
                                    "New runs leave it out unless --batch-norm is given (EDSR, Lim et al. 2017, "
                                    "§3.1, and ESRGAN, Wang et al. 2018, §3.1: BN costs PSNR and brings GAN "
@@ -127,6 +131,7 @@ class SRGANPlugin(Plugin):
                           "(5 scikit-image photos), skimage-test (2 others)"}
     # --size is the HR crop (Ledig et al. 2017, §3.2: 96×96 crops of 16 images per mini-batch).
     train_defaults = {"size": 96, "batch_size": 16, "steps": 100_000, "sample_every": 1000}
+    metric_goals = {"images": None, "bicubic": None}  # bicubic_psnr_y: the baseline, not the model
     # --paper: Ledig et al. 2017's SRResNet (no bicubic skip, batch norm in the residual blocks).
     paper = {"residual": False, "batch_norm": True}
 
@@ -166,7 +171,7 @@ class SRGANPlugin(Plugin):
         return dataclasses.replace(config, **changes)
 
     def check_config(self, config: SRGANConfig, options: Any) -> None:
-        from .rrdb import UNSHUFFLE, parse_value_range
+        from .networks import UNSHUFFLE, parse_value_range
 
         scales = SCALES[config.arch]
         if config.scale not in scales:
@@ -187,24 +192,9 @@ class SRGANPlugin(Plugin):
                             "multiple of 16 (96 in the paper)")
 
     def build(self, config: SRGANConfig, options: Any, training: bool = True) -> dict[str, Any]:
-        import torch
+        from .networks import build_networks
 
-        from .networks import SRDiscriminator
-        from .rrdb import build_generator
-
-        modules = {"generator": build_generator(config.arch, config.scale, config.n_blocks, config.features,
-                                                config.growth, config.residual, config.value_range,
-                                                config.batch_norm)}
-        if training and config.stage == "gan":
-            modules["discriminator"] = SRDiscriminator(options.size, leak=config.leak)
-        # channels_last for the 64-channel SRResNet and the discriminator on every device, not
-        # only where the runtime picks it (CUDA, bf16): on an AVX2 CPU in fp32 they ran 1.9x
-        # (16 HR crops of 96², MSE step) and 2.4x (D forward+backward) faster than NCHW. RRDB ran
-        # 0.84x, so it stays NCHW there (benchmarks/profile_step.py --layout, one thread).
-        for name, module in modules.items():
-            if name != "generator" or config.arch == "srresnet":
-                module.to(memory_format=torch.channels_last)
-        return modules
+        return build_networks(config, options.size, training)
 
     def dataset(self, config: SRGANConfig, options: Any, data: dict[str, str]) -> Any:
         from .data import SRDataset, open_hr
@@ -215,7 +205,8 @@ class SRGANPlugin(Plugin):
     def optimizers(self, config: SRGANConfig, modules: dict[str, Any]) -> dict[str, Any]:
         from translate.optim import adam
 
-        from .training import load_init, make_content_loss
+        from .losses import make_content_loss
+        from .training import load_init
 
         G = modules["generator"]
         if config.init:
@@ -286,7 +277,7 @@ class SRGANPlugin(Plugin):
         """Y-PSNR/SSIM with ``scale`` pixels cropped from the border, next to bicubic; LPIPS (RGB,
         whole image) when its weights are here; FID/KID of the SR outputs against the HR images
         (with at least 2 images). Writes OUT/srgan_eval.csv, OUT/fake (SR) and OUT/real (HR)."""
-        from .training import evaluate
+        from .evaluation import evaluate
 
         if not (hr or data):
             raise UserError("srgan evaluation needs high-resolution images: translate eval CKPT --hr DIR "

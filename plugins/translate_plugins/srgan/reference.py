@@ -1,4 +1,4 @@
-"""Released ESRGAN-family generators as translate ``RRDBNet`` weights (``rrdb.py``).
+"""Released ESRGAN-family generators as translate ``RRDBNet`` weights (``networks.py``).
 
 Three layouts of the same network (Wang et al. 2018) are recognised by their tensor names:
 
@@ -31,7 +31,7 @@ import torch
 from translate.errors import UserError
 from translate.weights import Converted, Slot, remap, shape_text
 
-from .rrdb import UNSHUFFLE
+from .networks import UNSHUFFLE
 
 _LAYOUTS = {  # name → (first-block probe, pattern giving the block index)
     "basicsr": ("body.0.rdb1.conv1.weight", re.compile(r"body\.(\d+)\.rdb1\.conv1\.weight$")),

@@ -16,7 +16,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from translate.request import TrainRequest
-from translate.checkpoint import load_model
+from translate.loading import load_model
 from translate.data.datasets import uint8_to_tensor
 from translate.errors import UserError
 from translate.options import TrainOptions
@@ -24,7 +24,7 @@ from translate.registry import load_plugin
 from translate.trainer import Interrupted, train
 from translate_plugins.cyclegan import CycleGANPlugin
 from translate_plugins.cyclegan.data import UnpairedDataset, builtin_domain, open_domain
-from translate_plugins.cyclegan.resnet import ResnetGenerator
+from translate_plugins.cyclegan.networks import ResnetGenerator
 from translate_plugins.cyclegan.training import identity_factor, pool_query, translate
 
 TINY = dict(gen_features=8, disc_features=8, n_blocks=1)
@@ -237,14 +237,14 @@ def test_pool_fills_then_swaps_half_the_time():
     assert 10 < swapped < 40
 
 
-class _CtrlCAtStep10(CycleGANPlugin):
-    """Sends itself SIGINT during step 10, as a user pressing Ctrl-C would."""
+class _CtrlCAtStep5(CycleGANPlugin):
+    """Sends itself SIGINT during step 5, as a user pressing Ctrl-C would."""
 
     name = "cyclegan"
 
     def train_step(self, ctx):
         logs = super().train_step(ctx)
-        if ctx.step == 9:
+        if ctx.step == 4:
             os.kill(os.getpid(), signal.SIGINT)
         return logs
 
@@ -252,10 +252,10 @@ class _CtrlCAtStep10(CycleGANPlugin):
 def test_resume_restores_weights_and_image_pools_exactly(tmp_path):
     plugin = _plugin()
     config = plugin.Config(pool_size=6, **TINY)  # 2 fakes a step: the pools fill by step 3, then swap
-    options = TrainOptions(size=32, batch_size=2, steps=20, precision="fp32", device="cpu", sample_every=0)
+    options = TrainOptions(size=32, batch_size=2, steps=10, precision="fp32", device="cpu", sample_every=0)
     train(TrainRequest(plugin, options, config, DOMAINS), tmp_path / "straight", progress=False)
     with pytest.raises(Interrupted):
-        train(TrainRequest(_CtrlCAtStep10(), options, config, DOMAINS), tmp_path / "resumed", progress=False)
+        train(TrainRequest(_CtrlCAtStep5(), options, config, DOMAINS), tmp_path / "resumed", progress=False)
     assert load_file(tmp_path / "resumed" / "state.safetensors")["buffer.pool_a"].shape[0] == 6
     train(TrainRequest(plugin, options, config, DOMAINS), tmp_path / "resumed", resume=True, progress=False)
     straight = load_file(tmp_path / "straight" / "state.safetensors")

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from translate.request import new_request
-from translate_plugins.gan.points import grid25, mode_stats, reverse_kl, ring8
+from translate_plugins.gan.data import grid25, ring8
+from translate_plugins.gan.evaluation import mode_stats, reverse_kl
 
 
 def resolve(plugin, values, config_file=None):
@@ -54,7 +55,7 @@ STEPS = "2500"
 @pytest.mark.slow
 def test_short_grid25_run_beats_the_untrained_generator(cli, tmp_path):
     from translate.registry import load_plugin
-    from translate_plugins.gan.diagnostics import evaluate_points
+    from translate_plugins.gan.evaluation import evaluate_points
 
     # The 2-D defaults, unpacked and cut short (configs/gan-grid25.toml packs 2 and runs 50,000 steps of 512).
     run = tmp_path / "run"

@@ -14,15 +14,15 @@ import torch
 from PIL import Image
 
 from translate.request import TrainRequest
-from translate.checkpoint import load_model
+from translate.loading import load_model
 from translate.data.datasets import uint8_to_tensor
 from translate.errors import UserError
 from translate.options import TrainOptions
 from translate.registry import load_plugin
 from translate_plugins.pix2pix.data import shapes2shaded
-from translate_plugins.pix2pix.unet import UNetGenerator, auto_depth
+from translate_plugins.pix2pix.networks import UNetGenerator, auto_depth
 
-# The quality run: small enough for CI (about 20-40 s on 2 cores), long enough to learn the task.
+# The quality run: small enough for CI, long enough to learn the task.
 QUALITY = dict(steps=300, size=32, batch_size=16, features=16)
 
 
@@ -177,7 +177,7 @@ def test_builtin_task_is_seeded_and_defers_to_a_real_folder(tmp_path, plugin, mo
 
 @pytest.fixture(scope="module")
 def trained(plugin, tmp_path_factory):
-    """A short CPU run on shapes2shaded; bf16 autocast, which is about 2x faster on this CPU."""
+    """A short CPU run on shapes2shaded, in bf16 autocast (faster where the CPU has bf16 kernels)."""
     from translate.trainer import train
 
     out = tmp_path_factory.mktemp("pix2pix") / "run"

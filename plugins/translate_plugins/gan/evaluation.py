@@ -1,15 +1,42 @@
-"""``translate eval`` of a 2-D model: mode coverage against the known mixture (points.py)."""
+"""``translate eval`` of a gan model. 2-D point models: mode coverage against the known mixture,
+the protocol of Srivastava et al. 2017 (VEEGAN §5.1) and Lin et al. 2018 (PacGAN §5.1):
+
+* each sample is assigned to its nearest mode centre;
+* a sample is *high quality* (HQ) when it lies within 3σ of that centre;
+* a mode is *captured* when at least one HQ sample is assigned to it;
+* reverse KL is KL(p ‖ u) where p is the histogram of the HQ samples over the K modes and u the
+  uniform distribution of the data: Σ_k p_k log(p_k K), with empty bins contributing 0 (the limit
+  of p log p). It is 0 for perfectly balanced HQ samples and log K when they all fall in one mode.
+  With no HQ sample at all p is undefined and the value is reported as +inf.
+
+Image models: FID/KID of samples against real images.
+"""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from translate.errors import UserError
 
-from .points import POINT_SETS, mode_stats, save_scatter
+from .data import POINT_SETS, save_scatter
 from .training import sample
+
+
+def evaluate(modules, config, out_dir: Path, data: str | None, n: int | None, seed: int,
+             train_data: dict[str, str] | None = None, inception_weights: str | None = None) -> dict[str, float]:
+    """Mode coverage of a point model, or FID/KID of an image model (see the plugin's ``evaluate``)."""
+    if config.points:
+        return evaluate_points(modules["generator"], config, out_dir, data, n or 2500, seed)
+    value = data or (train_data or {}).get("data")
+    if not value:
+        raise UserError("gan evaluation of an image model compares samples with real images: translate eval "
+                        "CKPT --data DIR (a folder, or built-in shapes/digits)")
+    return evaluate_images(modules, config, out_dir, value, n or 1000, seed,
+                           inception_weights=inception_weights, from_training=not data)
 
 
 def evaluate_points(generator, config, out_dir: Path, data: str | None, n: int, seed: int) -> dict[str, float]:
@@ -71,3 +98,35 @@ def evaluate_images(modules, config, out_dir: Path, data: str, n: int, seed: int
     metrics = ev.folder_metrics(real_dir, fake_dir, keys=("fid", "kid", "kid_std"), inception_weights=inception_weights,
                                 device=device, seed=seed)
     return {**metrics, "samples": n, "real_images": len(indices)}
+
+
+def assign_modes(points: np.ndarray, modes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index of the nearest mode, distance to it) for each of the N×2 points."""
+    d = np.linalg.norm(points[:, None, :].astype(np.float64) - modes[None, :, :], axis=2)
+    nearest = d.argmin(axis=1)
+    return nearest, d[np.arange(len(points)), nearest]
+
+
+def reverse_kl(counts: np.ndarray) -> float:
+    """KL(p ‖ uniform) of a histogram of counts over K bins; empty bins add 0; no mass → inf."""
+    total = counts.sum()
+    if total == 0:
+        return math.inf
+    p = counts[counts > 0] / total
+    return float(np.sum(p * np.log(p * len(counts))))
+
+
+def mode_stats(points: np.ndarray, modes: np.ndarray, sigma: float) -> dict[str, float]:
+    """Modes captured, % high-quality samples and reverse KL (see the module docstring)."""
+    points = np.asarray(points, dtype=np.float64)
+    finite = np.isfinite(points).all(axis=1)
+    nearest, dist = assign_modes(np.where(finite[:, None], points, 1e9), modes)
+    hq = finite & (dist <= 3 * sigma)
+    counts = np.bincount(nearest[hq], minlength=len(modes))
+    return {
+        "modes": int((counts > 0).sum()),
+        "modes_total": int(len(modes)),
+        "hq_percent": float(100.0 * hq.mean()) if len(points) else 0.0,
+        "reverse_kl": reverse_kl(counts),
+        "samples": int(len(points)),
+    }

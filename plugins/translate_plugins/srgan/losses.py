@@ -1,9 +1,28 @@
-"""The VGG54 content loss (Ledig et al. 2017, §2.2.1) and where its VGG19 weights come from.
+"""The srgan plugin's losses: the content loss (pixel MSE or L1, or VGG54, Ledig et al. 2017,
+§2.2.1) and the adversarial loss (standard, or ESRGAN's relativistic average GAN).
 
-φ5,4 is the feature map of VGG19's 4th convolution (after its ReLU) before the 5th max-pool, i.e.
-``torchvision.models.vgg19().features[:36]``; features are rescaled by 1/12.75 so that the loss
-is of the same order as the pixel MSE. Nothing is downloaded: the weights are torchvision's
+VGG54: φ5,4 is the feature map of VGG19's 4th convolution (after its ReLU) before the 5th
+max-pool, i.e. ``torchvision.models.vgg19().features[:36]``; features are rescaled by 1/12.75 so
+that the loss is of the same order as the pixel MSE. Nothing is downloaded: the weights are torchvision's
 ImageNet file found in its hub cache, or a file given with ``--vgg-weights``.
+
+RaGAN: the relativistic average GAN loss of ESRGAN (Wang et al. 2018, §3.2, eqs. 1-2; after
+Jolicoeur-Martineau 2018, "The relativistic discriminator: a key element missing from standard GAN").
+
+A standard discriminator estimates the probability that an image is real, D(x) = σ(C(x)). The
+relativistic average discriminator estimates whether a real image is more realistic than the
+fakes are on average:
+
+    D_Ra(x_r, x_f) = σ(C(x_r) − E_xf[C(x_f)])
+
+    L_D^Ra = −E_xr[log D_Ra(x_r, x_f)] − E_xf[log(1 − D_Ra(x_f, x_r))]          (eq. 1)
+    L_G^Ra = −E_xr[log(1 − D_Ra(x_r, x_f))] − E_xf[log D_Ra(x_f, x_r)]           (eq. 2)
+
+so the generator is trained by the gradients of real images as well as of its own (the G term
+needs the discriminator's logits on the real batch). Expectations are batch means. With logits,
+log σ(z) = −softplus(−z) and log(1 − σ(z)) = −softplus(z), which stay finite where σ saturates.
+BasicSR's ESRGAN model halves the two D terms and detaches the other side's logits in each; this
+is the paper's formula.
 """
 
 from __future__ import annotations
@@ -15,6 +34,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from translate.errors import UserError
+from translate.interfaces import Loss
+from translate.losses import make_loss
 from translate.nn.state import strip_prefix
 from translate.weights import read_torch_weights
 
@@ -105,3 +126,39 @@ class VGG54Loss(nn.Module):
         with torch.no_grad():
             target = self.embed(hr)
         return F.mse_loss(self.embed(sr).float(), target.float())
+
+
+def make_content_loss(config, device: torch.device):
+    """A callable (sr, hr) → scalar. VGG weights are read here, at training time only."""
+    if config.content_loss == "mse":
+        return lambda sr, hr: F.mse_loss(sr.float(), hr.float())
+    if config.content_loss == "l1":
+        return lambda sr, hr: F.l1_loss(sr.float(), hr.float())
+    return VGG54Loss(load_vgg54(find_weights(config.vgg_weights))).to(device)
+
+
+# ---- adversarial losses -------------------------------------------------------------------------
+
+class RelativisticAverage(Loss):
+    """RaGAN on discriminator logits C(x) (Wang et al. 2018, eqs. 1-2)."""
+
+    name = "ragan"
+
+    def discriminator(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        real, fake = real.float(), fake.float()
+        return F.softplus(-(real - fake.mean())).mean() + F.softplus(fake - real.mean()).mean()
+
+    def generator(self, fake: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
+        if real is None:
+            raise ValueError("the relativistic generator loss needs the discriminator's logits on real images")
+        real, fake = real.float(), fake.float()
+        return F.softplus(real - fake.mean()).mean() + F.softplus(-(fake - real.mean())).mean()
+
+
+ADVERSARIAL = make_loss("nonsaturating")  # -log D(G(I_LR)) for G, BCE for D (Ledig et al. 2017, eq. 6)
+RAGAN = RelativisticAverage()  # Wang et al. 2018, eqs. 1-2
+
+
+def adversarial_loss(config):
+    """The gan stage's adversarial loss (``gan_loss``, resolved by finalize_config)."""
+    return RAGAN if config.gan_loss == "ragan" else ADVERSARIAL

@@ -1,5 +1,5 @@
-"""The pix2pix generator: a U-Net (Ronneberger et al. 2015) as specified by Isola et al. 2017,
-§3.2.1 and appendix 6.1.1.
+"""The pix2pix networks: a U-Net generator (Ronneberger et al. 2015) as specified by Isola et al.
+2017, §3.2.1 and appendix 6.1.1, and the PatchGAN discriminator of ``translate.nn.patchgan``.
 
 Encoder  C64-C128-C256-C512-C512-C512-C512-C512 at depth 8 (256² → 1²): 4×4 convolutions with
          stride 2, LeakyReLU 0.2, no norm on the first layer (nor on the innermost one, whose
@@ -19,7 +19,8 @@ from torch import nn
 
 from translate.errors import UserError
 from translate.interfaces import Generator
-from translate.nn.patchgan import init_normal, norm_layer
+from translate.nn.layers import init_normal, norm_layer
+from translate.nn.patchgan import PatchDiscriminator
 
 MAX_DEPTH = 8  # the paper's U-Net: 256² → 1² (Isola et al. 2017, appendix 6.1.1)
 MIN_DEPTH = 3
@@ -102,3 +103,12 @@ class UNetGenerator(Generator):
             h = block(h)
         return h
 
+
+def build_networks(config, size: int, discriminator: bool = True) -> dict[str, torch.nn.Module]:
+    depth = check_depth(config.depth, size) if config.depth else auto_depth(size)
+    G = UNetGenerator(config.channels, config.channels, depth, config.features, config.norm, config.dropout)
+    if not discriminator:
+        return {"generator": G}
+    # cGAN: D sees input and output stacked along the channels (§3.1, Fig. 2).
+    return {"generator": G,
+            "discriminator": PatchDiscriminator(2 * config.channels, config.d_features, config.d_layers, config.norm)}

@@ -1,24 +1,15 @@
-"""2-D point data, the gan plugin's own: the mixtures ring8 and grid25, points files, their
-dataset, scatter plots, and the mode-collapse diagnostics.
+"""The gan plugin's data: labelled or unlabelled images (class names read from the folder), and
+2-D points: the mixtures ring8 and grid25, points files, their dataset, writing and plotting them.
 
 Mixtures (Srivastava et al. 2017, VEEGAN §5.1; Lin et al. 2018, PacGAN §5.1):
   ring8    8 Gaussians on a circle of radius 1 at angles 2πk/8, σ = 0.01.
   grid25   25 Gaussians at {-4, -2, 0, 2, 4}², σ = 0.05.
 
-Diagnostics, the protocol of the same papers:
-
-* each sample is assigned to its nearest mode centre;
-* a sample is *high quality* (HQ) when it lies within 3σ of that centre;
-* a mode is *captured* when at least one HQ sample is assigned to it;
-* reverse KL is KL(p ‖ u) where p is the histogram of the HQ samples over the K modes and u the
-  uniform distribution of the data: Σ_k p_k log(p_k K), with empty bins contributing 0 (the limit
-  of p log p). It is 0 for perfectly balanced HQ samples and log K when they all fall in one mode.
-  With no HQ sample at all p is undefined and the value is reported as +inf.
+The mode-collapse diagnostics on these mixtures are in evaluation.py.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -118,6 +109,32 @@ def is_points(value: str) -> bool:
     return not path.exists() and value in POINT_SETS
 
 
+def data_classes(value: str) -> list[str]:
+    """Class names of labelled image data (``--data``), without reading the images."""
+    from translate.data import builtin
+    from translate.data.images import find_images
+    from translate.data.sources import folder_or_builtin
+
+    found = folder_or_builtin(value, "--data", builtin.IMAGE_SETS)
+    if not isinstance(found, Path):
+        return list(found(size=8, count=1).classes)
+    if not found.is_dir():
+        return []
+    root = found
+    paths = find_images(root, "--data")
+    if any(p.parent == root for p in paths):
+        return []  # some images are not in a class folder: unlabelled, as open_images decides
+    return sorted({p.relative_to(root).parts[0] for p in paths})
+
+
+def points_std(value: str) -> float:
+    """Standard deviation of the point data (over both coordinates), rounded to 3 digits."""
+    source = open_points(value)
+    pts = source.points if source.points is not None else source.distribution.sample(
+        20000, np.random.default_rng(0))
+    return float(f"{max(float(np.std(pts)), 1e-6):.3g}")
+
+
 class PointDataset(Dataset):
     """Items: ``{"point": (2,)}``. A known mixture is sampled afresh from each item's seed, so the
     data are unlimited; a points file is used as is."""
@@ -200,37 +217,3 @@ def write_points(points: np.ndarray, path: Path) -> Path:
         else:
             np.savetxt(tmp, points, delimiter=",", header="x,y", comments="")
     return path
-
-
-# ---- mode-collapse diagnostics --------------------------------------------------------------------
-
-def assign_modes(points: np.ndarray, modes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(index of the nearest mode, distance to it) for each of the N×2 points."""
-    d = np.linalg.norm(points[:, None, :].astype(np.float64) - modes[None, :, :], axis=2)
-    nearest = d.argmin(axis=1)
-    return nearest, d[np.arange(len(points)), nearest]
-
-
-def reverse_kl(counts: np.ndarray) -> float:
-    """KL(p ‖ uniform) of a histogram of counts over K bins; empty bins add 0; no mass → inf."""
-    total = counts.sum()
-    if total == 0:
-        return math.inf
-    p = counts[counts > 0] / total
-    return float(np.sum(p * np.log(p * len(counts))))
-
-
-def mode_stats(points: np.ndarray, modes: np.ndarray, sigma: float) -> dict[str, float]:
-    """Modes captured, % high-quality samples and reverse KL (see the module docstring)."""
-    points = np.asarray(points, dtype=np.float64)
-    finite = np.isfinite(points).all(axis=1)
-    nearest, dist = assign_modes(np.where(finite[:, None], points, 1e9), modes)
-    hq = finite & (dist <= 3 * sigma)
-    counts = np.bincount(nearest[hq], minlength=len(modes))
-    return {
-        "modes": int((counts > 0).sum()),
-        "modes_total": int(len(modes)),
-        "hq_percent": float(100.0 * hq.mean()) if len(points) else 0.0,
-        "reverse_kl": reverse_kl(counts),
-        "samples": int(len(points)),
-    }

@@ -1,4 +1,5 @@
-"""The CycleGAN ResNet generator (Zhu et al. 2017, appendix 7.2; after Johnson et al. 2016):
+"""The CycleGAN networks: the ResNet generator (Zhu et al. 2017, appendix 7.2; after Johnson et al.
+2016) and the PatchGAN discriminator of ``translate.nn.patchgan`` (70×70 patches, §7.2).
 
     c7s1-64, d128, d256, R256 × n, u128, u64, c7s1-3
 
@@ -8,7 +9,7 @@ Rk      residual block: two 3×3 convs with k filters
 uk      3×3 fractional-strided (transposed) conv, stride ½, InstanceNorm, ReLU
 
 Reflection padding everywhere a convolution keeps the size, "to reduce artifacts" (§7.2). The
-network is fully convolutional; the two stride-2 steps make it need sides that are multiples of 4.
+generator is fully convolutional; the two stride-2 steps make it need sides that are multiples of 4.
 
 ``image_skip`` (ours, the plugin's default; the paper's network has none): the input image is
 concatenated to the features that enter the last c7s1-3. Instance norm after the first convolution
@@ -16,8 +17,8 @@ removes each feature map's mean and scale, so the paper's network cannot see a p
 colour or contrast: G(x + c) = G(x) for any constant colour c, and a colour mapping far from the
 identity (1 − x) has a floor it cannot train below. With the image beside the features the last
 layer can learn the per-pixel part of a mapping directly; it also makes copying the input easy,
-which a constant identity loss then rewards: the plugin's default fades that loss out (README,
-"CycleGAN on a known colour mapping").
+which a constant identity loss then rewards: the plugin's default fades that loss out
+(docs/results/cyclegan.md).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ import torch
 from torch import nn
 
 from translate.interfaces import Generator
-from translate.nn.patchgan import init_normal, norm_layer
+from translate.nn.layers import init_normal, norm_layer
+from translate.nn.patchgan import PatchDiscriminator
 
 MULTIPLE = 4  # two stride-2 downsamplings: input sides must be multiples of 4
 MIN_SIDE = 8  # the 2×2-downsampled map must stay larger than the residual blocks' 1-pixel reflection
@@ -81,3 +83,15 @@ class ResnetGenerator(Generator):
         for i, layer in enumerate(self.net):
             h = layer(torch.cat([h, x], 1) if i == self.skip_at else h)
         return h
+
+
+def build_networks(config, n_blocks: int, discriminators: bool = True) -> dict[str, nn.Module]:
+    """``g_ab`` and ``g_ba``, and unless only inference needs them (apply, export) ``d_a`` and ``d_b``."""
+    c = config.channels
+    modules: dict[str, nn.Module] = {
+        name: ResnetGenerator(c, c, config.gen_features, n_blocks, image_skip=config.image_skip)
+        for name in ("g_ab", "g_ba")}
+    if discriminators:
+        modules.update({name: PatchDiscriminator(c, config.disc_features, config.disc_layers, norm=config.disc_norm)
+                        for name in ("d_a", "d_b")})
+    return modules
