@@ -30,6 +30,13 @@ def signal_handlers_restored():
         pytest.fail(f"the test left the handler of {', '.join(changed)} changed", pytrace=False)
 
 
+def _stopped_by_signal(result) -> bool:
+    """click turns a Ctrl-C inside a command into "Aborted!" and exit 1, and an interrupted training
+    exits 128 + the signal's number after saving: either means the user asked the suite to stop."""
+    aborted = result.exit_code == 1 and result.output.rstrip().endswith("Aborted!")
+    return aborted or result.exit_code in (128 + signal.SIGINT, 128 + signal.SIGTERM)
+
+
 @pytest.fixture
 def cli():
     """Run ``translate ARGS...`` in-process with click's runner; returns the click Result.
@@ -40,6 +47,8 @@ def cli():
 
     def run(*args: str, ok: bool = True):
         result = CliRunner().invoke(command, [str(a) for a in args], catch_exceptions=False)
+        if _stopped_by_signal(result):
+            raise KeyboardInterrupt  # Ctrl-C during an in-process command stops the suite, not just this test
         if ok:
             assert result.exit_code == 0, result.output
         return result

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 from safetensors import safe_open
 from helpers import popen_translate as _popen, wait_for_steps as _wait_for_steps
@@ -17,14 +16,10 @@ from helpers import popen_translate as _popen, wait_for_steps as _wait_for_steps
 
 def test_ctrl_c_saves_and_resumes(tmp_path, cli):
     run = tmp_path / "run"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "translate", "train", "gan", "--data", "ring8", "--steps", "100000",
-         "--batch-size", "16", "--log-every", "1", "--sample-every", "0", "--out", str(run)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    proc = _popen("train", "gan", "--data", "ring8", "--steps", "100000", "--batch-size", "16", "--log-every", "1",
+                  "--sample-every", "0", "--out", run)
     log = run / "log.jsonl"
-    deadline = time.time() + 120
-    while time.time() < deadline and not (log.exists() and log.read_text().count("\n") >= 3):
-        time.sleep(0.2)
+    _wait_for_steps(log, 3)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
@@ -67,10 +62,7 @@ def test_ctrl_c_stops_pytest_during_in_process_training(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
                              str(tmp_path / "test_inner.py")], cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
-    log = run / "log.jsonl"
-    deadline = time.time() + 120
-    while time.time() < deadline and not (log.exists() and log.read_text().count("\n") >= 2):
-        time.sleep(0.2)
+    _wait_for_steps(run / "log.jsonl", 2)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 2, out  # pytest's exit code for an interrupted session
