@@ -19,12 +19,14 @@ from typing import Any
 
 from .errors import UserError
 from .plugin import Plugin
-from .run_folder import MODEL_FILE, check_free, check_new
+from .run_folder import MODEL_FILE, check_new, check_resumable
 
 
 def _plugin(plugin: str | Plugin) -> Plugin:
     if isinstance(plugin, Plugin):
         return plugin
+    if not isinstance(plugin, str):
+        raise UserError(f"plugin {plugin!r}: give a plugin's name (a string, see `translate plugins`) or a Plugin")
     from .registry import load_plugin
 
     return load_plugin(plugin)
@@ -53,11 +55,14 @@ def prepare(plugin: str | Plugin, out: str | Path | None = None, resume: str | P
         out_dir = Path(resume)
         if out is not None and Path(out) != out_dir:
             raise UserError("--resume continues in the run's own folder; leave out --out")
-        check_free(out_dir)
+        check_resumable(out_dir)  # before its training state is read
         return resume_request(plugin, out_dir, values), out_dir, True
     out_dir = Path(out) if out is not None else default_out_dir(plugin.name)
     check_new(out_dir)  # before the data are read, which can take minutes
-    request = new_request(plugin, values, config)
+    from .catalogue import resolve_checkpoint
+
+    # --init may name a released model: fetched and imported into the cache here, once.
+    request = new_request(plugin, values, config, find_checkpoint=resolve_checkpoint)
     for flag, value in request.data.items():
         data = Path(value)
         if data.is_dir() and (out_dir.resolve() == data.resolve() or data.resolve() in out_dir.resolve().parents):
@@ -89,5 +94,15 @@ def load(path: str | Path, *, device: str = "cpu", precision: str = "fp32", ema:
     """A trained model from a run folder or a ``model.safetensors``; ``ema=False`` takes the raw
     weights of a run that kept an EMA. ``device``/``precision`` as for ``translate apply``."""
     from .loading import load_model
+    from .runtime import DEVICES, PRECISIONS
+
+    if not isinstance(path, (str, Path)):
+        raise UserError(f"path {path!r}: give a run folder or a .safetensors file (a str or Path)")
+    if not isinstance(ema, bool):
+        raise UserError(f"ema={ema!r}: give True (the EMA weights, when the run kept them) or False (the raw weights)")
+    if not isinstance(device, str) or device not in DEVICES and not device.startswith("cuda:"):
+        raise UserError(f"device={device!r}: give one of {', '.join(DEVICES)} (or cuda:N)")
+    if precision not in PRECISIONS:
+        raise UserError(f"precision={precision!r}: give one of {', '.join(PRECISIONS)}")
 
     return load_model(path, device, use_ema=ema, precision=precision)

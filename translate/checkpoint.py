@@ -19,6 +19,7 @@ from safetensors.torch import save_file
 
 from .errors import UserError
 from .fileio import atomic_path
+from .limits import safetensors_header_problem
 from .nn.state import sub_state
 from .optim import keep_kernel
 from .run_folder import MODEL_FILE, STATE_FILE
@@ -64,6 +65,13 @@ def read_safetensors(path: str | Path, expected_format: str,
         path = path / (MODEL_FILE if expected_format == MODEL_FORMAT else STATE_FILE)
     if not path.is_file():
         raise UserError(f"{path}: no such checkpoint file; pass a run folder or its {MODEL_FILE}")
+    if path.suffix.lower() in (".onnx", ".pt"):
+        raise UserError(f"{path}: an exported model, not a checkpoint; this needs the {MODEL_FILE} it was exported "
+                        "from (translate apply takes exported files)")
+    problem = safetensors_header_problem(path)  # before safetensors parses a header of any size
+    if problem:
+        raise UserError(f"{path}: not a safetensors checkpoint ({problem}); pass the {MODEL_FILE} written by "
+                        "'translate train'")
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
@@ -78,6 +86,32 @@ def read_safetensors(path: str | Path, expected_format: str,
 
 
 # ---- training state ---------------------------------------------------------------------------
+
+def checkpoint_states(path: str | Path, use_ema: bool = True) -> tuple[dict[str, dict[str, torch.Tensor]],
+                                                                        dict[str, str]]:
+    """The state dict of every module a ``model.safetensors`` lists (its EMA weights when
+    ``use_ema`` and it has them), and its metadata: the module list and step count checked, and
+    the weights finite."""
+    tensors, meta = read_safetensors(path, MODEL_FORMAT)
+    try:
+        names = json.loads(meta.get("modules", ""))
+        step = int(meta.get("step", ""))
+        if step < 0:
+            raise ValueError(step)
+    except (ValueError, RecursionError):
+        raise UserError(f"{path}: its metadata has no valid 'modules' list or 'step' count; it was not written "
+                        "by translate, or was edited") from None
+    if not isinstance(names, list) or not names or not all(isinstance(name, str) for name in names):
+        raise UserError(f"{path}: its metadata 'modules' is not a list of module names; it was not written by "
+                        "translate, or was edited")
+    prefix = "ema." if use_ema and meta.get("ema") == "true" else ""
+    states = {name: sub_state(tensors, f"{prefix}{name}") for name in names}
+    for name, state in states.items():
+        if not all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point()):
+            raise UserError(f"{path}: the weights of '{name}' are not finite (the run diverged by step {step}); "
+                            "use an earlier checkpoint, or retrain with a lower learning rate")
+    return states, meta
+
 
 def _flatten_optimizer(prefix: str, state_dict: dict, tensors: dict, plain: dict) -> None:
     plain[prefix] = {"param_groups": state_dict["param_groups"], "scalars": {}}
@@ -152,6 +186,9 @@ def load_state(path: Path, modules, ema, optimizers, schedulers, scalers) -> tup
 
 
 def _restore(tensors, meta, plain, modules, ema, optimizers, schedulers, scalers) -> tuple[int, int, dict]:
+    step, consumed = int(meta["step"]), int(meta["consumed"])
+    if step < 0 or consumed < 0:  # before anything is restored: a negative count would train "past" --steps
+        raise ValueError(f"step {step} and consumed {consumed} must not be negative")
     for name, module in modules.items():
         module.load_state_dict(sub_state(tensors, f"module.{name}"))
     for name, module in (ema or {}).items():
@@ -178,7 +215,7 @@ def _restore(tensors, meta, plain, modules, ema, optimizers, schedulers, scalers
     cuda_states = [tensors[k] for k in cuda_keys]
     if cuda_states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(cuda_states[: torch.cuda.device_count()])
-    return int(meta["step"]), int(meta["consumed"]), buffers
+    return step, consumed, buffers
 
 
 def _check_moment_shapes(opt: torch.optim.Optimizer) -> None:
@@ -197,6 +234,9 @@ def read_run_metadata(path: Path) -> dict[str, str]:
     file = path / STATE_FILE if path.is_dir() else path
     if not file.is_file():
         raise UserError(f"--resume {path}: no {STATE_FILE} there; pass the --out folder of an earlier run")
+    problem = safetensors_header_problem(file)
+    if problem:
+        raise UserError(f"{file}: not a safetensors file ({problem}); pass the --out folder of an earlier run")
     try:
         with safe_open(str(file), framework="pt") as f:
             meta = f.metadata() or {}

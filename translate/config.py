@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from .errors import UserError
+from .limits import read_bytes
 
 
 def param(default: Any, help: str, *, min: float | None = None, max: float | None = None,
@@ -156,7 +157,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"config file {path} does not exist; pass a TOML file, e.g. one from configs/")
     try:
-        text = path.read_text()
+        text = read_bytes(path, "config file").decode("utf-8")
         data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError, RecursionError, OSError) as exc:
         raise UserError(f"{path}: not a valid TOML/JSON config ({type(exc).__name__}: "

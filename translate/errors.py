@@ -15,6 +15,15 @@ class DataError(UserError):
     checkpoint before reporting it, so a bad file never costs the run."""
 
 
+def one_line(message: object) -> str:
+    """The message as the one line an error gets: a newline or other control character (in a file
+    name, say) is shown escaped instead of breaking the line."""
+    text = str(message)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def listing(items, limit: int = 3) -> str:
     """'x, y, z and 4 more': enough names for the user to find the problem, short enough for the
     one line an error gets."""

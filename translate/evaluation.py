@@ -150,11 +150,26 @@ def write_metrics(out_dir: str | Path, report: EvalReport, **info: Any) -> Path:
 
 # ---- running a plugin's evaluation ------------------------------------------------------------------
 
+MAX_EVAL_SIZE = 1024  # evaluation runs networks on whole images: ~1 MP keeps a forward pass near 1-2 GB
+
+
+def check_eval_size(size: Any, trained: int | None) -> None:
+    """One line for an evaluation ``--size`` that is not a whole number from 1 to the larger of
+    MAX_EVAL_SIZE and the training size: each test image is resized to size² and run through
+    the networks whole, so 100000 would ask for tens of gigabytes an image."""
+    if size is None:
+        return
+    limit = max(MAX_EVAL_SIZE, trained or 0)
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= limit:
+        raise UserError(f"--size {size}: give a size from 1 to {limit} pixels (evaluation runs the networks on "
+                        f"whole size×size images; the limit is the larger of {MAX_EVAL_SIZE} and the training size)")
+
+
 def evaluate_report(plugin: Plugin, modules: Mapping[str, Any], config: Any, out_dir: str | Path,
                     data: Mapping[str, str | None] | None = None, *, n: int | None = None, seed: int = 0,
                     inception_weights: str | Path | None = None, train_options: Any = None,
                     train_data: Mapping[str, str] | None = None, write: bool = True,
-                    **extra: Any) -> EvalReport:
+                    tta: bool | str = False, **extra: Any) -> EvalReport:
     """Run ``plugin``'s ``evaluate`` hook and gather its metrics, protocol and notes.
 
     ``data`` maps the plugin's data flags to values (``{"data": ...}``); flags with None are
@@ -163,7 +178,9 @@ def evaluate_report(plugin: Plugin, modules: Mapping[str, Any], config: Any, out
     hook also gets, when it declares them, ``seed``, ``size`` (the training ``--size`` from
     ``train_options``) and ``train_data`` (the data the model was trained on, a dict like
     ``data``). Modules are put in eval mode for the call (and back after it) and the call runs
-    under ``torch.no_grad``. ``write``: also write ``OUT/metrics.json``."""
+    under ``torch.no_grad``. ``write``: also write ``OUT/metrics.json``. ``tta``: every call of
+    the modules averages over the flips and rotations the plugin declares (translate.tta), as
+    ``translate apply --tta`` runs them."""
     import torch
 
     from .plugin import call_hook, filter_options
@@ -183,7 +200,12 @@ def evaluate_report(plugin: Plugin, modules: Mapping[str, Any], config: Any, out
         defaults["size"] = int(train_options.size)
     if train_data:
         defaults["train_data"] = dict(train_data)
+    check_eval_size(asked.get("size"), defaults.get("size"))
     options = filter_options(plugin, "evaluate", defaults, asked)
+    from .tta import describe, ensembled, mode_of
+
+    tta_mode = mode_of(plugin, tta)
+    modules = ensembled(plugin, modules, tta_mode)
     if inception_weights is not None and not Path(inception_weights).is_file():
         raise UserError(f"--inception-weights {inception_weights}: no such file")
 
@@ -192,6 +214,8 @@ def evaluate_report(plugin: Plugin, modules: Mapping[str, Any], config: Any, out
     created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     with collecting() as report:
+        if tta_mode:
+            add_protocol("tta", describe(tta_mode))
         try:
             for m in modules.values():
                 if isinstance(m, torch.nn.Module):
@@ -211,7 +235,8 @@ def evaluate_report(plugin: Plugin, modules: Mapping[str, Any], config: Any, out
     if dropped:
         report.notes.append(f"left out of the metrics (not numbers): {', '.join(dropped)}")
     if write:
-        write_metrics(out_dir, report, plugin=plugin.name, options=dict(options))
+        recorded = {**options, "tta": tta_mode} if tta_mode else dict(options)
+        write_metrics(out_dir, report, plugin=plugin.name, options=recorded)
     return report
 
 
@@ -325,9 +350,13 @@ def output_folder(out_dir: str | Path, name: str) -> Path:
     enter the next FID). A folder that this module did not make (no marker file) and that holds
     files is refused, so an ``--out`` pointed at a data folder never loses anything."""
     from .data.images import IMAGE_EXTENSIONS
+    from .fileio import link_message
 
     folder = Path(out_dir) / name
     marker = folder / MARKER
+    for path in (folder, marker):  # a link would have images deleted, or written, outside --out
+        if path.is_symlink():
+            raise UserError(link_message(path))
     if folder.exists():
         if not folder.is_dir():
             raise UserError(f"{folder}: a file is in the way of the evaluation's output folder; choose another --out")

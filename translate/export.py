@@ -37,7 +37,7 @@ from .version import __version__
 from .errors import UserError
 from .exported import (EXPORT_FORMAT, IMAGE, METADATA_FILE, NOISE, format_of, open_runner, require_onnx,
                        torch_deprecations_silenced)
-from .fileio import atomic_path
+from .fileio import atomic_path, check_writable
 from .nn.padding import PadToMultiple
 from .plugin import call_hook, filter_options, label, parse_options
 
@@ -172,6 +172,7 @@ def _image_spec(model, module: nn.Module, options: dict[str, Any]) -> ExportSpec
         # inside: the graph takes any H and W; caller: sides must be multiples of `multiple`.
         "padding": "inside" if padded or multiple == 1 else "caller",
         "dynamic_axes": "N,H,W",
+        "tta": model.plugin.tta or "none",  # what --tta may run on the file: the plugin's declaration
     }
     accepted = model.plugin.accepted_options("apply")
     apply_options = {k: v for k, v in {"tile": WHOLE, **options}.items() if accepted is None or k in accepted}
@@ -267,7 +268,7 @@ def check_file(model, spec: ExportSpec, path: Path, shown: Path) -> tuple[float,
     from .tiling import run_padded
 
     inputs, ref = reference_and_input(model, spec)
-    run = open_runner(path)
+    run = open_runner(path, trust_code=True)  # the program translate has just written itself
     if spec.meta.get("padding") == "caller":  # the graph needs multiples: pad as apply pads
         out = run_padded(run, inputs[0], int(spec.meta["multiple"]), int(spec.meta["scale"]))
     else:
@@ -327,6 +328,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, fmt: str | None =
     from .loading import load_model
 
     fmt = output_format(Path(out), fmt)  # before the (slow) load: a bad -o is one line at once
+    check_writable(out, "-o")
     model = load_model(checkpoint, "cpu", use_ema, "fp32")
     options = {"direction": direction, **parse_options(model.plugin, "export_module", extra)}
     return export_model(model, out, fmt, options, opset, check)

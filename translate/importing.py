@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,8 @@ import torch
 from .checkpoint import MODEL_FILE, MODEL_FORMAT, STATE_FILE, write_safetensors
 from .config import coerce, field_types, from_plain
 from .errors import PluginError, UserError
+from .fileio import check_writable
+from .nn.state import type_mismatch
 from .options import TrainOptions
 from .plugin import Imported, Plugin, call_hook, label, parse_options
 from .request import TrainRequest, validate
@@ -62,11 +65,13 @@ class ImportResult:
 
 
 def import_weights(source: str | Path, out: str | Path | None = None, plugin: str | None = None,
-                   arch: str | None = None, settings: tuple[str, ...] | list[str] = ()) -> ImportResult:
+                   arch: str | None = None, settings: tuple[str, ...] | list[str] = (),
+                   overwrite: bool = False) -> ImportResult:
     """Turn the weights file ``source`` into a translate checkpoint at ``out`` (see the module
-    docstring); ``settings`` are ``NAME=VALUE`` strings as given to ``--set``."""
+    docstring); ``settings`` are ``NAME=VALUE`` strings as given to ``--set``. A checkpoint already
+    at ``out`` is replaced only with ``overwrite``."""
     source = Path(source)
-    target = output_path(source, out)
+    target = output_path(source, out, overwrite)
     values = parse_settings(settings, arch)
     tensors = read_torch_weights(source)
     chosen, imported, hook_options, overrides = detect(source, tensors, candidates(plugin), values,
@@ -83,9 +88,10 @@ def import_weights(source: str | Path, out: str | Path | None = None, plugin: st
 
 # ---- arguments ----------------------------------------------------------------------------------
 
-def output_path(source: Path, out: str | Path | None) -> Path:
+def output_path(source: Path, out: str | Path | None, overwrite: bool = False) -> Path:
     """``-o``: a .safetensors file, or a folder for its model.safetensors; default: the source's
-    name with .safetensors, in the current folder."""
+    name with .safetensors, in the current folder. Checked before the weights are read: not the
+    source, not a training run's model, not someone's file (without ``overwrite``), writable."""
     if out is None:
         target = Path(source.stem + ".safetensors")
     else:
@@ -99,6 +105,9 @@ def output_path(source: Path, out: str | Path | None) -> Path:
     if (target.parent / STATE_FILE).exists() and target.name == MODEL_FILE:
         raise UserError(f"-o {target}: that folder holds a training run, whose model would be replaced; "
                         "choose another -o")
+    if (target.exists() or target.is_symlink()) and not overwrite:
+        raise UserError(f"-o {target}: the file already exists; pass --overwrite to replace it, or another -o")
+    check_writable(target, "-o")
     return target
 
 
@@ -140,8 +149,9 @@ def candidates(name: str | None) -> list[Plugin]:
     for info in discover().values():
         try:
             plugin = info.load()
-        except PluginError:
-            continue  # 'translate plugins' reports it; the others can still recognise the file
+        except PluginError as exc:  # the others can still recognise the file; say which was not asked
+            print(f"warning: {exc}; not asked to recognise the file", file=sys.stderr)
+            continue
         if plugin.can(HOOK):
             found.append(plugin)
     if not found:
@@ -275,6 +285,9 @@ def _check_fit(module: torch.nn.Module, state: dict[str, torch.Tensor], name: st
         if tuple(tensor.shape) != tuple(expected[key].shape):
             raise UserError(f"{source}: tensor '{name}.{key}' is {shape_text(tensor.shape)}, the network needs "
                             f"{shape_text(expected[key].shape)}; {hint}")
+        wrong_type = type_mismatch(tensor, expected[key])
+        if wrong_type:
+            raise UserError(f"{source}: tensor '{name}.{key}' {wrong_type}; the file is damaged or another format")
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise UserError(f"{source}: tensor '{name}.{key}' holds NaN or infinite values; the file is damaged")
     missing = [key for key in expected if key not in state]

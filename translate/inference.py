@@ -13,20 +13,41 @@ from .loading import load_model
 from .plugin import parse_options
 
 
+def open_model(checkpoint, device: str = "auto", use_ema: bool = True, precision: str = "auto",
+               trust_code: bool = False):
+    """What ``translate apply`` runs: a checkpoint, its run folder or a released model's name, or a
+    file from translate export. A model opened already comes back as it is, so the demo page
+    loads once and then applies through :func:`apply_files` like the command."""
+    from .exported import ExportedModel
+    from .model import Model
+
+    if isinstance(checkpoint, (Model, ExportedModel)):
+        return checkpoint
+    return (load_exported(checkpoint, trust_code) if is_exported(checkpoint)
+            else load_model(checkpoint, device, use_ema, precision))
+
+
 def apply_files(checkpoint, jobs: list[tuple[Path, Path]], direction: str | None = None, tile: int | None = None,
                 overlap: int | None = None, batch_size: int = 8, use_ema: bool = True, device: str = "auto",
                 precision: str = "auto", extra: tuple[str, ...] = (), grid: bool = False,
-                progress: bool = True) -> int:
+                progress: bool = True, trust_code: bool = False, tta: bool = False,
+                frames: slice | None = None, crf: int | None = None) -> int:
     """Translate each (input, output) file pair; images of equal size are batched together.
+    Videos and GIFs (translate.video) stream through in batches of ``batch_size`` frames; ``frames``
+    picks a piece of each, ``crf`` sets the video encoder's quality.
     Options left at None take the core's defaults where the plugin's apply declares them.
     ``grid``: write input|output side by side instead of the output alone. ``progress``: a bar
-    over files (and the tiles of a large one) on a terminal, plain lines after 30 s elsewhere."""
+    over files (and the tiles of a large one) on a terminal, plain lines after 30 s elsewhere.
+    ``trust_code``: run a TorchScript ``checkpoint`` (a program); refused without it.
+    ``tta``: average over the flips and rotations the plugin declares (translate.tta)."""
     from .progress import ItemProgress
     from .tiling import on_tiles
+    from .video import is_clip, translate_clip
 
-    model = load_exported(checkpoint) if is_exported(checkpoint) else load_model(checkpoint, device, use_ema, precision)
+    model = open_model(checkpoint, device, use_ema, precision, trust_code)
     model.require("apply")  # before reading any file
-    options = {"tile": tile, "overlap": overlap, "direction": direction,
+    model.tta_mode(tta)  # a model without test-time augmentation is refused before any file too
+    options = {"tile": tile, "overlap": overlap, "direction": direction, "tta": tta,
                **parse_options(model.plugin, "apply", extra)}
     pending: list[tuple[Path, object]] = []
 
@@ -44,9 +65,19 @@ def apply_files(checkpoint, jobs: list[tuple[Path, Path]], direction: str | None
         bar.advance(len(pending))
         pending.clear()
 
+    def through_model(frames_pixels: list) -> list:
+        x = torch.cat([to_tensor(pixels) for pixels in frames_pixels])
+        y = model.apply_tensor(x, **options)
+        return [side_by_side(inp, out) if grid else to_array(out) for inp, out in zip(x, y)]
+
     bar = ItemProgress(len(jobs), enabled=progress)
     try:
         for src, dst in jobs:
+            if is_clip(src):  # a video or GIF: its frames stream through the same model and options
+                flush()
+                translate_clip(src, dst, through_model, model.channels, batch_size, frames, crf, progress)
+                bar.advance()
+                continue
             img = read_image(src, model.channels)
             if pending and (pending[0][1].pixels.shape != img.pixels.shape or len(pending) >= batch_size):
                 flush()

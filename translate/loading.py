@@ -7,16 +7,15 @@ knows about plugins, requests and :class:`translate.model.Model`.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import torch
 
-from .checkpoint import MODEL_FORMAT, read_safetensors
+from .checkpoint import checkpoint_states
 from .errors import UserError
 from .model import Model
-from .nn.state import sub_state
+from .nn.state import type_mismatch
 from .plugin import call_hook
 from .registry import DISABLE_ENV, disabled_names, get_info
 from .request import recorded_request
@@ -51,26 +50,18 @@ def load_model(path: str | Path, device: torch.device | str = "cpu", use_ema: bo
                precision: str = "fp32", plugin=None):
     """A :class:`translate.model.Model` from a ``model.safetensors`` (or its run folder): the
     recorded request, and only the inference modules built and loaded, in eval mode. ``plugin``
-    skips the lookup of the installed plugin (for plugins under development)."""
-    tensors, meta = read_safetensors(path, MODEL_FORMAT)
-    path = Path(path)
+    skips the lookup of the installed plugin (for plugins under development). ``path`` may also
+    be a released model's name (``translate models``): it is fetched and imported into the cache."""
+    from .catalogue import resolve_checkpoint
+
+    path = resolve_checkpoint(path)
+    states, meta = checkpoint_states(path, use_ema)
     if plugin is None:
         plugin = plugin_of(meta, path)
     elif meta.get("plugin") != plugin.name:
         raise UserError(f"{path}: written by plugin '{meta.get('plugin')}', not '{plugin.name}'")
     request = recorded_request(plugin, meta, str(path))
-    try:
-        names = json.loads(meta.get("modules", ""))
-        step = int(meta.get("step", ""))
-        if step < 0:
-            raise ValueError(step)
-    except (ValueError, RecursionError):
-        raise UserError(f"{path}: its metadata has no valid 'modules' list or 'step' count; it was not written "
-                        "by translate, or was edited") from None
-    if not isinstance(names, list) or not names:
-        raise UserError(f"{path}: its metadata names no modules; it was not written by translate, or was edited")
-    prefix = "ema." if use_ema and meta.get("ema") == "true" else ""
-    states = {name: sub_state(tensors, f"{prefix}{name}") for name in names if isinstance(name, str)}
+    step = int(meta["step"])
     check_shapes(plugin, request, states, path)  # before allocating what the metadata asks for
     built = call_hook(plugin, "build", request.config, request.options, training=False)
     modules = {}
@@ -80,9 +71,6 @@ def load_model(path: str | Path, device: torch.device | str = "cpu", use_ema: bo
         except RuntimeError as exc:
             raise UserError(f"{path}: weights of '{name}' do not fit plugin '{plugin.name}' {plugin.version} "
                             f"({str(exc).splitlines()[0]})") from None
-        if not all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point()):
-            raise UserError(f"{path}: the weights of '{name}' are not finite (the run diverged by step {step}); "
-                            "use an earlier checkpoint, or retrain with a lower learning rate")
         modules[name] = built[name].eval()
     return Model(request, step, modules, path).to(device, precision)
 
@@ -96,10 +84,13 @@ def check_shapes(plugin, request, states: dict[str, dict[str, torch.Tensor]], pa
     for name, state in states.items():
         if name not in shapes:
             raise UserError(f"{path}: names module '{name}', which plugin '{plugin.name}' does not build")
-        expected = {k: tuple(v.shape) for k, v in shapes[name].state_dict().items()}
-        for key, shape in expected.items():
+        expected = shapes[name].state_dict()
+        for key, built in expected.items():
             if key not in state:
                 raise UserError(f"{path}: weights of '{name}' lack {key}; the file and its metadata do not match")
-            if tuple(state[key].shape) != shape:
+            if tuple(state[key].shape) != tuple(built.shape):
                 raise UserError(f"{path}: '{name}.{key}' is {tuple(state[key].shape)} in the file but the recorded "
-                                f"config needs {shape}; the file and its metadata do not match")
+                                f"config needs {tuple(built.shape)}; the file and its metadata do not match")
+            wrong_type = type_mismatch(state[key], built)
+            if wrong_type:
+                raise UserError(f"{path}: '{name}.{key}' {wrong_type}; the file was edited or damaged")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -28,6 +28,33 @@ from .runtime import Runtime, make_runtime
 
 APPLY_DEFAULTS = {"tile": 512, "overlap": 32}
 MIN_TILE = 16  # smaller tiles are all seam: no network here is useful on less context
+FIRST_SAMPLE_BATCH = 16  # drawn first, to learn what one sample weighs
+SAMPLE_BATCH_BYTES = 16 * 2**20  # output per generator call; its activations are some tens of times that
+SAMPLE_MEMORY = 512 * 2**20  # bytes of float32 samples one call may hold (and grid or write after)
+
+
+def sample_batch_size(first: torch.Tensor) -> int:
+    """Samples per generator call after the first: up to 256, fewer for large samples, so the
+    activations stay bounded whatever -n is."""
+    each = max(1, first[0].numel() * first.element_size())
+    return max(1, min(256, SAMPLE_BATCH_BYTES // each))
+
+
+def check_seed(seed: Any) -> int:
+    """A seed torch accepts (-2**63 ≤ seed < 2**64), or one line naming the range."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not -2**63 <= seed < 2**64:
+        raise UserError(f"--seed {seed!r}: give a whole number from -2**63 to 2**64 - 1")
+    return seed
+
+
+def check_sample_memory(n: int, samples: torch.Tensor) -> None:
+    """One line before ``n`` samples are drawn when they would take more than SAMPLE_MEMORY."""
+    each = samples[0].numel() * samples.element_size() if n else 0
+    if n * each > SAMPLE_MEMORY:
+        most = max(1, SAMPLE_MEMORY // max(each, 1))
+        raise UserError(f"-n {n}: {n:,} samples of shape {tuple(samples.shape[1:])} take {n * each / 2**30:.1f} GiB, "
+                        f"over the {SAMPLE_MEMORY // 2**20} MiB one command holds; draw at most {most:,} at a time "
+                        "(another --seed for each further set)")
 
 
 @dataclass
@@ -90,17 +117,28 @@ class Model:
                         + ("translate images with it" if self.plugin.can("apply") else "see its documentation"))
 
     # ---- image to image ---------------------------------------------------------------------
-    def apply_tensor(self, images: torch.Tensor, **options: Any) -> torch.Tensor:
+    def tta_mode(self, tta: bool | str) -> str | None:
+        """The transforms ``tta`` asks for (None when off), or one line when the plugin declares none."""
+        from .tta import mode_of
+
+        return mode_of(self.plugin, tta)
+
+    def apply_tensor(self, images: torch.Tensor, tta: bool | str = False, **options: Any) -> torch.Tensor:
         """N×C×H×W in [-1, 1] through the plugin's ``apply``; float32 on the CPU out. Options are
-        the hook's keyword parameters (``direction``, ``tile``, ...); others are refused."""
+        the hook's keyword parameters (``direction``, ``tile``, ...); others are refused. ``tta``:
+        average over the flips and rotations the plugin declares (True), or name them
+        ("flips", "dihedral"); 8 or 2 passes (:mod:`translate.tta`)."""
+        from .tta import ensembled
+
         self.require("apply")
+        modules = ensembled(self.plugin, self.modules, tta)
         options = filter_options(self.plugin, "apply", APPLY_DEFAULTS,
                                  {k: v for k, v in options.items() if v is not None})
         if options.get("tile", MIN_TILE) < MIN_TILE or options.get("overlap", 0) < 0:
             raise UserError(f"--tile must be at least {MIN_TILE} and --overlap at least 0 "
                             f"(got {options.get('tile')} and {options.get('overlap')})")
         with torch.no_grad(), self.runtime.autocast():
-            out = call_hook(self.plugin, "apply", self.modules, self.config, self.runtime.tensor(images), **options)
+            out = call_hook(self.plugin, "apply", modules, self.config, self.runtime.tensor(images), **options)
         return out.float().cpu()
 
     def __call__(self, image: Any, **options: Any) -> Any:
@@ -111,6 +149,8 @@ class Model:
             batch = image[None] if image.dim() == 3 else image
             if batch.dim() != 4:
                 raise UserError(f"expected a C×H×W or N×C×H×W tensor in [-1, 1], got shape {tuple(image.shape)}")
+            if batch.numel() == 0:
+                raise UserError(f"the image tensor is empty (shape {tuple(image.shape)}): give at least 1×1 pixels")
             out = self.apply_tensor(batch.float(), **options)
             return out[0] if image.dim() == 3 else out
         loaded, kind = self._load_input(image)
@@ -146,14 +186,36 @@ class Model:
     # ---- noise to image -----------------------------------------------------------------------
     def sample_tensor(self, n: int, seed: int = 0, **options: Any) -> torch.Tensor:
         """``n`` samples from the plugin's ``sample`` with noise seeded by ``seed`` (float32, CPU)."""
+        batches = self._sample_batches(n, seed, **options)
+        first = next(batches)
+        check_sample_memory(n, first)  # what one sample weighs, checked before the whole is made
+        out = first.new_empty((n, *first.shape[1:]))
+        out[:len(first)] = first
+        start = len(first)
+        for batch in batches:
+            out[start:start + len(batch)] = batch
+            start += len(batch)
+        return out
+
+    def _sample_batches(self, n: int, seed: int = 0, **options: Any) -> Iterator[torch.Tensor]:
+        """The ``n`` samples in batches from one seeded noise stream: a small first batch, then as
+        many as SAMPLE_BATCH_BYTES of output allows (the same split for the same model and ``n``,
+        so a seed gives the same samples in a grid, a folder or a list)."""
         self.require("sample")
-        if n < 1:
-            raise UserError("-n must be at least 1")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise UserError(f"-n {n!r}: give a whole number of samples, at least 1")
         options = filter_options(self.plugin, "sample", {}, {k: v for k, v in options.items() if v is not None})
-        generator = torch.Generator().manual_seed(seed)
-        with torch.no_grad(), self.runtime.autocast():
-            out = call_hook(self.plugin, "sample", self.modules, self.config, n, generator, **options)
-        return out.float().cpu()
+        generator = torch.Generator().manual_seed(check_seed(seed))
+        start, size = 0, min(n, FIRST_SAMPLE_BATCH)
+        while start < n:
+            with torch.no_grad(), self.runtime.autocast():
+                batch = call_hook(self.plugin, "sample", self.modules, self.config, size, generator,
+                                  **options).float().cpu()
+            if start == 0:
+                size = sample_batch_size(batch)
+            start += len(batch)
+            size = min(size, n - start)
+            yield batch
 
     def sample(self, n: int = 16, seed: int = 0, grid: bool = True, **options: Any) -> Any:
         """``n`` samples as one PIL grid (``grid=True``) or a list of PIL images; models of
@@ -166,8 +228,19 @@ class Model:
         return [encode_image(to_array(img)) for img in samples]
 
     def write_samples(self, n: int, path: str | Path, seed: int = 0, **options: Any) -> Path:
-        """Draw ``n`` samples and write them as the plugin writes its samples (a grid, a folder, ...)."""
-        return call_hook(self.plugin, "write_samples", self.sample_tensor(n, seed, **options), Path(path))
+        """Draw ``n`` samples and write them as the plugin writes its samples (a grid, a folder, ...).
+        Images into a folder stream batch by batch when the plugin's ``write_samples`` takes
+        ``start`` (the default does), so ``-n 50000`` for FID holds one batch at a time."""
+        path = Path(path)
+        if path.suffix or "start" not in (self.plugin.accepted_options("write_samples") or ()):
+            return call_hook(self.plugin, "write_samples", self.sample_tensor(n, seed, **options), path)
+        start = 0
+        for batch in self._sample_batches(n, seed, **options):
+            if batch.dim() != 4:  # not images (e.g. 2-D points): written whole
+                return call_hook(self.plugin, "write_samples", self.sample_tensor(n, seed, **options), path)
+            call_hook(self.plugin, "write_samples", batch, path, start=start)
+            start += len(batch)
+        return path
 
 
 def _grid(samples: torch.Tensor) -> torch.Tensor:
@@ -185,6 +258,12 @@ def _array_input(array: np.ndarray, channels: int) -> LoadedImage:
         array = array[..., None]
     if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
         raise UserError(f"expected an H×W or H×W×C image array (C = 1, 3 or 4), got shape {array.shape}")
+    if array.shape[0] < 1 or array.shape[1] < 1:
+        raise UserError(f"the image array is empty (shape {array.shape}): give at least 1×1 pixels")
+    if array.dtype.kind not in "uif":
+        raise UserError(f"image arrays must be uint8, uint16 or float in [0, 1] (got dtype {array.dtype})")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise UserError("the image array holds NaN or infinite values: give floats in [0, 1]")
     scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(array.dtype, 1.0)
     pixels = array.astype(np.float32) / scale
     alpha = None

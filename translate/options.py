@@ -23,6 +23,9 @@ class TrainOptions:
     precision: Literal["auto", "fp32", "bf16", "fp16"] = param(
         "auto", "autocast precision; auto = bf16 where the hardware runs it fast, else fp32"
     )
+    init: str = param("", "start this new run from a checkpoint's weights: a model.safetensors, its run folder, or a "
+                          "released model's name ('translate models'); the modules it holds load (EMA weights where "
+                          "it has them), the rest start fresh; not the optimiser or step (that is --resume)")
     ema: float = param(0.0, "EMA decay of the generator weights, used by apply/sample (0 = off; 0.999 is typical)")
     checkpoint_every: int = param(1000, "write a checkpoint every N steps (and always at the end)")
     sample_every: int = param(500, "write a sample grid PNG every N steps (0 = only at the end)")

@@ -30,6 +30,17 @@ Class attributes
                           Names resolve by prefix (``accuracy_a`` → ``accuracy``). The core declares
                           its own metrics (fid, kid, lpips, psnr, ssim: :mod:`translate.metric_goals`);
                           ``--keep-best`` and the run page's "best" use both.
+    ``catalogue``         name of a TOML file inside the plugin's package listing the data sets and
+                          released models users get by name (``translate data get NAME``, ``translate
+                          apply NAME``): ``[datasets.NAME]`` and ``[models.NAME]`` tables, keys in
+                          :data:`translate.catalogue_file.KEYS`; checked when the plugin registers.
+    ``tta``               the test-time augmentation your networks tolerate (``--tta``;
+                          :mod:`translate.tta`): "dihedral" (4 rotations × mirror, 8 passes),
+                          "flips" (the image and its left-right mirror, 2 passes) or None
+                          (default: none). The core wraps each inference module so that every
+                          call averages its outputs over the transforms, each undone first; declare
+                          it only where every inference module maps an image to an image whose
+                          pixels follow the input's (a mirrored input gives the mirrored output).
 
 Hooks are in :data:`HOOKS`, in the order the trainer calls them; each entry says what it takes,
 what it returns and when it runs. The core checks what a hook returns and reports a wrong type in
@@ -98,7 +109,7 @@ HOOKS: dict[str, Hook] = {h.name: h for h in (
     Hook("preferred_precision", ("config", "options"), False, "None, 'fp32', 'bf16' or 'fp16'"),
     Hook("preview", ("ctx", "batch"), False, "None, an N×C×H×W tensor or a PIL image"),
     Hook("sample", ("modules", "config", "n", "generator"), False, "a tensor", options=True),
-    Hook("write_samples", ("samples", "path"), False, "the Path written"),
+    Hook("write_samples", ("samples", "path"), False, "the Path written", options=True),
     Hook("apply", ("modules", "config", "images"), False, "a tensor", options=True),
     Hook("evaluate", ("modules", "config", "out_dir"), False, "dict of metrics", options=True),
     Hook("latent_dim", ("config",), False, "an int ≥ 0"),
@@ -111,8 +122,9 @@ HOOKS: dict[str, Hook] = {h.name: h for h in (
 
 CONTRACT_ATTRIBUTES = frozenset({
     "name", "version", "distribution", "description", "Config", "data_flags", "train_defaults",
-    "paper", "inference_modules", "channels_last", "helpers", "metric_goals",
+    "paper", "inference_modules", "channels_last", "helpers", "metric_goals", "catalogue", "tta",
 })
+TTA_MODES = ("dihedral", "flips")  # translate.tta runs them; here for the registration check (no torch)
 REQUIRED_HOOKS = tuple(name for name, hook in HOOKS.items() if hook.required)
 STEP_HOOKS = ("discriminator_step", "generator_step")
 
@@ -145,6 +157,8 @@ class Plugin(Generic[ConfigT]):
     channels_last: ClassVar[bool | Literal["always"]] = True
     helpers: ClassVar[tuple[str, ...]] = ()
     metric_goals: ClassVar[dict[str, str | None]] = {}
+    catalogue: ClassVar[str] = ""  # a TOML file in the plugin's package: its data sets and released models
+    tta: ClassVar[str | None] = None  # test-time augmentation: "dihedral", "flips" or None (translate.tta)
 
     # ---- required -------------------------------------------------------------------------
     def build(self, config: ConfigT, options: TrainOptions, training: bool = True) -> Modules:
@@ -221,8 +235,10 @@ class Plugin(Generic[ConfigT]):
         """Noise in, ``n`` samples out (N×C×H×W in [-1, 1]). Enables ``translate sample``."""
         raise self._missing("sample")
 
-    def write_samples(self, samples: Tensor, path: Path) -> Path:
-        """Write what ``sample`` returned; the default writes images (a .png grid or a folder)."""
+    def write_samples(self, samples: Tensor, path: Path, start: int = 0) -> Path:
+        """Write what ``sample`` returned; the default writes images (a .png grid or a folder).
+        ``start``: the index of ``samples[0]`` among all drawn (a folder is written in batches
+        when this hook takes ``start``; without it, all samples come in one call)."""
         from .data.images import save_grid, to_array, write_image
 
         if samples.dim() != 4:
@@ -234,7 +250,7 @@ class Plugin(Generic[ConfigT]):
             raise UserError(f"-o {path}: write a .png grid, or give a folder for one PNG per sample")
         else:
             for i, img in enumerate(samples):
-                write_image(path / f"{i:05d}.png", to_array(img))
+                write_image(path / f"{start + i:05d}.png", to_array(img))
         return path
 
     def apply(self, modules: Modules, config: ConfigT, images: Tensor, **options: Any) -> Tensor:
@@ -438,8 +454,15 @@ def _describe(value: Any) -> str:
 
 def call_hook(plugin: Plugin, hook: str, *args: Any, **kwargs: Any) -> Any:
     """Call ``plugin.hook(*args, **kwargs)`` and check what it returns; a wrong type is one line
-    naming the plugin and the hook, instead of a traceback somewhere in the core."""
-    value = getattr(plugin, hook)(*args, **kwargs)
+    naming the plugin and the hook, instead of a traceback somewhere in the core. A hook that calls
+    ``exit()`` is a failure of that hook: the command must not end there, least of all with 0."""
+    try:
+        value = getattr(plugin, hook)(*args, **kwargs)
+    except SystemExit as exc:
+        if type(exc) is not SystemExit:  # the core's own quiet exits (under torchrun) pass through
+            raise
+        raise PluginError(f"{label(plugin)}: {hook}() called exit({exc.code!r}); a plugin reports a failure "
+                          "by raising an exception") from None
     if hook == "finalize_config":
         ok = isinstance(value, plugin.Config)
     else:
@@ -479,8 +502,12 @@ def contract_problems(plugin_cls: type, data_flags: Mapping[str, str] | None = N
     """Everything about ``plugin_cls`` that breaks the contract (empty when it conforms)."""
     problems = []
     plugin_cls_name = plugin_cls.__name__
-    if not getattr(plugin_cls, "description", ""):
+    description = getattr(plugin_cls, "description", "")
+    if not description:
         problems.append("no description")
+    elif not isinstance(description, str) or "\n" in description.strip():
+        problems.append(f"description is {type(description).__name__ if not isinstance(description, str) else 'several lines'}; "
+                        "it must be one line of text")
     config_cls = getattr(plugin_cls, "Config", None)
     if config_cls is None or not dataclasses.is_dataclass(config_cls):
         problems.append("Config is not a dataclass")
@@ -514,7 +541,12 @@ def contract_problems(plugin_cls: type, data_flags: Mapping[str, str] | None = N
         problems.append("inference_modules is empty")
     if getattr(plugin_cls, "channels_last", True) not in (True, False, "always"):
         problems.append(f"channels_last is {plugin_cls.channels_last!r}; use True, False or \"always\"")
+    if getattr(plugin_cls, "tta", None) not in (None, *TTA_MODES):
+        problems.append(f"tta is {plugin_cls.tta!r}; use None, {' or '.join(repr(m) for m in TTA_MODES)}")
     problems += declaration_problems(getattr(plugin_cls, "metric_goals", {}))
+    from .catalogue_file import catalogue_problems
+
+    problems += catalogue_problems(plugin_cls)
     known = set(HOOKS) | CONTRACT_ATTRIBUTES
     for extra in sorted(_own_public_names(plugin_cls) - known - set(getattr(plugin_cls, "helpers", ()))):
         close = difflib.get_close_matches(extra, sorted(known), n=1, cutoff=0.75)
@@ -534,7 +566,25 @@ def validate_plugin(target: Any, info: PluginInfo | None = None) -> Plugin:
     problems = contract_problems(plugin_cls)
     if problems:
         raise PluginError(f"{where} does not satisfy the plugin contract: {'; '.join(problems)}")
-    plugin = target() if isinstance(target, type) else target
+    plugin = _instantiate(target, where) if isinstance(target, type) else target
     if info is not None:
         plugin.name, plugin.version, plugin.distribution = info.name, info.version, info.distribution
     return plugin
+
+
+def _instantiate(plugin_cls: type, where: str) -> Plugin:
+    """``plugin_cls()``; whatever its ``__init__`` raises (even ``exit()``) is that plugin's error alone."""
+    from .stopping import CtrlCWatch
+
+    try:
+        with CtrlCWatch() as watch:
+            return plugin_cls()
+    except KeyboardInterrupt as exc:
+        if watch.is_real(exc):
+            raise
+        raise PluginError(f"{where}: {plugin_cls.__name__}() raised KeyboardInterrupt (no Ctrl-C was pressed)") from None
+    except SystemExit as exc:
+        raise PluginError(f"{where}: {plugin_cls.__name__}() called exit({exc.code!r})") from None
+    except Exception as exc:  # noqa: BLE001 - whatever it is, it is this plugin's alone
+        raise PluginError(f"{where}: {plugin_cls.__name__}() failed: {type(exc).__name__}: {exc}") from None
+

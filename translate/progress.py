@@ -149,7 +149,10 @@ class ItemProgress:
         now = time.perf_counter()
         if self.bar is None and self.enabled and now - self.last_line >= LINE_EVERY_S:
             self.last_line = now
-            self.stream.write(f"{self.done}/{self.total} {self.unit}(s) in {format_duration(now - self.t0)}{extra}\n")
+            left = self.total - self.done
+            eta = f", eta {format_duration(left * (now - self.t0) / self.done)}" if self.done and left > 0 else ""
+            self.stream.write(f"{self.done}/{self.total} {self.unit}(s) in {format_duration(now - self.t0)}{eta}"
+                              f"{extra}\n")
             self.stream.flush()
 
     def close(self) -> None:

@@ -37,20 +37,36 @@ class PluginInfo:
     def load(self) -> "Plugin":
         """Import the plugin, check it against the contract and return an instance."""
         from .plugin import validate_plugin
+        from .stopping import CtrlCWatch
 
+        if not metadata.EntryPoint.pattern.match(self.value) or ":" not in self.value:
+            raise self._failed(f"its entry point '{self.value}' is not 'package.module:PluginClass'")
         try:
-            target = metadata.EntryPoint(self.name, self.value, GROUP).load()
+            with CtrlCWatch() as watch:
+                target = metadata.EntryPoint(self.name, self.value, GROUP).load()
+        except KeyboardInterrupt as exc:
+            if watch.is_real(exc):
+                raise  # the user's Ctrl-C stops the command, whichever plugin was importing
+            raise self._failed("raised KeyboardInterrupt (no Ctrl-C was pressed)") from None
+        except SystemExit as exc:  # exit() in a plugin's module must not end the command
+            raise self._failed(f"called exit({exc.code!r})") from None
         except Exception as exc:  # any import error belongs to this plugin only
-            raise PluginError(
-                f"plugin '{self.name}' (from {self.distribution} {self.version}) failed to import: "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
+            raise self._failed(f"{type(exc).__name__}: {exc}") from exc
         return validate_plugin(target, self)
+
+    def _failed(self, what: str) -> PluginError:
+        return PluginError(f"plugin '{self.name}' (from {self.distribution} {self.version}) failed to import: {what}")
 
 
 def disabled_names() -> set[str]:
     raw = os.environ.get(DISABLE_ENV, "")
     return {part.strip() for part in raw.split(",") if part.strip()}
+
+
+def registered_names() -> set[str]:
+    """Every plugin name some installed distribution registers, disabled ones included (to tell a
+    misspelt name in the disable list from a real one)."""
+    return {ep.name for dist in metadata.distributions() for ep in dist.entry_points if ep.group == GROUP}
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,10 @@ from urllib.parse import quote
 
 from .errors import UserError
 from .fileio import atomic_path
+from .limits import MAX_METADATA_BYTES, read_text, tail_start
 from .metric_goals import CORE_GOALS, goal_table, lookup, metric_goal
 from .run_folder import (BEST_FILE, CONFIG_FILE, CURVES_FILE, INDEX_FILE, LATEST_SAMPLES, LOG_FILE, METRICS_LOG_FILE,
-                         MODEL_FILE, SAMPLES_DIR, TENSORBOARD_DIR, sample_step)
+                         MODEL_FILE, SAMPLES_DIR, TENSORBOARD_DIR, check_contents, sample_step)
 
 # Keys of log.jsonl / metrics.jsonl that are bookkeeping, not curves.
 LOG_BOOKKEEPING = frozenset({"step", "images_per_s", "seconds", "world_size", "global_batch",
@@ -73,10 +74,16 @@ def read_log(path: str | Path) -> list[dict[str, Any]]:
                 f.seek(cached[1] - len(cached[2]))
                 if f.read(len(cached[2])) == cached[2]:  # the same file, appended to
                     records, offset, check = list(cached[3]), cached[1], cached[2]
+            skipped = st.st_size - offset > MAX_METADATA_BYTES
+            if skipped:  # a log this long is read from its last part: bounded memory, and the run goes on
+                records, check, offset = [], b"", tail_start(st.st_size)
             f.seek(offset)
-            data = f.read()
+            data = f.read(MAX_METADATA_BYTES)
     except FileNotFoundError:
         return []
+    if skipped:  # the part of a line before where reading began
+        first = data.find(b"\n") + 1
+        data, offset = data[first:], offset + first
     end = data.rfind(b"\n") + 1  # complete lines end with a newline; a partial one is not kept
     complete, partial = data[:end], data[end:]
     if complete:
@@ -99,8 +106,8 @@ def _number(value: Any) -> float | None:
 
 def _step(record: dict[str, Any]) -> int | None:
     step = record.get("step")
-    if isinstance(step, bool) or not isinstance(step, (int, float)) or step != step:
-        return None
+    if isinstance(step, bool) or not isinstance(step, (int, float)) or not math.isfinite(step):
+        return None  # NaN, and 1e400 (JSON's way to write infinity), are no step
     return int(step)
 
 
@@ -284,8 +291,8 @@ def sample_images(run_dir: str | Path) -> list[tuple[int, Path]]:
 
 def _read_config(run_dir: Path) -> tuple[str, dict[str, Any]]:
     try:
-        text = (run_dir / CONFIG_FILE).read_text(encoding="utf-8", errors="replace")
-    except OSError:
+        text = read_text(run_dir / CONFIG_FILE, CONFIG_FILE)
+    except (OSError, UserError):  # the page shows no config rather than fail the run
         return "", {}
     try:
         return text, tomllib.loads(text)
@@ -303,6 +310,7 @@ def check_run(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: no such run folder")
+    check_contents(run_dir)  # a link or a FIFO among its files: never read through, nor written over
     if not (run_dir / LOG_FILE).is_file():
         raise UserError(f"{run_dir}: no {LOG_FILE} here, so not a training run folder "
                         "(translate train writes one in its --out folder)")

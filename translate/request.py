@@ -19,7 +19,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .version import __version__
 from .config import (absent_values, check_bounds, coerce, did_you_mean, dumps_toml, field_types, from_plain,
@@ -27,6 +27,7 @@ from .config import (absent_values, check_bounds, coerce, did_you_mean, dumps_to
 from .errors import UserError
 from .options import RESUMABLE_OVERRIDES, TrainOptions
 from .plugin import Plugin, call_hook
+from .starting_weights import resolve_init
 
 # Keywords of translate.train / flags of translate train that are not part of the request itself.
 RUN_KEYS = ("out", "resume", "config")
@@ -133,15 +134,28 @@ def check_options(options: TrainOptions) -> None:
     for name in ("steps", "batch_size", "size", "log_every"):
         if getattr(options, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1")
-    for name in ("checkpoint_every", "sample_every", "workers", "eval_every", "eval_images"):
+    for name in ("checkpoint_every", "sample_every", "workers", "eval_every"):
         if getattr(options, name) < 0:
             raise UserError(f"--{name.replace('_', '-')} must be at least 0 (0 turns it off)")
+    if options.eval_images < 0:
+        raise UserError(f"--eval-images {options.eval_images}: give 0 (the plugin's default count) or more images")
     if not 0 <= options.seed <= MAX_SEED:
         raise UserError(f"--seed {options.seed}: use a whole number from 0 to 2^63 - 1")
     if options.keep_best and not options.eval_every:
         raise UserError(f"--keep-best {options.keep_best} needs --eval-every N (how often to evaluate)")
     if not 0.0 <= options.ema < 1.0:
         raise UserError("--ema must be in [0, 1): the decay of the moving average, 0 to turn it off")
+
+
+def warn_unused_eval_data(eval_data: Mapping[str, str], options: TrainOptions) -> None:
+    """A warning when held-out data is given without --eval-every: nothing evaluates it in this
+    run. Not an error: the run records it, and a --resume with --eval-every N uses it."""
+    if eval_data and not options.eval_every:
+        import sys
+
+        flags = ", ".join(f"--{EVAL_PREFIX}{k}".replace("_", "-") for k in eval_data)
+        print(f"warning: {flags} given without --eval-every N: nothing is evaluated during this run (the data is "
+              "recorded for a --resume with --eval-every)", file=sys.stderr)
 
 
 def validate(request: TrainRequest) -> TrainRequest:
@@ -161,8 +175,9 @@ def paper_values(plugin: Plugin) -> dict[str, Any]:
 
 
 def new_request(plugin: Plugin, values: Mapping[str, Any], config_file: str | Path | None = None,
-                where: str = "command line") -> TrainRequest:
-    """A new run's request from explicit ``values`` (flag or keyword names) over a config file."""
+                where: str = "command line", find_checkpoint: Callable[[str], Path] = Path) -> TrainRequest:
+    """A new run's request from explicit ``values`` (flag or keyword names) over a config file.
+    ``find_checkpoint`` turns an ``--init`` value into a path (see :func:`translate.api.prepare`)."""
     file_train, file_data, file_model = ({}, {}, {})
     if config_file:
         file_train, file_data, file_model = route(plugin, read_config_file(config_file), str(config_file))
@@ -177,6 +192,8 @@ def new_request(plugin: Plugin, values: Mapping[str, Any], config_file: str | Pa
         flags = " ".join(f"--{k.replace('_', '-')} ..." for k in plugin.data_flags)
         raise UserError(f"plugin '{plugin.name}' needs data: {flags}")
     check_options(options)
+    warn_unused_eval_data(eval_data, options)
+    options = resolve_init(plugin, options, find_checkpoint)  # before any file is written
     config = call_hook(plugin, "finalize_config", config, set(paper) | set(file_model) | set(model), data, options)
     return validate(TrainRequest(plugin, options, config, data, eval_data))
 
@@ -237,10 +254,24 @@ def recorded_request(plugin: Plugin, meta: Mapping[str, str], where: str) -> Tra
                         "written by translate, or was edited") from None
     if not all(isinstance(v, dict) for v in (config_values, option_values, data, eval_data)):
         raise UserError(f"{where}: its metadata entries config/options/data must be JSON objects")
+    config_values, option_values = moved_to_options(plugin, config_values, option_values)
     config = from_plain(plugin.Config, absent_values(plugin.Config, config_values), f"{where} config")
     options = from_plain(TrainOptions, option_values, f"{where} options")
     return validate(TrainRequest(plugin, options, config, {str(k): str(v) for k, v in data.items()},
                                  {str(k): str(v) for k, v in eval_data.items()}))
+
+
+def moved_to_options(plugin: Plugin, config_values: dict[str, Any],
+                     option_values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Checkpoints recorded before a plugin's setting became a trainer option (e.g. ``init``) keep
+    loading: such a key moves from the recorded config to the options."""
+    fields = {f.name for f in dataclasses.fields(plugin.Config)}
+    options = {f.name for f in dataclasses.fields(TrainOptions)}
+    moved = {k: v for k, v in config_values.items() if k not in fields and k in options}
+    if not moved:
+        return config_values, option_values
+    kept = {k: v for k, v in config_values.items() if k not in moved}
+    return kept, {**{k: ("" if v is None else v) for k, v in moved.items()}, **option_values}
 
 
 def resume_request(plugin: Plugin, run_dir: Path, values: Mapping[str, Any]) -> TrainRequest:

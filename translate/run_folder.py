@@ -12,6 +12,17 @@
         tensorboard/        TensorBoard events (--tensorboard)
         .lock               held while a training process uses the folder
 
+One rule for every file of a run: it is opened only as what the layout above says (a plain file,
+or a folder) and never through a symbolic link, so nothing in a run folder can lead a read or a
+write outside it. :func:`check_contents` walks the run's own entries (and everything below its
+folders) before a run starts, resumes or is reported on, and refuses a link, a FIFO, a socket or
+a device, or a folder where a file belongs (and the reverse), with one line naming it. The run
+folder itself may be reached through a link (``--out`` on another disk); only what is inside it
+is checked. The writers keep to the rule on their own too: checkpoints, samples, configs and pages
+are written to a new temporary file and renamed (:func:`translate.fileio.atomic_path`, which
+replaces a link instead of following it), the logs are opened with ``O_NOFOLLOW`` as plain files
+only (:func:`translate.fileio.open_append`), and so is the lock.
+
 Life cycle: a new run's folder is checked before the data are read (:func:`check_new`: not a run
 already, not someone's files, writable; a run that stopped before its first checkpoint is cleared
 and started again). The training process then claims it (:func:`claim`): an OS file lock that dies
@@ -24,14 +35,16 @@ killed writer left are removed.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
+import stat
 import sys
 from pathlib import Path
 from typing import Iterator
 
 from .errors import UserError
-from .fileio import TEMP_SUFFIX, remove_stale_temps
+from .fileio import TEMP_SUFFIX, check_own_file, kind_of, link_message, not_a_file_message, remove_stale_temps
 
 MODEL_FILE = "model.safetensors"
 STATE_FILE = "state.safetensors"
@@ -52,8 +65,16 @@ SAMPLE_PREFIX, SAMPLE_SUFFIX = "step-", ".png"
 # What a run writes into its folder: finding one of these without the training state means the
 # folder holds someone's files (or a copied model), which a new run must not overwrite.
 RUN_FILES = (MODEL_FILE, CONFIG_FILE, LOG_FILE, LATEST_SAMPLES, SAMPLES_DIR)
-# What a run has written before its first checkpoint (besides config.toml and its lock).
-START_FILES = (LOG_FILE, SAMPLES_DIR, LATEST_SAMPLES, INDEX_FILE, TENSORBOARD_DIR)
+# What a run has written before its first checkpoint (besides config.toml and its lock): an
+# evaluation may come before it (--eval-every below --checkpoint-every).
+START_FILES = (LOG_FILE, SAMPLES_DIR, LATEST_SAMPLES, INDEX_FILE, TENSORBOARD_DIR, METRICS_LOG_FILE, EVAL_DIR,
+               BEST_FILE)
+# Files written in place (appended to, or truncated): the only ones where a hard link matters.
+WRITTEN_IN_PLACE = (LOG_FILE, METRICS_LOG_FILE, LOCK_FILE)
+# The run's own entries, by kind; anything else in the folder is not the run's and is left alone.
+RUN_FOLDERS = (SAMPLES_DIR, EVAL_DIR, TENSORBOARD_DIR)
+RUN_PLAIN_FILES = (MODEL_FILE, STATE_FILE, BEST_FILE, CONFIG_FILE, LOG_FILE, METRICS_LOG_FILE, LATEST_SAMPLES,
+                   INDEX_FILE, CURVES_FILE, LOCK_FILE)
 # The header translate writes at the top of a run's config.toml (dumps_toml prefixes "# ").
 RUN_CONFIG_HEADER = "# Resolved config of this run"
 
@@ -76,10 +97,78 @@ def holds_run(run_dir: Path) -> bool:
     return (run_dir / STATE_FILE).exists()
 
 
+# ---- what a run folder may hold ----------------------------------------------------------------------
+
+def check_contents(run_dir: Path) -> None:
+    """One line naming the first of the run's entries that breaks the rule of this module (a link,
+    a FIFO, socket or device, or a folder where a file belongs and the reverse), looking inside the
+    run's folders too. Nothing is followed, opened or changed."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return
+    for name in (*RUN_PLAIN_FILES, *RUN_FOLDERS):
+        path = run_dir / name
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        mode = st.st_mode
+        problem = _entry_problem(path, mode, folder=name in RUN_FOLDERS)
+        if problem:
+            raise UserError(problem)
+        if name in WRITTEN_IN_PLACE:
+            check_own_file(path, st)
+        if stat.S_ISDIR(mode):
+            for entry_path, entry_mode in _walk(path):
+                problem = _entry_problem(entry_path, entry_mode, folder=stat.S_ISDIR(entry_mode))
+                if problem:
+                    raise UserError(problem)
+
+
+def _walk(folder: Path) -> Iterator[tuple[Path, int]]:
+    """(path, st_mode) of everything below ``folder``, without following links (a loop, not
+    recursion: a received folder may be nested thousands deep)."""
+    pending = [folder]
+    while pending:
+        current = pending.pop()
+        try:
+            with os.scandir(current) as entries:
+                found = [(Path(e.path), e.stat(follow_symlinks=False).st_mode) for e in entries]
+        except OSError as exc:
+            raise UserError(f"{current}: cannot be read ({exc.strerror}); the run's folders must be readable") from None
+        for path, mode in found:
+            yield path, mode
+            if stat.S_ISDIR(mode):
+                pending.append(path)
+
+
+def _entry_problem(path: Path, mode: int, folder: bool) -> str | None:
+    if stat.S_ISLNK(mode):
+        return link_message(path)
+    if folder and not stat.S_ISDIR(mode):
+        return f"{path} is {kind_of(mode)} where the run keeps a folder; move it away (or remove it)"
+    if not folder and stat.S_ISDIR(mode):
+        return f"{path} is a folder where the run keeps a file; move it away (or remove it)"
+    if not folder and not stat.S_ISREG(mode):
+        return not_a_file_message(path, kind_of(mode))
+    return None
+
+
+def check_resumable(run_dir: Path) -> None:
+    """A run folder to --resume: its own files are what they should be (read back before anything
+    is written), no training process holds it, and it can be written to."""
+    check_contents(run_dir)
+    if run_dir.is_dir() and not os.access(run_dir, os.W_OK | os.X_OK):
+        raise UserError(f"--resume {run_dir}: the folder is not writable (a read-only copy or mount?); copy the "
+                        "run somewhere you can write and resume that")
+    check_free(run_dir)
+
+
 # ---- a new run's folder ---------------------------------------------------------------------------
 
 def check_new(out_dir: Path) -> None:
     """A new run's folder: not a run already, not someone's files, and writable."""
+    check_contents(out_dir)
     check_free(out_dir)
     if holds_run(out_dir):
         raise UserError(f"--out {out_dir} already holds a run; continue it with --resume {out_dir}, "
@@ -109,7 +198,9 @@ def stopped_before_first_checkpoint(out_dir: Path) -> bool:
     if not config.is_file() or (out_dir / MODEL_FILE).exists() or holds_run(out_dir):
         return False
     try:
-        if not config.read_text(errors="replace").startswith(RUN_CONFIG_HEADER):
+        with open(config, "rb") as f:  # its first line only: the file may be anyone's, of any size
+            head = f.read(len(RUN_CONFIG_HEADER.encode()))
+        if not head.decode("utf-8", "replace").startswith(RUN_CONFIG_HEADER):
             return False  # someone's own config.toml
     except OSError:
         return False
@@ -121,7 +212,7 @@ def clear_unfinished_start(out_dir: Path) -> None:
     """Remove what the stopped run wrote, so the new run's log and samples start clean."""
     for name in (CONFIG_FILE, *START_FILES):
         path = out_dir / name
-        if path.is_dir():
+        if path.is_dir() and not path.is_symlink():  # check_contents refused links before
             shutil.rmtree(path)
         else:
             path.unlink(missing_ok=True)
@@ -147,6 +238,29 @@ def _try_lock(fd: int) -> bool:
         return False
 
 
+def _open_lock(path: Path, create: bool) -> int:
+    """The lock file's descriptor: a plain file, never through a link (``pid N`` would be written
+    into the link's target) and never a FIFO (the open would block)."""
+    flags = (os.O_RDWR | (os.O_CREAT if create else 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+             | getattr(os, "O_CLOEXEC", 0))
+    if path.is_symlink():
+        raise UserError(link_message(path))
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as exc:
+        if path.is_symlink():
+            raise UserError(link_message(path)) from None
+        fix = ("choose a folder you can write to" if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS)
+               else "remove it")
+        raise UserError(f"{path}: cannot open the run folder's lock ({exc.strerror}); {fix}") from None
+    try:
+        check_own_file(path, os.fstat(fd))
+    except UserError:
+        os.close(fd)
+        raise
+    return fd
+
+
 def busy_message(out_dir: Path, holder: str) -> str:
     return (f"--out {out_dir}: a 'translate train' ({holder}) is already using this run folder; wait for it to "
             "finish, or choose another --out")
@@ -156,9 +270,9 @@ def check_free(out_dir: Path) -> None:
     """One line if a training process holds ``out_dir`` now (checked before anything else, so the
     message names the real reason); the lock itself is taken by :func:`run_lock`."""
     path = out_dir / LOCK_FILE
-    if not path.is_file():
-        return
-    fd = os.open(path, os.O_RDWR)
+    if not path.is_file() or path.is_symlink():
+        return  # a link is refused by check_contents, and by run_lock, which never follows it
+    fd = _open_lock(path, create=False)
     try:
         if not _try_lock(fd):
             os.lseek(fd, 0, os.SEEK_SET)
@@ -174,7 +288,7 @@ def run_lock(out_dir: Path) -> Iterator[None]:
     created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    fd = _open_lock(path, create=True)
     try:
         if not _try_lock(fd):
             os.lseek(fd, 0, os.SEEK_SET)
@@ -197,9 +311,11 @@ def run_lock(out_dir: Path) -> Iterator[None]:
 @contextlib.contextmanager
 def claim(out_dir: Path, resume: bool) -> Iterator[None]:
     """Hold ``out_dir`` for a training run: its lock, no run finished there meanwhile (for a new
-    run), and no temporaries that a killed writer left (none can be active while we hold the lock)."""
+    run), its own files what they should be, and no temporaries that a killed writer left (none can
+    be active while we hold the lock)."""
     with run_lock(out_dir):
         if not resume and holds_run(out_dir):
             raise UserError(f"--out {out_dir} already holds a run; continue it with --resume {out_dir}")
+        check_contents(out_dir)  # again: the folder may have changed since the checks before the data were read
         remove_stale_temps(out_dir)
         yield

@@ -11,10 +11,12 @@ holds.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Mapping
 
-from .fileio import write_text_atomic
+from .fileio import open_append, write_text_atomic
+from .limits import read_text
 from .metric_goals import CORE_GOALS, is_better, parse_metric
 from .run_folder import BEST_FILE, METRICS_LOG_FILE
 
@@ -24,7 +26,7 @@ def read_records(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     records = []
-    for line in path.read_text(errors="replace").splitlines():
+    for line in read_text(path, path.name).splitlines():
         try:
             record = json.loads(line)
         except ValueError:
@@ -49,23 +51,28 @@ class RunMetrics:
         """Forget records after ``step`` (the checkpoint resumed from); read back the best."""
         records = read_records(self.path)
         kept = [r for r in records if r["step"] <= step]
-        if len(kept) != len(records) or (self.path.is_file() and not self.path.read_text().endswith("\n")):
+        if len(kept) != len(records) or (self.path.is_file() and not read_text(self.path).endswith("\n")):
             write_text_atomic(self.path, "".join(json.dumps(r) + "\n" for r in kept))
         if self.metric and self.best_path.is_file():
             from safetensors import safe_open
 
+            from .limits import safetensors_header_problem
+
             try:
+                if safetensors_header_problem(self.best_path):
+                    raise ValueError(self.best_path)
                 with safe_open(str(self.best_path), framework="pt") as f:
                     meta = f.metadata() or {}
-            except Exception:  # unreadable: the next evaluation writes a new best
-                meta = {}
-            if meta.get("best_metric") == self.metric:
-                self.best = float(meta["best_value"])
+                best = float(meta.get("best_value", "nan"))
+            except Exception:  # unreadable or edited: the next evaluation writes a new best
+                meta, best = {}, math.nan
+            if meta.get("best_metric") == self.metric and math.isfinite(best):
+                self.best = best
 
     def append(self, step: int, metrics: dict[str, Any]) -> bool:
         """Record one evaluation; True when it is the best so far by ``--keep-best``."""
         record = {"step": step, **{k: v for k, v in metrics.items() if isinstance(v, (int, float, str))}}
-        with open(self.path, "a") as f:
+        with open_append(self.path) as f:
             f.write(json.dumps(record) + "\n")
         if not self.metric:
             return False

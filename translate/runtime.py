@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import torch
 from .errors import UserError
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+DEVICES = ("auto", "cpu", "cuda", "mps")  # "cuda:N" names one GPU
+PRECISIONS = ("auto", *DTYPES)
 
 
 def mps_available() -> bool:
@@ -21,11 +24,13 @@ def mps_available() -> bool:
 
 def pick_device(name: str) -> torch.device:
     """``auto``: a CUDA GPU, else an Apple GPU (``mps``), else the CPU."""
+    if not isinstance(name, str) or not (name in DEVICES or re.fullmatch(r"cuda:\d+", name)):
+        raise UserError(f"device {name!r}: give one of {', '.join(DEVICES)} (or cuda:N)")
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         return torch.device("mps" if mps_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
+    if name.startswith("cuda") and not torch.cuda.is_available():
         raise UserError("--device cuda: no CUDA device is available here; use --device cpu or auto")
     if name == "mps" and not mps_available():
         raise UserError("--device mps: no Apple-silicon GPU (Metal) is available here; use --device cpu or auto")
@@ -47,7 +52,9 @@ def cpu_has_fast_bf16() -> bool:
 
 
 def pick_precision(name: str, device: torch.device, preferred: str | None = None) -> str:
-    """Resolve ``auto``; reject combinations that cannot work."""
+    """Resolve ``auto``; reject names that are not precisions and combinations that cannot work."""
+    if name not in PRECISIONS:
+        raise UserError(f"precision {name!r}: give one of {', '.join(PRECISIONS)}")
     if name == "auto":
         if preferred:
             return preferred

@@ -12,14 +12,21 @@ training and one for inference that agree, two training steps, a checkpoint that
 same weights, apply/sample outputs of the right shape and range, an exported file (ONNX and
 TorchScript, for plugins with an ``export_module`` hook) equal to apply, and a resumed run equal
 to an uninterrupted one.
+
+Each check has a time limit (:data:`DEFAULT_TIMEOUT`, ``translate plugin check --timeout``): a hook
+that never returns fails its check with the hook's name instead of hanging the command, and a hook
+that calls ``exit()`` or raises KeyboardInterrupt fails too (a real Ctrl-C still stops the command).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
+import signal
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -30,6 +37,8 @@ from .errors import PluginError, UserError
 from .plugin import Plugin, call_hook, contract_problems, validate_plugin
 
 ODD_SIZE = (37, 45)  # apply must take sides the network cannot divide (padded and cropped back)
+DEFAULT_TIMEOUT = 120.0  # seconds per check: the slowest built-in check takes a few seconds on a laptop CPU
+STUCK_GRACE = 10.0  # after the time limit, how long a hook stuck in C code (deaf to signals) may take to notice
 
 
 @dataclass
@@ -48,6 +57,11 @@ class CheckFailed(AssertionError):
     """A conformance check that did not hold; the message says what to fix."""
 
 
+class CheckTimedOut(BaseException):
+    """A check ran past its time limit. A BaseException: a plugin's ``except Exception`` must not
+    swallow it and carry on hanging."""
+
+
 def load_target(target: str | type | Plugin) -> Plugin:
     """A plugin from an installed name, ``package.module:Class``, a Plugin class or an instance."""
     if isinstance(target, Plugin):
@@ -60,8 +74,17 @@ def load_target(target: str | type | Plugin) -> Plugin:
         module_name, _, attr = target.partition(":")
         if "" not in sys.path and str(Path.cwd()) not in sys.path:
             sys.path.insert(0, str(Path.cwd()))  # an author's package that is not installed yet
+        from .stopping import CtrlCWatch
+
         try:
-            obj = getattr(importlib.import_module(module_name), attr)
+            with CtrlCWatch() as watch:
+                obj = getattr(importlib.import_module(module_name), attr)
+        except KeyboardInterrupt as exc:
+            if watch.is_real(exc):
+                raise
+            raise PluginError(f"{target}: cannot import (it raised KeyboardInterrupt; no Ctrl-C was pressed)") from None
+        except SystemExit as exc:
+            raise PluginError(f"{target}: cannot import (it called exit({exc.code!r}))") from None
         except Exception as exc:
             raise PluginError(f"{target}: cannot import ({type(exc).__name__}: {exc})") from None
         return load_target(obj)
@@ -73,8 +96,11 @@ def load_target(target: str | type | Plugin) -> Plugin:
 class _Checker:
     """Runs the checks in order; a check that fails skips the ones that depend on it."""
 
-    def __init__(self, plugin: Plugin, workdir: Path):
+    def __init__(self, plugin: Plugin, workdir: Path, timeout: float | None = DEFAULT_TIMEOUT,
+                 report: Callable[[CheckResult], None] | None = None,
+                 on_stuck: Callable[[CheckResult], None] | None = None):
         self.plugin, self.workdir = plugin, workdir
+        self.timeout, self.report, self.on_stuck = timeout, report, on_stuck
         self.results: list[CheckResult] = []
         self.request = None
         self.trainer = None
@@ -83,19 +109,103 @@ class _Checker:
     def run(self, name: str, check: Callable[[], str | None], needs: tuple[str, ...] = ()) -> None:
         failed = [r.name for r in self.results if not r.ok and r.name in needs]
         if failed:
-            self.results.append(CheckResult(name, False, f"skipped: {', '.join(failed)} failed"))
+            self._record(CheckResult(name, False, f"skipped: {', '.join(failed)} failed"))
             return
+        from .stopping import CtrlCWatch
+
         t0 = time.perf_counter()
         try:
-            detail, ok = check() or "", True
-        except CheckFailed as exc:
+            with self._time_limit(name, t0), CtrlCWatch() as watch:
+                detail, ok = check() or "", True
+        except (CheckFailed, UserError) as exc:
             detail, ok = str(exc), False
-        except UserError as exc:
+        except CheckTimedOut as exc:
             detail, ok = str(exc), False
+        except SystemExit as exc:  # exit(0) in a hook must not pass for success
+            detail, ok = f"{self._culprit(exc.__traceback__)} called exit({exc.code!r})", False
+        except KeyboardInterrupt as exc:
+            if watch.is_real(exc):
+                raise  # the user's Ctrl-C ends the check (the lines so far are out)
+            detail, ok = f"{self._culprit(exc.__traceback__)} raised KeyboardInterrupt (no Ctrl-C was pressed)", False
         except Exception as exc:  # a plugin bug: say where, in one line
             frame = traceback.extract_tb(exc.__traceback__)[-1]
             detail, ok = f"{type(exc).__name__}: {exc} ({Path(frame.filename).name}:{frame.lineno})", False
-        self.results.append(CheckResult(name, ok, detail, time.perf_counter() - t0))
+        self._record(CheckResult(name, ok, detail, time.perf_counter() - t0))
+
+    def _record(self, result: CheckResult) -> None:
+        self.results.append(result)
+        if self.report is not None:
+            self.report(result)
+
+    # ---- time limits ----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _time_limit(self, name: str, t0: float):
+        """SIGALRM (main thread, POSIX) raises :class:`CheckTimedOut` in whatever the check runs; a
+        hook stuck in C code that never lets a signal handler run is left to ``on_stuck``, called
+        from a watchdog thread a little later (the command line exits there)."""
+        seconds = self.timeout or 0
+        main = threading.current_thread() is threading.main_thread()
+        alarm = (seconds > 0 and main and hasattr(signal, "setitimer")
+                 and signal.getitimer(signal.ITIMER_REAL)[0] == 0)  # an outer alarm (pytest-timeout) keeps its own
+        if alarm:
+            def expire(signum, frame):
+                raise CheckTimedOut(self._timed_out(frame))
+
+            previous = signal.signal(signal.SIGALRM, expire)
+            signal.setitimer(signal.ITIMER_REAL, seconds)
+        watchdog = None
+        if seconds > 0 and self.on_stuck is not None:
+            main_id = threading.main_thread().ident if main else threading.get_ident()
+
+            def stuck():
+                frame = sys._current_frames().get(main_id)
+                self.on_stuck(CheckResult(name, False, self._timed_out(frame) + " and ignores signals",
+                                          time.perf_counter() - t0))
+
+            watchdog = threading.Timer(seconds + (STUCK_GRACE if alarm else 0), stuck)
+            watchdog.daemon = True
+            watchdog.start()
+        try:
+            yield
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+            if alarm:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, previous)
+
+    def _timed_out(self, frame: Any) -> str:
+        return (f"no result after {self.timeout:g} s: {self._culprit_frames(_stack(frame))} does not return "
+                f"(if it is only slow, raise --timeout)")
+
+    def _culprit(self, tb: Any) -> str:
+        """The hook (or the plugin's function) where an exception came from."""
+        return self._culprit_frames([f for f, _ in traceback.walk_tb(tb)])
+
+    def _hook_name(self, code: Any) -> str:
+        """The hook whose method runs ``code`` (a function set as a hook keeps its own name)."""
+        from .plugin import HOOKS
+
+        for name in HOOKS:
+            if getattr(getattr(type(self.plugin), name, None), "__code__", None) is code:
+                return name
+        return code.co_name
+
+    def _culprit_frames(self, frames: list[Any]) -> str:
+        """Name the plugin's hook among ``frames`` (outermost first): the outermost frame of a
+        method of the plugin's own class, with the innermost line of the plugin's code; else the
+        innermost line anywhere."""
+        own_dir = _package_dir(type(self.plugin))
+        hook = next((f for f in frames if f.f_code.co_argcount and f.f_code.co_filename != _CORE_PLUGIN_FILE
+                     and f.f_locals.get(f.f_code.co_varnames[0]) is self.plugin), None)
+        mine = [f for f in frames if own_dir and Path(f.f_code.co_filename).resolve().is_relative_to(own_dir)]
+        where = mine[-1] if mine else (frames[-1] if frames else None)
+        line = f" ({Path(where.f_code.co_filename).name}:{where.f_lineno})" if where is not None else ""
+        if hook is not None:
+            return f"hook {self._hook_name(hook.f_code)}(){line}"
+        if mine:
+            return f"the plugin's {where.f_code.co_name}(){line}"
+        return f"the check{line}"
 
     # ---- the checks ---------------------------------------------------------------------------
     def contract(self) -> str:
@@ -174,6 +284,13 @@ class _Checker:
             if not torch.equal(y, y2):
                 raise CheckFailed("apply gives different outputs for the same input (eval mode?)")
             done.append(f"apply {ODD_SIZE[0]}×{ODD_SIZE[1]} → {h}×{w}")
+            if getattr(self.plugin, "tta", None):  # rotated copies are W×H: the declaration must survive that
+                averaged = self.model.apply_tensor(x, tta=True)
+                if averaged.shape != y.shape or not torch.isfinite(averaged).all():
+                    raise CheckFailed(f"apply with tta={self.plugin.tta!r} gave {tuple(averaged.shape)} (without: "
+                                      f"{tuple(y.shape)}) or non-finite values; declare tta = None if your networks "
+                                      "cannot run on flipped or rotated images")
+                done.append(f"tta {self.plugin.tta}")
         if self.plugin.can("sample"):
             s = self.model.sample_tensor(4, seed=0)
             if s.dim() == 4:
@@ -233,6 +350,29 @@ class _Checker:
         return "1 + 1 resumed steps == 2 steps, bit for bit"
 
 
+_CORE_PLUGIN_FILE = importlib.import_module(Plugin.__module__).__file__  # Plugin's own methods (train_step) are not the culprit
+
+
+def _stack(frame: Any) -> list[Any]:
+    """Frames from the outermost to ``frame``."""
+    frames = []
+    while frame is not None:
+        frames.append(frame)
+        frame = frame.f_back
+    return frames[::-1]
+
+
+def _package_dir(cls: type) -> Path | None:
+    """The folder of the package that defines ``cls`` (its module's folder for a lone module)."""
+    module = sys.modules.get(cls.__module__)
+    file = getattr(module, "__file__", None)
+    if not file:
+        return None
+    top = sys.modules.get(cls.__module__.partition(".")[0])
+    top_file = getattr(top, "__file__", None) or file
+    return Path(top_file).resolve().parent if Path(top_file).name == "__init__.py" else Path(file).resolve().parent
+
+
 def _hooks() -> list[str]:
     from .plugin import HOOKS
 
@@ -254,14 +394,22 @@ def _check_images(x: Any, hook: str, n: int) -> None:
         raise CheckFailed(f"{hook} gave values in [{x.min():.3f}, {x.max():.3f}]; images are in [-1, 1]")
 
 
-def check_plugin(target: str | type | Plugin, workdir: str | Path | None = None) -> list[CheckResult]:
-    """Run every conformance check on ``target``; returns one result per check."""
+def check_plugin(target: str | type | Plugin, workdir: str | Path | None = None, *,
+                 timeout: float | None = DEFAULT_TIMEOUT, report: Callable[[CheckResult], None] | None = None,
+                 on_stuck: Callable[[CheckResult], None] | None = None) -> list[CheckResult]:
+    """Run every conformance check on ``target``; returns one result per check. ``timeout``:
+    seconds per check (None or 0: none); ``report`` is called with each result as it comes;
+    ``on_stuck`` (from another thread) with the result of a check stuck past its time in code
+    that ignores signals, which cannot be stopped: the command line prints it and exits."""
     try:
         plugin = load_target(target)
     except UserError as exc:
-        return [CheckResult("load", False, str(exc))]
+        result = CheckResult("load", False, str(exc))
+        if report is not None:
+            report(result)
+        return [result]
     with tempfile.TemporaryDirectory(prefix="translate-check-") as tmp:
-        checker = _Checker(plugin, Path(workdir) if workdir else Path(tmp))
+        checker = _Checker(plugin, Path(workdir) if workdir else Path(tmp), timeout, report, on_stuck)
         checker.run("contract", checker.contract)
         checker.run("config round trip", checker.config_round_trip, ("contract",))
         checker.run("build", checker.build, ("config round trip",))

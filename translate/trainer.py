@@ -36,14 +36,15 @@ from .context import PREVIEW_SEED, TrainContext, collate_preview  # noqa: F401 (
 from .data.images import save_grid
 from .data.sampler import ResumableSampler
 from .errors import DataError, UserError
-from .fileio import atomic_path, write_text_atomic
+from .fileio import atomic_path, open_append, write_text_atomic
 from .metric_goals import goal_table
 from .plugin import call_hook
 from .progress import Progress, stage
 from .request import TrainRequest
 from .run_folder import MODEL_FILE, STATE_FILE
 from .runtime import Runtime, make_runtime, pick_device
-from .stopping import Interrupted, _StopFlag
+from .starting_weights import load_starting_weights
+from .stopping import Interrupted, StopNow, _StopFlag
 
 # Training-state entries of a distributed run (per-rank RNG states, the shared noise generator),
 # stored beside the plugin's buffers and taken out again before the plugin sees them.
@@ -68,6 +69,11 @@ def _original_message(exc: Exception) -> str:
     if lines and lines[0].startswith("Caught "):
         return lines[-1].split(": ", 1)[-1]
     return lines[0] if lines else type(exc).__name__
+
+
+def _worker_died(exc: RuntimeError) -> bool:
+    """Whether torch's DataLoader reports one of its worker processes dead (killed, or exited)."""
+    return str(exc).startswith("DataLoader worker (pid")
 
 
 def _model_is_finite(modules: dict[str, torch.nn.Module]) -> bool:
@@ -100,6 +106,7 @@ class Trainer:
         self.run_metrics = None
         self.dist: distributed.Session | None = None  # set by run() under torchrun
         self._data_base = (0, 0)  # (global data position, ctx.consumed) where this process started
+        self._stop: _StopFlag | None = None  # the signal handlers of the loop (or the finish) now running
 
     @property
     def is_main(self) -> bool:
@@ -132,6 +139,8 @@ class Trainer:
         stage(f"{len(self.dataset):,} training items; building networks on {runtime.device.type} "
               f"({runtime.precision}){processes}…", show)
         modules = {name: runtime.module(m) for name, m in call_hook(plugin, "build", config, options).items()}
+        if options.init and not self.resume:
+            load_starting_weights(options.init, modules, config)
         if dist is not None:
             modules = dist.prepare_modules(modules)
         missing = [n for n in plugin.inference_modules if n not in modules]
@@ -175,9 +184,11 @@ class Trainer:
 
     def _eval_flags(self, message: str) -> str:
         """A data error about held-out data names the --eval-* flag the user gave, not the training one."""
-        for flag in self.request.eval_data:
+        import re
+
+        for flag in self.request.eval_data:  # "--data x", "--data: ...", "(--data)": any use not part of a longer flag
             dashed = flag.replace("_", "-")
-            message = message.replace(f"--{dashed} ", f"--eval-{dashed} ")
+            message = re.sub(rf"(?<![\w-])--{re.escape(dashed)}(?![\w-])", f"--eval-{dashed}", message)
         return message
 
     def _saved_position(self, consumed: int) -> tuple[int, int]:
@@ -276,11 +287,12 @@ class Trainer:
     # ---- phase 2: the loop ----------------------------------------------------------------------
     def loop(self) -> None:
         """Steps until ``--steps``; Ctrl-C stops after the current step with a checkpoint."""
-        ctx, options, dist = self.ctx, self.options, self.dist
+        ctx, options = self.ctx, self.options
         bar = Progress(options.steps, ctx.step, enabled=self.progress and self.is_main, device=ctx.device.type)
         t0, consumed0 = time.perf_counter(), ctx.consumed
-        log = open(self.out_dir / run_folder.LOG_FILE, "a") if self.is_main else contextlib.nullcontext()
+        log = open_append(self.out_dir / run_folder.LOG_FILE) if self.is_main else contextlib.nullcontext()
         with _StopFlag(self._checkpoint_size, quiet=not self.is_main) as stop, log as log_file:
+            self._stop = stop
             for m in ctx.modules.values():
                 m.train()
             while ctx.step < options.steps:
@@ -293,11 +305,7 @@ class Trainer:
                 elapsed = time.perf_counter() - t0
                 self.images_per_s = ((ctx.consumed - consumed0) * options.batch_size * self.world_size
                                      / max(elapsed, 1e-9))
-                # A signal reaches the ranks at slightly different moments: they all stop after the
-                # step in which the first of them got it.
-                signum = int(stop.signum) if stop.requested else 0
-                if dist is not None:
-                    signum = dist.max_int(signum)
+                signum = self._agreed_signal(stop)
                 if ctx.step % options.log_every == 0 or ctx.step == options.steps:
                     self._log(raw, elapsed, log_file)
                 bar.update(ctx.step, self.logs, self.images_per_s)
@@ -306,6 +314,7 @@ class Trainer:
                     self.preview()
                 if options.eval_every and ctx.step % options.eval_every == 0 and unfinished:
                     self.evaluate()
+                    signum = signum or self._agreed_signal(stop)  # a stop drops the evaluation: save now
                 if options.checkpoint_every and ctx.step % options.checkpoint_every == 0 and unfinished:
                     self.checkpoint()
                 if signum or (self.until is not None and ctx.step >= self.until and unfinished):
@@ -318,6 +327,12 @@ class Trainer:
                     raise interrupted
         bar.close()
 
+    def _agreed_signal(self, stop: _StopFlag) -> int:
+        """The stop signal received (0: none). A signal reaches the ranks at slightly different
+        moments: they all stop at the first point where one of them has it."""
+        signum = int(stop.signum) if stop.requested else 0
+        return signum if self.dist is None else self.dist.max_int(signum)
+
     def _step(self) -> dict[str, Any]:
         """One training step. A data error (a file that became unreadable, a decoder failure)
         saves what the run has learnt before it is reported, so it never costs the run."""
@@ -326,19 +341,29 @@ class Trainer:
                 return call_hook(self.plugin, "train_step", self.ctx)
             with self.dist.synchronising():
                 return call_hook(self.plugin, "train_step", self.ctx)
+        except RuntimeError as exc:
+            if not _worker_died(exc):
+                raise
+            # a worker killed (the kernel's OOM killer, a kill -9): as for an unreadable file, the
+            # run is saved first; torch reports it from its SIGCHLD handler, anywhere in the step
+            self._data_failed(DataError(_original_message(exc).rstrip(". ")),
+                              f"if memory ran out, lower --workers (now {self.options.workers}) or --batch-size")
         except DataError as exc:
-            if self.dist is not None:
-                # The other ranks are inside this step's collectives: no checkpoint can be written
-                # now. This rank stops; theirs fail at once and leave quietly.
-                saved = (f"continue from the last checkpoint with --resume {self.out_dir}"
-                         if (self.out_dir / STATE_FILE).exists() else "then run again")
-                raise UserError(f"{self._rank_prefix()}{_original_message(exc)}; fix or remove the file (or add "
-                                f"--skip-bad-images), {saved}") from None
-            if self.ctx.step > 0:
-                self.checkpoint()
-            saved = f"checkpoint of step {self.ctx.step} saved in {self.out_dir}; " if self.ctx.step > 0 else ""
-            raise UserError(f"{_original_message(exc)}; {saved}fix or remove the file (or add --skip-bad-images), "
-                            f"then run again{f' with --resume {self.out_dir}' if saved else ''}") from None
+            self._data_failed(exc)
+
+    def _data_failed(self, exc: DataError, advice: str = "fix or remove the file (or add --skip-bad-images)") -> None:
+        """Report a data error in one line, with the run saved where that is possible."""
+        if self.dist is not None:
+            # The other ranks are inside this step's collectives: no checkpoint can be written
+            # now. This rank stops; theirs fail at once and leave quietly.
+            saved = (f"continue from the last checkpoint with --resume {self.out_dir}"
+                     if (self.out_dir / STATE_FILE).exists() else "then run again")
+            raise UserError(f"{self._rank_prefix()}{_original_message(exc)}; {advice}, {saved}") from None
+        if self.ctx.step > 0:
+            self.checkpoint()
+        saved = f"checkpoint of step {self.ctx.step} saved in {self.out_dir}; " if self.ctx.step > 0 else ""
+        raise UserError(f"{_original_message(exc)}; {saved}{advice}, "
+                        f"then run again{f' with --resume {self.out_dir}' if saved else ''}") from None
 
     def _checkpoint_size(self) -> str:
         state = self.out_dir / STATE_FILE
@@ -428,11 +453,19 @@ class Trainer:
 
         ctx = self.ctx
         data = self.request.eval_data or self.request.data
-        # evaluate_model puts the modules in eval mode, under no_grad, and back; errors: evaluate()
-        self.metrics = evaluate_model(self.plugin, ctx.inference_modules(), self.request.config,
-                                      self.out_dir / run_folder.EVAL_DIR, data, n=self.options.eval_images or None,
-                                      seed=self.options.seed, train_options=self.options,
-                                      train_data=self.request.data)
+        # A stop signal drops the evaluation at once (docker stop waits 10 s, torchrun 30 s): nothing
+        # of it is recorded, and the caller saves the checkpoint. evaluate_model puts the modules in
+        # eval mode, under no_grad, and back; errors: evaluate()
+        interruptible = self._stop.interrupting("evaluation") if self._stop else contextlib.nullcontext()
+        try:
+            with interruptible:
+                metrics = evaluate_model(self.plugin, ctx.inference_modules(), self.request.config,
+                                         self.out_dir / run_folder.EVAL_DIR, data,
+                                         n=self.options.eval_images or None, seed=self.options.seed,
+                                         train_options=self.options, train_data=self.request.data)
+        except StopNow:
+            return
+        self.metrics = metrics
         if self.run_metrics.append(ctx.step, self.metrics):
             save_model(self.out_dir / run_folder.BEST_FILE, self.plugin.inference_modules,
                        {**self._metadata(), **self.run_metrics.best_metadata()}, ctx.modules, ctx.ema)
@@ -468,13 +501,23 @@ class Trainer:
 
     # ---- phase 4: finish ----------------------------------------------------------------------
     def finish(self, seconds: float) -> TrainResult:
-        evaluate = bool(self.options.eval_every) and self.is_main and not self._evaluated_now()
-        if self.dist is not None:
-            evaluate = bool(self.dist.max_int(int(evaluate)))  # rank 0 decides
-        if evaluate:
-            self.evaluate()
-        self.checkpoint()
-        self.preview()
+        """The last evaluation, checkpoint and preview. A stop signal meanwhile drops the evaluation
+        and ends with the checkpoint written, as a stop in the loop does."""
+        with _StopFlag(self._checkpoint_size, quiet=not self.is_main) as stop:
+            self._stop = stop
+            evaluate = bool(self.options.eval_every) and self.is_main and not self._evaluated_now()
+            if self.dist is not None:
+                evaluate = bool(self.dist.max_int(int(evaluate)))  # rank 0 decides
+            if evaluate:
+                self.evaluate()
+            self.checkpoint()
+            signum = self._agreed_signal(stop)
+            if signum:
+                interrupted = Interrupted(self.ctx.step, self.out_dir, signum)
+                if not self.is_main:
+                    raise distributed.Quiet(interrupted.exit_code)
+                raise interrupted
+            self.preview()
 
         def close() -> None:
             self._refresh_report()  # with the last samples

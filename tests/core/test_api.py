@@ -110,3 +110,29 @@ def test_readme_python_example_runs_as_written(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     exec(compile(block, "README.md", "exec"), {})
     assert (tmp_path / "runs" / "shapes2inverted" / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda path: translate.load(path, device="tpu"), "device='tpu': give one of auto, cpu, cuda, mps"),
+    (lambda path: translate.load(path, precision="fp8"), "precision='fp8': give one of auto, fp32, bf16, fp16"),
+    (lambda path: translate.load(path, ema="yes"), "ema='yes': give True"),
+    (lambda path: translate.load(123), "path 123: give a run folder"),
+    (lambda path: translate.train(123), "plugin 123: give a plugin's name"),
+])
+def test_bad_api_arguments_are_one_line_naming_the_argument(tiny_gan_run, call, message):
+    with pytest.raises(UserError, match=re.escape(message)) as caught:
+        call(tiny_gan_run)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("image, message", [
+    (np.zeros((0, 0, 3)), "empty"),
+    (np.zeros((5, 0), np.uint8), "empty"),
+    (np.full((4, 4, 3), np.nan, np.float32), "NaN"),
+    (np.zeros((4, 4, 3), bool), "dtype bool"),
+    (torch.zeros(1, 3, 0, 8), "empty"),
+])
+def test_model_refuses_empty_and_non_numeric_arrays(tiny_cyclegan_run, image, message):
+    model = translate.load(tiny_cyclegan_run)
+    with pytest.raises(UserError, match=message):
+        model(image)

@@ -154,3 +154,17 @@ def test_a_non_checkpoint_file_is_one_line_in_sample_and_apply(tmp_path, cli, er
     _write_images(tmp_path / "imgs", 1)
     line = error_line(cli("apply", bogus, tmp_path / "imgs" / "0.png", "-o", img, ok=False))
     assert "not a safetensors checkpoint" in line
+
+
+@pytest.mark.parametrize("step, consumed", [(-5, 10), (3, -1)])
+def test_a_training_state_with_a_negative_count_is_refused_in_one_line(tmp_path, step, consumed):
+    """An edited state.safetensors must not resume at step -5 (it would train "past" --steps)."""
+    from translate.checkpoint import load_state, save_state
+    from translate.errors import UserError
+
+    net = torch.nn.Conv2d(3, 4, 3)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    save_state(tmp_path / "state.safetensors", {}, step, consumed, {"net": net}, {}, {"net": opt}, {}, {}, {})
+    with pytest.raises(UserError, match="must not be negative") as info:
+        load_state(tmp_path / "state.safetensors", {"net": net}, {}, {"net": opt}, {}, {})
+    assert "\n" not in str(info.value)

@@ -14,7 +14,7 @@ try:
     cli.main({args!r}, prog_name="translate", standalone_mode=False)
 except SystemExit:
     pass
-heavy = sorted(m for m in ("torch", "torchvision", "kornia", "albumentations", "numpy") if m in sys.modules)
+heavy = sorted(m for m in ("torch", "torchvision", "kornia", "albumentations", "numpy", "av") if m in sys.modules)
 print("HEAVY:", ",".join(heavy))
 """
 

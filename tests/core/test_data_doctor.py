@@ -28,7 +28,7 @@ def test_data_check_reports_counts_modes_problems_and_what_training_does(tmp_pat
     assert result.exit_code == 1
     assert "6 image file(s), 5 readable" in out and "I;16 1" in out
     assert "UNREADABLE" in out and "broken.jpg" in out
-    assert "DUPLICATE content: 00.png, again.png" in out
+    assert "DUPLICATE content (2 files): 00.png, again.png" in out
     assert "16-bit image(s) are reduced to 8 bits" in out
     assert "a 32×32 RGB crop" in out and "smaller than 32" in out
     (data / "broken.jpg").unlink()
@@ -59,3 +59,25 @@ def test_pair_and_split_are_inverse(tmp_path, cli):
     assert "already exist" in result.output  # never overwritten silently
     b2 = _folder(tmp_path / "B2", [(24, 16), (31, 20)], seed=2)
     assert "differ in size" in cli("data", "pair", a, b2, "-o", tmp_path / "x", ok=False).output
+
+
+def test_pair_and_split_never_write_into_their_own_input(tmp_path, cli, error_line):
+    aligned = _folder(tmp_path / "al", [(32, 16), (32, 16)])
+    text = error_line(cli("data", "split", aligned, "-o", aligned, ok=False))
+    assert "writes into the input folder" in text
+    assert sorted(p.name for p in aligned.iterdir()) == ["00.png", "01.png"]
+    a = _folder(aligned / "A", [(16, 16)], seed=1)
+    b = _folder(aligned / "B", [(16, 16)], seed=2)
+    before = (a / "00.png").read_bytes()
+    text = error_line(cli("data", "pair", a, b, "-o", a, "--overwrite", ok=False))
+    assert "writes into the input folder A" in text and (a / "00.png").read_bytes() == before
+    assert "input folder B" in error_line(cli("data", "pair", a, b, "-o", b / "sub", ok=False))
+    cli("data", "split", a, "-o", tmp_path / "elsewhere")  # a folder beside the input is fine
+
+
+def test_data_check_shows_a_few_names_of_a_large_duplicate_group_and_its_count(tmp_path, cli):
+    data = _folder(tmp_path / "data", [(16, 16)])
+    for i in range(40):
+        shutil.copy(data / "00.png", data / f"copy{i:03d}.png")
+    lines = [line for line in cli("data", "check", data, ok=False).output.splitlines() if "DUPLICATE" in line]
+    assert len(lines) == 1 and "(41 files)" in lines[0] and "and 36 more" in lines[0] and len(lines[0]) < 200

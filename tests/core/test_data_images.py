@@ -44,3 +44,18 @@ def test_float_tiffs_in_0_1_are_read_and_other_ranges_named(tmp_path):
     Image.fromarray(ramp * 300, mode="F").save(tmp_path / "g.tif")
     with pytest.raises(DataError, match=f"{tmp_path / 'g.tif'}: .*from 0 to 300, not in \\[0, 1\\]"):
         read_image(tmp_path / "g.tif")
+
+
+def test_strip_reader_refuses_nan_float_pixels_and_reads_16_bit_and_cmyk(tmp_path):
+    from translate.data.images import DataError, open_upright, pixel_rows
+
+    floats = np.full((6, 5), 0.5, np.float32)
+    floats[4, 3] = np.nan  # not in the first pixels: every strip is checked
+    Image.fromarray(floats, "F").save(tmp_path / "nan.tif")
+    with pytest.raises(DataError, match="nan.tif: cannot read image .*NaN"):
+        open_upright(tmp_path / "nan.tif")
+    Image.fromarray(np.full((4, 3), 65535, np.uint16)).save(tmp_path / "deep.png")
+    Image.new("CMYK", (3, 2), (0, 0, 0, 0)).save(tmp_path / "cmyk.jpg")
+    deep, cmyk = open_upright(tmp_path / "deep.png"), open_upright(tmp_path / "cmyk.jpg")
+    assert pixel_rows(deep).shape == (4, 3, 1) and pixel_rows(deep).max() == 1.0
+    assert cmyk.mode == "RGB" and pixel_rows(cmyk, 1, 2).shape == (1, 3, 3)

@@ -96,7 +96,7 @@ def test_compare_paired_psnr_is_numpys_and_lines_carry_the_protocol(tmp_path, cl
     assert result["fid"] is None and 0 < result["ssim"] < 1
     lines = cli("compare", real, fake, "--no-fid", "--no-lpips", "--y-channel", "--crop-border", "2").output
     assert lines.startswith("images 4 real, 4 fake") and "\npsnr " in lines
-    assert "protocol psnr_ssim: Y of ITU-R BT.601 (16-235), border crop 2 px" in lines
+    assert "protocol psnr_ssim: Y of ITU-R BT.601 (16-235) at the smaller image's size, border crop 2 px" in lines
 
 
 def test_compare_errors_are_one_line(tmp_path, cli):
@@ -252,6 +252,17 @@ def test_output_folders_never_clear_what_eval_did_not_write(tmp_path):
     assert (theirs / "photo.png").exists()
 
 
+def test_an_output_folder_that_is_a_link_is_refused_not_emptied(tmp_path):
+    elsewhere = tmp_path / "another_evaluation" / "fake"  # a folder an earlier evaluation made, marker and all
+    output_folder(tmp_path / "another_evaluation", "fake")
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(elsewhere / "kept.png")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "fake").symlink_to(elsewhere)
+    with pytest.raises(UserError, match="fake is a symbolic link"):
+        output_folder(tmp_path / "out", "fake")
+    assert (elsewhere / "kept.png").exists()
+
+
 @pytest.fixture(scope="module")
 def srgan_x4(tmp_path_factory):
     """A 2-step ×4 srgan checkpoint (eval needs a model, not a good one)."""
@@ -315,3 +326,12 @@ def test_eval_takes_the_plugins_data_flags_in_any_order_and_names_the_ones_it_ha
         plugin_flags(plugin, {"dta": "photos/"})
     with pytest.raises(UserError, match="did you mean --inception-weights"):
         plugin_flags(plugin, {"inception_weight": "w.pt"})
+
+
+def test_eval_size_is_bounded_before_anything_runs():
+    from translate.evaluation import MAX_EVAL_SIZE, check_eval_size
+
+    check_eval_size(None, 64), check_eval_size(MAX_EVAL_SIZE, 64), check_eval_size(2048, 2048)
+    for size, trained in ((100000, 256), (MAX_EVAL_SIZE + 1, 256), (0, 64), (-3, 64), ("big", 64)):
+        with pytest.raises(UserError, match=f"--size {size}: give a size from 1 to"):
+            check_eval_size(size, trained)

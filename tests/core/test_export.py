@@ -134,7 +134,7 @@ def test_exported_files_equal_translate_apply_at_two_odd_sizes(name, direction, 
         exported = tmp_path / f"model.{ext}"
         result = cli("export", run, "-o", exported, *flags)
         assert "parity with PyTorch: max |diff|" in result.output
-        meta = read_metadata(exported)
+        meta = read_metadata(exported, trust_code=True)
         assert meta["plugin"] == TINY[name][0] and meta["kind"] == "image-to-image"
         assert meta["direction"] == (direction or ("AtoB" if name == "pix2pix" else "none"))
         assert meta["scale"] == ("2" if TINY[name][0] == "srgan" else "1")
@@ -147,7 +147,7 @@ def test_exported_files_equal_translate_apply_at_two_odd_sizes(name, direction, 
             assert psnr(got, want) >= 45, (name, ext, src.name, psnr(got, want))
         # translate apply on the exported file: the same tiling and file handling as the checkpoint
         again = tmp_path / f"again_{ext}"
-        cli("apply", exported, *images, "-o", again, *flags)
+        cli("apply", exported, *images, "-o", again, *flags, *(["--trust-code"] if ext == "pt" else []))
         for src in images:
             assert psnr(np.asarray(Image.open(again / src.name)), np.asarray(Image.open(applied / src.name))) >= 45
 
@@ -188,7 +188,7 @@ def test_gan_exports_noise_to_images(name, runs, tmp_path, cli):
     for ext, run_file in (("onnx", run_onnx), ("pt", run_torchscript)):
         exported = tmp_path / f"g.{ext}"
         cli("export", runs[name], "-o", exported)
-        meta = read_metadata(exported)
+        meta = read_metadata(exported, trust_code=True)
         assert meta["kind"] == "noise-to-image" and meta["latent_dim"] == str(plugin.latent_dim(config))
         assert meta["inputs"] == ("z,labels" if name == "cgan" else "z")
         assert meta["output_shape"] == "N×3×16×16"
@@ -206,7 +206,7 @@ def test_info_prints_the_metadata_of_both_formats(runs, tmp_path, cli):
     for ext in ("onnx", "pt"):
         exported = tmp_path / f"sr.{ext}"
         cli("export", runs["srresnet"], "-o", exported)
-        out = cli("export", "--info", exported).output
+        out = cli("export", "--info", exported, "--trust-code").output
         for key, value in [("plugin", "srgan"), ("plugin_version", translate.__version__), ("scale", "2"),
                            ("input_range", "-1,1"), ("output_range", "-1,1"), ("channel_order", "RGB"),
                            ("channels", "3"), ("multiple", "1"), ("step", "1"), ("direction", "none"),
@@ -246,8 +246,9 @@ def test_user_errors_are_one_line(runs, images, tmp_path, cli):
         assert len(result.output.strip().splitlines()) == 1
     for name, message in (("garbage.onnx", "not an ONNX model"), ("garbage.pt", "not a TorchScript archive")):
         (tmp_path / name).write_bytes(b"not a model")
-        assert message in cli("apply", tmp_path / name, images[0], "-o", tmp_path / "x.png", ok=False).output
-        assert message in cli("export", "--info", tmp_path / name, ok=False).output
+        trust = ["--trust-code"] if name.endswith(".pt") else []
+        assert message in cli("apply", tmp_path / name, images[0], "-o", tmp_path / "x.png", *trust, ok=False).output
+        assert message in cli("export", "--info", tmp_path / name, *trust, ok=False).output
 
 
 # ---- plugins that cannot or will not be exported ---------------------------------------------
@@ -391,6 +392,21 @@ def test_export_refuses_an_existing_file_without_overwrite(tmp_path, cli, runs, 
     assert str(out) in text and "pass --overwrite to replace it" in text
     assert out.read_bytes() == b"mine"
     cli("export", runs["gan"], "-o", out, "--overwrite")
-    assert read_metadata(out)["plugin"] == "gan"
+    assert read_metadata(out, trust_code=True)["plugin"] == "gan"
     text = error_line(cli("export", runs["gan"], "-o", tmp_path, ok=False))
     assert "is a folder" in text and "model.onnx" in text
+
+
+def test_export_under_a_file_or_into_an_unwritable_folder_is_one_line(tmp_path, cli, tiny_gan_run, error_line,
+                                                                       monkeypatch):
+    import os
+
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    text = error_line(cli("export", tiny_gan_run, "-o", blocker / "m.onnx", ok=False))
+    assert "afile is a file, not a folder" in text
+    locked = tmp_path / "readonly"
+    locked.mkdir()
+    real_access = os.access  # root ignores permission bits: pretend the folder is read-only
+    monkeypatch.setattr(os, "access", lambda p, mode, **k: False if str(p) == str(locked) else real_access(p, mode))
+    assert "is not writable" in error_line(cli("export", tiny_gan_run, "-o", locked / "m.pt", ok=False))

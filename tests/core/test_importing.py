@@ -361,7 +361,7 @@ def test_unsafe_truncated_and_unknown_files_are_one_line(cli, tmp_path, j_resnet
     out = tmp_path / "x.safetensors"
     marker = tmp_path / "marker"
     torch.save({"w": torch.zeros(2), "x": _Payload(marker)}, tmp_path / "evil.pth")
-    assert "holds more than tensors" in one_line_error(cli, "import", tmp_path / "evil.pth", "-o", out)
+    assert "so reading it would run code" in one_line_error(cli, "import", tmp_path / "evil.pth", "-o", out)
     assert not marker.exists() and not out.exists()  # the payload never ran, nothing was written
 
     good = tmp_path / "good.pth"
@@ -385,6 +385,22 @@ def test_unsafe_truncated_and_unknown_files_are_one_line(cli, tmp_path, j_resnet
     line = one_line_error(cli, "import", good, "-o", out, "--set", "colour=red")
     assert "--set colour" in line
     assert "a2b" in one_line_error(cli, "import", good, "-o", out, "--set", "direction=sideways")
+    assert not out.exists()
+
+
+def test_integer_weights_and_repeated_values_are_one_line_and_write_nothing(cli, tmp_path, j_resnet):
+    from safetensors.torch import save_file
+
+    out = tmp_path / "x.safetensors"
+    sd = {k: v.clone() for k, v in j_resnet.state_dict().items()}
+    sd["model.1.weight"] = sd["model.1.weight"].view(torch.int32)  # float bits declared as I32
+    save_file(sd, str(tmp_path / "ints.safetensors"))
+    line = one_line_error(cli, "import", tmp_path / "ints.safetensors", "-o", out)
+    assert "ints.safetensors" in line and "holds int32 values where the network has float32 ones" in line
+    sd = {k: torch.zeros(1, dtype=v.dtype).expand(v.shape) for k, v in j_resnet.state_dict().items()}
+    torch.save(sd, tmp_path / "stride0.pth")
+    line = one_line_error(cli, "import", tmp_path / "stride0.pth", "-o", out)
+    assert "repeats or overlaps its values" in line
     assert not out.exists()
 
 
@@ -457,10 +473,14 @@ def test_an_imported_real_esrgan_model_is_fine_tuned_with_init(cli, tmp_path):
     tuned = translate.load(tmp_path / "tuned").modules["generator"].state_dict()
     before = net.state_dict()["conv_first.weight"]
     assert 0 < (tuned["conv_first.weight"] - before).abs().max() < 1e-4  # one small step from the import
-    result = cli("train", "srgan", "--init", tmp_path / "x4.safetensors", "--arch", "rrdb", "--n-blocks", "1",
-                 "--features", "8", "--growth", "4", "--data", "skimage", "--steps", "1", "--out", tmp_path / "bad",
-                 ok=False)
+    result = cli("train", "srgan", "--init", tmp_path / "x4.safetensors", "--value-range", "-1,1", "--data",
+                 "skimage", "--steps", "1", "--out", tmp_path / "bad", ok=False)
     assert result.exit_code == 1 and "trained with value-range 0,1, this run uses -1,1" in result.output
+    # Left out, the layout flags come from the checkpoint: the same fine-tuning with none of them.
+    cli("train", "srgan", "--init", tmp_path / "x4.safetensors", "--size", "32", "--batch-size", "2", "--data",
+        "skimage", "--steps", "1", "--lr", "1e-5", "--sample-every", "0", *CPU, "--out", tmp_path / "inherited")
+    config = json.loads(metadata(tmp_path / "inherited" / "model.safetensors")["config"])
+    assert (config["arch"], config["n_blocks"], config["value_range"]) == ("rrdb", 1, "0,1")
 
 
 def test_rrdb_passes_the_conformance_checks(tmp_path):
@@ -476,3 +496,42 @@ def test_rrdb_passes_the_conformance_checks(tmp_path):
 
     results = assert_plugin_conforms(RRDBCheck, tmp_path)
     assert any("37×45 → 74×90" in r.detail for r in results)
+
+
+def test_import_never_replaces_an_existing_checkpoint_without_overwrite(cli, tmp_path, j_resnet):
+    pth = tmp_path / "h2z.pth"
+    torch.save(j_resnet.state_dict(), pth)
+    theirs = tmp_path / "theirs.safetensors"
+    theirs.write_bytes(b"someone's checkpoint")
+    line = one_line_error(cli, "import", pth, "-o", theirs)
+    assert "already exists" in line and "--overwrite" in line
+    assert theirs.read_bytes() == b"someone's checkpoint"
+    folder = tmp_path / "someones_model"  # a folder holding someone's model and its config
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"their model")
+    (folder / "config.toml").write_text("[run]\n")
+    assert "already exists" in one_line_error(cli, "import", pth, "-o", folder)
+    assert (folder / "model.safetensors").read_bytes() == b"their model"
+    import_file(cli, pth, theirs, "--overwrite")
+    assert theirs.read_bytes() != b"someone's checkpoint"
+
+
+def test_import_into_a_file_or_an_unwritable_folder_is_one_line(cli, tmp_path, j_resnet, monkeypatch):
+    pth = tmp_path / "h2z.pth"
+    torch.save(j_resnet.state_dict(), pth)
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    line = one_line_error(cli, "import", pth, "-o", blocker / "m.safetensors")
+    assert "afile is a file, not a folder" in line
+    import os
+
+    locked = tmp_path / "readonly"
+    locked.mkdir()
+    real_access = os.access  # root ignores permission bits: pretend the folder is read-only
+    monkeypatch.setattr(os, "access", lambda p, mode, **k: False if str(p) == str(locked) else real_access(p, mode))
+    assert "is not writable" in one_line_error(cli, "import", pth, "-o", locked / "m.safetensors")
+
+
+def test_import_of_a_folder_says_it_is_a_folder(tmp_path, cli, error_line):
+    text = error_line(cli("import", tmp_path, "-o", tmp_path / "x.safetensors", ok=False))
+    assert "a folder, not a weights file" in text and not (tmp_path / "x.safetensors").exists()

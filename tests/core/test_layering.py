@@ -23,8 +23,10 @@ RUN_FOLDER_MODULE = "translate.run_folder"
 # The data tools check and convert the generic layouts (two folders, A|B images) that the core's data
 # readers offer to every plugin; their flags name layouts, not a plugin's data flags.
 DATA_LAYOUT_MODULES = ("translate.data", "translate.cli.data_cmd")
-# Same-named files that are not in a run folder: `translate sample`'s default output in the working folder.
-NOT_RUN_FILES = {("translate.cli.sample", "samples.png"), ("translate.inference", "samples.png")}
+# Same-named files that are not in a run folder: `translate sample`'s default output in the working folder,
+# the lock beside each file in the download cache.
+NOT_RUN_FILES = {("translate.cli.sample", "samples.png"), ("translate.inference", "samples.png"),
+                 ("translate.download", ".lock")}
 
 
 def _modules() -> dict[str, Path]:

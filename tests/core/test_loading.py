@@ -30,6 +30,8 @@ def _edit_metadata(src: Path, dst: Path, **changes) -> Path:
 @pytest.mark.parametrize("changes, message", [
     ({"config": None}, "no 'config' entry"),
     ({"modules": '["generator", "oracle"]'}, "'oracle', which plugin 'gan' does not build"),
+    ({"modules": "[1]"}, "'modules' is not a list of module names"),
+    ({"modules": '["generator", null]'}, "'modules' is not a list of module names"),
     ({"step": "NaN"}, "no valid"),
     ({"config": "[" * 100_000 + "]" * 100_000}, "nested too deeply"),
     ({"config": json.dumps({"features": 10**7})}, "the file and its metadata do not match"),
@@ -65,6 +67,33 @@ def test_nan_weights_are_refused_when_loading(tmp_path, tiny_gan_run):
     save_file(nan, str(tmp_path / "nan.safetensors"), metadata=meta)
     with pytest.raises(UserError, match="not finite"):
         translate.load(tmp_path / "nan.safetensors")
+
+
+def test_integer_weights_over_float_bytes_are_refused(tmp_path, tiny_gan_run):
+    """Float32 bits read as int32 are huge whole numbers: torch would convert them silently and
+    the model would draw blank images."""
+    tensors = load_file(str(tiny_gan_run / "model.safetensors"))
+    with safe_open(str(tiny_gan_run / "model.safetensors"), "pt") as f:
+        meta = f.metadata()
+    key = next(k for k, v in tensors.items() if v.is_floating_point() and v.dim() > 1)
+    tensors[key] = tensors[key].view(torch.int32)
+    save_file(tensors, str(tmp_path / "ints.safetensors"), metadata=meta)
+    with pytest.raises(UserError, match=rf"'{key.removeprefix('ema.')}' holds int32 values where the network has "
+                                        "float32 ones"):
+        translate.load(tmp_path / "ints.safetensors")
+
+
+def test_a_header_over_the_metadata_limit_is_refused_before_it_is_parsed(tmp_path, tiny_gan_run, monkeypatch):
+    import translate.limits
+
+    big = _edit_metadata(tiny_gan_run / "model.safetensors", tmp_path / "big.safetensors", padding="x" * 50_000)
+    monkeypatch.setattr(translate.limits, "MAX_METADATA_BYTES", 40_000)
+    with pytest.raises(UserError, match=r"its header is [\d,]+ bytes, over translate's limit of 40,000 bytes"):
+        translate.load(big)
+    liar = tmp_path / "liar.safetensors"
+    liar.write_bytes((10**12).to_bytes(8, "little") + b"{}")
+    with pytest.raises(UserError, match="header length says 1,000,000,000,000 bytes, more than the file holds"):
+        translate.load(liar)
 
 
 def test_a_checkpoint_of_a_disabled_plugin_says_so(tiny_gan_run, monkeypatch):

@@ -561,3 +561,68 @@ def test_crop_border_is_checked_before_the_inception_is_needed(tmp_path):
     # a missing Inception file would be the error if FID ran first
     with pytest.raises(UserError, match=r"--crop-border 20 leaves nothing of 2 real image\(s\)"):
         compare_folders(real_dir, fake_dir, inception_weights=tmp_path / "missing.pth", crop_border=20, lpips=False)
+
+
+def test_paired_metrics_read_in_strips_equal_the_whole_image_metrics(tmp_path, monkeypatch):
+    from translate.data import images
+
+    real_dir, fake_dir, arrays = write_pairs(tmp_path, {"wide": (37, 29), "tall": (61, 16)})
+    gray = noise_pair(33, 27, 9)
+    Image.fromarray(gray[0][..., 0]).save(real_dir / "gray.png")  # 1 channel beside an RGB fake
+    Image.fromarray(gray[1]).save(fake_dir / "gray.png")
+    monkeypatch.setattr(images, "STRIP_PIXELS", 64)  # a few rows a strip: many seams
+    for y_channel, border in ((False, 0), (True, 2)):
+        result = compare_folders(real_dir, fake_dir, fid=False, lpips=False, y_channel=y_channel, crop_border=border)
+        pairs = [arrays["tall"], (np.repeat(gray[0][..., :1], 3, axis=2), gray[1]), arrays["wide"]]  # key order
+        psnrs = [psnr(as_tensor(f), as_tensor(r), border=border, y_channel=y_channel).item() for r, f in pairs]
+        ssims = [ssim(as_tensor(f), as_tensor(r), border=border, y_channel=y_channel).item() for r, f in pairs]
+        assert result["psnr"] == pytest.approx(np.mean(psnrs), abs=1e-9)
+        assert result["ssim"] == pytest.approx(np.mean(ssims), abs=1e-9)
+
+
+def test_a_pair_of_two_sizes_is_scored_at_the_smaller_size(tmp_path):
+    from translate.metrics.folders import open_pair
+
+    big, small = tmp_path / "big.png", tmp_path / "small.png"
+    Image.new("RGB", (3000, 2000), (120, 130, 140)).save(big)  # a few KB of PNG, 6 MP decoded
+    Image.new("RGB", (30, 20), (100, 100, 100)).save(small)
+    for real, fake in ((big, small), (small, big)):
+        a, b, resized = open_pair(real, fake)
+        assert resized and a.size == b.size == (30, 20)  # nothing is enlarged to the 6 MP image
+        assert np.asarray(a if real == big else b)[5, 5].tolist() == [120, 130, 140]
+
+
+def test_an_image_over_the_pixel_limit_is_named_as_such_not_as_unreadable(tmp_path, monkeypatch):
+    real_dir, fake_dir, _ = write_pairs(tmp_path, {"a": (40, 40), "b": (8, 8)})
+    monkeypatch.setenv("TRANSLATE_MAX_PIXELS", "1000")
+    with pytest.raises(UserError) as caught:
+        compare_folders(real_dir, fake_dir, fid=False, lpips=False)
+    message = str(caught.value)
+    assert "1 image(s) over the 1,000-pixel limit (TRANSLATE_MAX_PIXELS" in message and "a.png" in message
+    assert "unreadable" not in message
+
+
+def test_lpips_is_left_out_for_images_too_large_to_run_whole():
+    from types import SimpleNamespace
+
+    from translate.metrics.folders import LPIPS_MAX_PIXELS, lpips_problem
+
+    alex = SimpleNamespace(net="alex", spec=SimpleNamespace(min_size=31))
+    assert lpips_problem(alex, "x.png", (512, 512)) is None
+    assert "smaller than the 31×31" in lpips_problem(alex, "x.png", (20, 400))
+    assert "--no-lpips" in lpips_problem(alex, "x.png", (4096, LPIPS_MAX_PIXELS["alex"] // 4096 + 1))
+
+
+def test_fid_preprocessing_of_a_file_read_in_strips_equals_the_whole_image(tmp_path, monkeypatch):
+    from translate.data import images
+    from translate.metrics.inception import to_rgb_levels
+
+    rng = np.random.default_rng(4)
+    files = {"rgb.png": Image.fromarray(rng.integers(0, 256, (310, 205, 3), dtype=np.uint8)),
+             "deep.png": Image.fromarray(rng.integers(0, 65536, (150, 320), dtype=np.uint16)),
+             "palette.png": Image.fromarray(rng.integers(0, 256, (50, 70, 3), dtype=np.uint8)).convert("P")}
+    monkeypatch.setattr(images, "STRIP_PIXELS", 500)
+    for name, img in files.items():
+        img.save(tmp_path / name)
+        whole = tf1_resize_bilinear(to_rgb_levels(images.read_image(tmp_path / name).pixels))
+        assert np.array_equal(prepare_image(tmp_path / name).numpy().transpose(1, 2, 0), whole), name

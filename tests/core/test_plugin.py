@@ -3,8 +3,11 @@ refuses, and a contract module that imports no torch."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +20,7 @@ from translate.errors import PluginError, UserError
 from translate.interfaces import Dataset
 from translate.plugin import HOOKS, Plugin, call_hook, contract_problems, validate_plugin
 from translate.registry import load_plugin
+from translate import testing
 from translate.testing import check_plugin
 
 
@@ -199,3 +203,99 @@ def test_load_of_an_unknown_target_is_a_failed_check():
     assert len(results) == 1 and not results[0].ok and "cannot import" in results[0].detail
     with pytest.raises(UserError, match="unknown plugin"):
         load_plugin("no-such-plugin")
+
+
+# ---- plugin check: hooks that hang, exit or raise KeyboardInterrupt ------------------------------
+
+def _forever(self, config, options, training=True):
+    while True:  # a hook that never returns, in Python (a signal handler can run between bytecodes)
+        time.sleep(0.01)
+
+
+def test_a_hook_that_never_returns_fails_its_check_by_name_and_reports_as_it_goes(tmp_path):
+    reported = []
+    start = time.perf_counter()
+    results = check_plugin(_subclass(build=_forever), tmp_path, timeout=1, report=reported.append)
+    assert time.perf_counter() - start < 20
+    by_name = {r.name: r for r in results}
+    assert by_name["contract"].ok and not by_name["build"].ok
+    assert "no result after 1 s: hook build()" in by_name["build"].detail and "--timeout" in by_name["build"].detail
+    assert "skipped: build failed" in by_name["train 2 steps"].detail
+    assert reported == results  # each line as its check ends, in order
+
+
+def test_a_check_stuck_where_signals_cannot_reach_goes_to_on_stuck(tmp_path, monkeypatch):
+    """Code that never lets the timer's signal in (a C extension's loop, simulated by blocking
+    SIGALRM) is reported from the watchdog thread, which the command line exits from."""
+    monkeypatch.setattr(testing, "STUCK_GRACE", 0.5)
+    stuck = threading.Event()
+    seen = []
+
+    def deaf_build(self, config, options, training=True):
+        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGALRM])
+        try:
+            assert stuck.wait(20)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGALRM])  # the pending alarm ends the check
+        return {"generator": torch.nn.Conv2d(3, 3, 1)}
+
+    def on_stuck(result):
+        seen.append(result)
+        stuck.set()
+
+    results = check_plugin(_subclass(build=deaf_build), tmp_path, timeout=1, on_stuck=on_stuck)
+    assert [r.name for r in seen] == ["build"] and "hook build()" in seen[0].detail
+    assert "ignores signals" in seen[0].detail
+    assert not {r.name: r for r in results}["build"].ok
+
+
+@pytest.mark.parametrize("raised", [SystemExit(0), SystemExit(None), KeyboardInterrupt()])
+def test_a_hook_that_exits_or_raises_keyboard_interrupt_fails_by_name(tmp_path, raised):
+    def build(self, config, options, training=True):
+        raise raised
+
+    build_check = {r.name: r for r in check_plugin(_subclass(build=build), tmp_path)}["build"]
+    assert not build_check.ok and "build()" in build_check.detail
+    assert ("exit(" if isinstance(raised, SystemExit) else "KeyboardInterrupt") in build_check.detail
+
+
+def test_exit_in_a_hook_is_a_plugin_error_naming_it():
+    plugin = validate_plugin(Tiny)
+    plugin.name = "tiny"
+
+    def leave(*args, **kwargs):
+        raise SystemExit(0)
+
+    with pytest.raises(PluginError, match=r"plugin 'tiny': build\(\) called exit\(0\)"):
+        call_hook(_with(plugin, build=leave), "build", None, None)
+
+
+HANGING_PLUGIN = '''
+import time
+import torch
+from translate.plugin import Plugin
+from test_plugin_source import Tiny
+
+
+class Hanging(Tiny):
+    def build(self, config, options, training=True):
+        while True:
+            time.sleep(0.01)
+'''
+
+
+def test_plugin_check_prints_each_line_at_once_into_a_pipe_and_times_out(tmp_path):
+    import inspect
+
+    here = sys.modules[__name__]
+    (tmp_path / "test_plugin_source.py").write_text(inspect.getsource(here))
+    (tmp_path / "hanging_plugin.py").write_text(HANGING_PLUGIN)
+    proc = subprocess.Popen([sys.executable, "-m", "translate", "plugin", "check", "hanging_plugin:Hanging",
+                             "--timeout", "2"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    first = proc.stdout.readline()  # a pipe, no PYTHONUNBUFFERED: the line must come while build hangs
+    running = proc.poll() is None
+    rest, err = proc.communicate(timeout=60)
+    assert first.startswith("ok   contract") and running, first + rest + err
+    assert proc.returncode == 1 and "Traceback" not in err
+    assert "hook build()" in rest and "no result after 2 s" in rest

@@ -84,4 +84,4 @@ def test_apply_reports_tiles_of_a_large_image_and_goes_quiet_on_short_jobs(monke
     assert stream.getvalue() == ""  # a short job prints nothing extra
     clock.now += 31
     bar.note("tile 5/12 of big.jpg")
-    assert stream.getvalue().strip() == "1/3 image(s) in 31 s (tile 5/12 of big.jpg)"
+    assert stream.getvalue().strip() == "1/3 image(s) in 31 s, eta 1 min 02 s (tile 5/12 of big.jpg)"

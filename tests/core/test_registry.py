@@ -109,3 +109,84 @@ def _one_line_error(proc) -> str:
 def test_unknown_plugin(cli_subprocess):
     line = _one_line_error(cli_subprocess("train", "cyclegna", "--help", ok=False))
     assert "unknown plugin 'cyclegna'" in line and "gan" in line
+
+
+@pytest.fixture
+def hostile_modules(tmp_path, monkeypatch):
+    """Modules in tmp_path, importable, that do at import what no plugin should."""
+    def write(**sources: str) -> None:
+        for name, source in sources.items():
+            (tmp_path / f"{name}.py").write_text(source)
+        monkeypatch.syspath_prepend(str(tmp_path))
+
+    return write
+
+
+@pytest.mark.parametrize("body, said", [("raise SystemExit(3)", "called exit(3)"),
+                                        ("import sys; sys.exit()", "called exit(None)"),
+                                        ("raise KeyboardInterrupt", "raised KeyboardInterrupt (no Ctrl-C")])
+def test_a_plugin_that_exits_or_raises_keyboard_interrupt_at_import_is_broken_alone(
+        fake_dists, hostile_modules, cli, body, said):
+    hostile_modules(exits_at_import=body)
+    fake_dists(FakeDist("hostile-dist", {"aa_hostile": "exits_at_import:Plugin"}))
+    with pytest.raises(PluginError, match=r"plugin 'aa_hostile' \(from hostile-dist 1.0\) failed to import: "):
+        registry.load_plugin("aa_hostile")
+    out = cli("plugins").output  # listed first, yet every plugin after it is listed too
+    broken = next(line for line in out.splitlines() if line.startswith("BROKEN aa_hostile"))
+    assert said in broken
+    assert any(line.startswith("gan ") for line in out.splitlines())
+
+
+def test_a_real_ctrl_c_while_a_plugin_imports_still_stops(fake_dists, hostile_modules):
+    """A SIGINT that arrives during a plugin's import is the user's: it is not taken for that plugin's bug."""
+    hostile_modules(interrupted_import="import os, signal\nos.kill(os.getpid(), signal.SIGINT)\n"
+                                       "import time\nfor _ in range(100):\n    time.sleep(0.01)\n")
+    fake_dists(FakeDist("slow-dist", {"slow": "interrupted_import:Plugin"}))
+    with pytest.raises(KeyboardInterrupt):
+        registry.load_plugin("slow")
+
+
+def test_import_names_a_plugin_that_exits_at_import_and_asks_the_others(fake_dists, hostile_modules, cli,
+                                                                        error_line, tmp_path):
+    import torch
+
+    hostile_modules(exits_at_import="raise SystemExit(3)")
+    fake_dists(FakeDist("hostile-dist", {"aa_hostile": "exits_at_import:Plugin"}))
+    torch.save({"w": torch.zeros(2)}, tmp_path / "unknown.pth")
+    result = cli("import", tmp_path / "unknown.pth", "-o", tmp_path / "out.safetensors", ok=False)
+    assert "recognises this layout" in error_line(result)  # the other plugins were asked
+    warning = next(line for line in result.output.splitlines() if "aa_hostile" in line)
+    assert warning.startswith("warning: ") and "called exit(3)" in warning
+
+
+@pytest.mark.parametrize("body, said", [
+    ("    def __init__(self):\n        raise RuntimeError('no')\n", "Hostile() failed: RuntimeError: no"),
+    ("    def __init__(self):\n        raise SystemExit(0)\n", "Hostile() called exit(0)"),
+    ("    description = 12345\n", "description is int; it must be one line of text"),
+])
+def test_a_plugin_whose_class_misbehaves_is_broken_alone(fake_dists, hostile_modules, cli, body, said):
+    """The constructor that raises or exits, a description that is no text: that plugin is broken,
+    listed as such, and the listing goes on (it used to end there, even with exit 0)."""
+    module = f"hostile_class_{len(body)}"  # one module per case: an imported module stays imported
+    hostile_modules(**{module: f"from translate_plugins.gan import GanPlugin\n\n\nclass Hostile(GanPlugin):\n{body}"})
+    fake_dists(FakeDist("hostile-dist", {"aa_hostile": f"{module}:Hostile"}))
+    with pytest.raises(PluginError, match=r"plugin 'aa_hostile'") as err:
+        registry.load_plugin("aa_hostile")
+    assert said in str(err.value)
+    out = cli("plugins").output
+    assert any(line.startswith("BROKEN aa_hostile") for line in out.splitlines())
+    assert any(line.startswith("gan ") for line in out.splitlines())
+
+
+@pytest.mark.parametrize("value", ["this is :: not valid", "just_a_module"])
+def test_an_entry_point_that_is_not_module_colon_class_is_named(fake_dists, value):
+    fake_dists(FakeDist("odd-dist", {"odd": value}))
+    with pytest.raises(PluginError, match=rf"plugin 'odd'.*entry point '{value}' is not 'package.module:PluginClass'"):
+        registry.load_plugin("odd")
+
+
+def test_a_disable_list_naming_no_plugin_is_flagged(monkeypatch, cli):
+    monkeypatch.setenv(registry.DISABLE_ENV, "gan, ganx,,\t,")
+    out = cli("plugins").output
+    assert "disabled gan (by" in out
+    assert "disabled 'ganx'" in out and "no installed plugin has this name" in out

@@ -88,6 +88,14 @@ def test_read_log_skips_junk_and_a_truncated_last_line(run):
     assert [r["step"] for r in report.read_log(run / "log.jsonl")] == [1, 1, 1]
 
 
+def test_steps_that_are_no_number_are_skipped(run):
+    """A received metrics.jsonl may hold NaN, 1e400 (infinity to JSON), strings or NUL bytes."""
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write('{"step": 1e400, "fid": 1.0}\n{"step": NaN, "fid": 2.0}\n{"step": "9", "fid": 3.0}\n\x00\x00\n')
+    data = report.curves(run)
+    assert data.metrics["fid"].steps == [200, 400, 600, 800, 1000]
+
+
 def test_curves_losses_metrics_and_resumed_runs(run):
     data = report.curves(run)
     assert list(data.losses) == ["loss_g", "loss_d"]  # images_per_s and seconds are not curves
@@ -313,3 +321,18 @@ def test_plot_still_takes_a_file_in_a_run(cli, tiny_gan_run):
     pytest.importorskip("matplotlib")
     result = cli("plot", tiny_gan_run / "log.jsonl")
     assert (tiny_gan_run / "curves.png").is_file() and "curves.png" in result.output
+
+
+def test_plot_of_a_received_run_never_reads_through_a_link_nor_opens_a_fifo(run, tmp_path, cli, error_line):
+    import os
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("a private key")
+    (run / "config.toml").unlink()
+    (run / "config.toml").symlink_to(secret)  # its text would be copied into index.html
+    text = error_line(cli("plot", run, ok=False))
+    assert "config.toml is a symbolic link" in text and not (run / "index.html").exists()
+    (run / "config.toml").unlink()
+    (run / "metrics.jsonl").unlink()
+    os.mkfifo(run / "metrics.jsonl")  # reading it would wait for ever
+    assert "metrics.jsonl is a FIFO" in error_line(cli("plot", run, ok=False))

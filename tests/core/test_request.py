@@ -89,3 +89,36 @@ def _builtin_run(tmp_path):
     out = tmp_path / "builtin"
     translate.train("gan", data="shapes", size=16, batch_size=2, steps=1, sample_every=0, out=out, progress=False)
     return out
+
+
+def test_eval_images_message_matches_its_help_and_unused_eval_data_is_said(tmp_path, cli, error_line):
+    text = error_line(cli("train", "gan", "--data", "shapes", "--eval-images", "-5", "--out", tmp_path / "r",
+                          ok=False))
+    assert "--eval-images -5: give 0 (the plugin's default count) or more" in text and "turns it off" not in text
+    plugin = load_plugin("gan")
+    with _stderr() as err:
+        new_request(plugin, {"data": "shapes", "eval_data": "shapes"})
+    assert "--eval-data given without --eval-every" in err.getvalue()
+    with _stderr() as err:
+        new_request(plugin, {"data": "shapes", "eval_data": "shapes", "eval_every": 5})
+    assert err.getvalue() == ""
+
+
+def _stderr():
+    import contextlib
+    import io
+
+    return contextlib.redirect_stderr(io.StringIO())
+
+
+def test_a_bad_image_in_held_out_data_is_reported_under_eval_data(tmp_path, cli, error_line):
+    from PIL import Image
+
+    held = tmp_path / "held"
+    held.mkdir()
+    for i in range(2):
+        Image.new("RGB", (16, 16)).save(held / f"{i}.png")
+    (held / "broken.png").write_bytes(b"junk")
+    text = error_line(cli("train", "gan", "--data", "shapes", "--size", "16", "--eval-data", held, "--eval-every",
+                          "1", "--out", tmp_path / "r", ok=False))
+    assert text.startswith("Error: --eval-data: 1 unreadable") and "broken.png" in text

@@ -106,3 +106,121 @@ def test_stale_temporaries_of_a_killed_writer_are_removed_on_the_next_start(tmp_
 def test_out_dir_with_a_run_is_not_overwritten(cli, tiny_gan_run):
     result = cli("train", "gan", "--data", "shapes", "--out", tiny_gan_run, ok=False)
     assert "already holds a run" in result.output and "--resume" in result.output
+
+
+def _copy(run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy, symlinks=True)
+    return copy
+
+
+@pytest.mark.parametrize("name", [".lock", "log.jsonl", "metrics.jsonl", "model.safetensors", "state.safetensors"])
+def test_a_link_in_a_received_run_is_refused_and_its_target_untouched(tmp_path, tiny_gan_run, cli, error_line, name):
+    run = _copy(tiny_gan_run, tmp_path)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("someone's file\n")
+    (run / name).unlink(missing_ok=True)
+    (run / name).symlink_to(outside)
+    text = error_line(cli("train", "gan", "--resume", run, "--steps", 2, ok=False))
+    assert f"{run / name} is a symbolic link" in text and "outside.txt" in text
+    assert outside.read_text() == "someone's file\n"
+
+
+def test_a_new_run_refuses_links_and_odd_files_among_its_own_entries(tmp_path, cli, error_line):
+    import os
+
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    for name, make, words in [
+        ("eval", lambda p: p.symlink_to(outside), "is a symbolic link"),
+        ("tensorboard", lambda p: p.symlink_to(outside), "is a symbolic link"),
+        (".lock", lambda p: p.symlink_to(outside / "lock"), "is a symbolic link"),
+        ("log.jsonl", lambda p: os.mkfifo(p), "is a FIFO"),  # opening it would block for ever
+        ("samples", lambda p: p.write_text("x"), "where the run keeps a folder"),
+    ]:
+        out = tmp_path / f"run-{name.strip('.')}"
+        out.mkdir()
+        make(out / name)
+        text = error_line(cli("train", "gan", "--data", "shapes", "--steps", 1, "--out", out, ok=False))
+        assert f"{out / name} " in text and words in text, text
+    assert not any(outside.iterdir())
+
+
+def test_a_link_deep_inside_the_runs_folders_is_refused(tmp_path, tiny_gan_run, cli, error_line):
+    run = _copy(tiny_gan_run, tmp_path)
+    (run / "eval" / "fake").mkdir(parents=True)
+    (run / "eval" / "fake" / "00.png").symlink_to(tmp_path / "photo.png")
+    text = error_line(cli("train", "gan", "--resume", run, "--steps", 2, ok=False))
+    assert "00.png is a symbolic link" in text
+    (run / "eval" / "fake" / "00.png").unlink()
+    (run / "model.safetensors").unlink()
+    (run / "model.safetensors").mkdir()
+    assert "is a folder where the run keeps a file" in error_line(cli("train", "gan", "--resume", run, "--steps", 2,
+                                                                      ok=False))
+
+
+def test_the_lock_never_follows_a_link_written_after_the_checks(tmp_path):
+    from translate.run_folder import run_lock
+
+    out = tmp_path / "run"
+    out.mkdir()
+    target = tmp_path / "target.txt"
+    target.write_text("keep")
+    (out / ".lock").symlink_to(target)
+    with pytest.raises(UserError, match="symbolic link"):
+        with run_lock(out):
+            pass
+    assert target.read_text() == "keep"
+
+
+def test_a_run_stopped_after_its_first_evaluation_but_before_its_first_checkpoint_starts_again(tmp_path, capfd):
+    out = tmp_path / "run"
+    translate.train("gan", data="shapes", steps=2, out=out, progress=False, **TINY)
+    for name in ("model.safetensors", "state.safetensors"):  # what a kill before the first checkpoint leaves
+        (out / name).unlink()
+    (out / "metrics.jsonl").write_text('{"step": 1, "fid": 300.0}\n')
+    (out / "best.safetensors").write_bytes(b"the best model of the killed start")
+    (out / "eval" / "fake").mkdir(parents=True)
+    capfd.readouterr()
+    translate.train("gan", data="shapes", steps=2, out=out, progress=False, **TINY)
+    assert "stopped before its first checkpoint" in capfd.readouterr().err
+    assert not (out / "metrics.jsonl").exists() and not (out / "eval").exists()
+    assert (out / "state.safetensors").exists()
+
+
+def test_resuming_a_read_only_run_is_one_line(tmp_path, tiny_gan_run, cli, error_line, monkeypatch):
+    import os
+
+    run = _copy(tiny_gan_run, tmp_path)
+    real_access = os.access  # root ignores permission bits: pretend it is a read-only mount
+    monkeypatch.setattr(os, "access", lambda p, mode, **k: (False if str(p) == str(run) and mode & os.W_OK
+                                                            else real_access(p, mode)))
+    text = error_line(cli("train", "gan", "--resume", run, "--steps", 2, ok=False))
+    assert "not writable" in text and "copy the run" in text
+
+
+def test_a_newline_in_a_run_folders_name_keeps_the_error_on_one_line(tmp_path, tiny_gan_run, cli, error_line):
+    import shutil
+
+    run = tmp_path / "two\nlines"
+    shutil.copytree(tiny_gan_run, run)
+    (run / "log.jsonl").unlink()
+    (run / "log.jsonl").symlink_to(tmp_path / "outside.txt")
+    text = error_line(cli("train", "gan", "--resume", run, "--steps", 2, ok=False))
+    assert "two\\nlines/log.jsonl is a symbolic link" in text
+
+
+@pytest.mark.parametrize("name", ["log.jsonl", ".lock"])
+def test_a_log_or_lock_hard_linked_to_another_file_is_refused(tmp_path, tiny_gan_run, cli, error_line, name):
+    import os
+
+    run = _copy(tiny_gan_run, tmp_path)
+    victim = tmp_path / "victim.txt"  # appended to, or truncated to "pid N", through the shared inode
+    victim.write_text("someone's file\n")
+    (run / name).unlink()
+    os.link(victim, run / name)
+    text = error_line(cli("train", "gan", "--resume", run, "--steps", 2, ok=False))
+    assert f"{run / name} has 2 hard links" in text
+    assert victim.read_text() == "someone's file\n"

@@ -102,3 +102,18 @@ def test_a_missing_held_out_folder_is_one_line_before_any_step(tmp_path, cli):
                  "--eval-b", "shapes", "--out", run, ok=False)
     assert result.exit_code != 0 and f"--eval-a {tmp_path / 'nope'}: no such file or folder" in result.output
     assert "Traceback" not in result.output and not run.exists()
+
+
+def test_an_edited_best_file_or_undecodable_log_is_not_trusted_on_resume(tmp_path):
+    from safetensors.torch import save_file
+
+    from translate.run_metrics import RunMetrics
+
+    (tmp_path / "metrics.jsonl").write_bytes(b'{"step": 2, "fid": 3.0}\n\xff\xfe{"step": 9')  # cut short, not UTF-8
+    for value in ("abc", "nan", "-inf"):
+        save_file({"w": torch.zeros(1)}, str(tmp_path / "best.safetensors"),
+                  metadata={"best_metric": "fid", "best_value": value})
+        metrics = RunMetrics(tmp_path, keep_best="fid")
+        metrics.resume(5)
+        assert metrics.best is None, value  # the next evaluation writes a new best
+    assert read_records(tmp_path / "metrics.jsonl") == [{"step": 2, "fid": 3.0}]

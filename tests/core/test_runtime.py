@@ -92,3 +92,15 @@ def test_adam_uses_the_fused_kernel_where_torch_has_one():
         results.append(p.detach())
     torch.testing.assert_close(results[0], results[1], rtol=0, atol=1e-6)
     assert not torch.equal(results[0], torch.ones(4, 3))
+
+
+def test_unknown_devices_and_precisions_are_one_line():
+    import pytest
+
+    from translate.errors import UserError
+    from translate.runtime import pick_device, pick_precision
+
+    with pytest.raises(UserError, match="device 'tpu': give one of auto, cpu, cuda, mps"):
+        pick_device("tpu")
+    with pytest.raises(UserError, match="precision 'fp8'"):
+        pick_precision("fp8", torch.device("cpu"))

@@ -43,3 +43,26 @@ def test_training_says_what_it_is_doing_before_the_first_step(tmp_path, cli_subp
     lines = proc.stderr.splitlines()
     assert lines[0].startswith("training gan") and lines[1].startswith("reading data (--data shapes)")
     assert "building networks on cpu" in lines[2] and lines[3].startswith("step 1/3")
+
+
+@pytest.mark.slow  # a subprocess that trains with a worker process: ~10 s on 2 cores
+def test_a_killed_data_loader_worker_saves_the_run_and_is_one_line(tmp_path):
+    """The kernel's OOM killer (here kill -9) taking a DataLoader worker: torch raises from its
+    SIGCHLD handler anywhere in the step; the run is saved and the error names --workers."""
+    import os
+    import signal
+    import subprocess
+
+    from helpers import popen_translate, wait_for_steps
+
+    run = tmp_path / "run"
+    proc = popen_translate("train", "gan", "--data", "shapes", "--size", "16", "--features", "4", "--steps", "100000",
+                           "--batch-size", "4", "--workers", "1", "--sample-every", "0", "--out", run)
+    wait_for_steps(run / "log.jsonl", 2)
+    workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    os.kill(int(workers[0]), signal.SIGKILL)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in err, err
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("Error: DataLoader worker") and "--workers" in line and f"--resume {run}" in line
+    assert (run / "state.safetensors").is_file()

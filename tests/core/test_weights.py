@@ -497,11 +497,41 @@ def test_reader_refuses_code_truncation_and_junk_without_running_anything(tmp_pa
             read_torch_weights(tmp_path / name)
         message = str(err.value)
         assert name in message and "\n" not in message, message
+        # torch's advice to its callers (load again with weights_only=False: run the code) is never relayed
+        assert "weights_only" not in message and "not a PyTorch file" not in message, message
     assert not marker.exists()
-    with pytest.raises(UserError, match="holds more than tensors"):
+    with pytest.raises(UserError, match=r"names the Python object (io|builtins)\.open, so reading it would run code"):
         read_torch_weights(tmp_path / "evil.pth")
-    with pytest.raises(UserError, match="TorchScript archive"):
+    with pytest.raises(UserError, match="TorchScript archive: a program"):
         read_torch_weights(tmp_path / "torchscript.pt")
+
+
+@pytest.mark.parametrize("make", [
+    lambda: torch.zeros(1).expand(2048, 2048, 3, 3),  # stride 0: 4 bytes declared as 151 MB
+    lambda: torch.as_strided(torch.zeros(4096), (2048, 2048), (1, 1)),  # overlapping rows
+], ids=["stride-0", "overlapping"])
+def test_tensors_that_repeat_their_values_are_refused_before_anything_is_built(tmp_path, make):
+    torch.save({"params_ema": {"conv_first.weight": make(), "conv_first.bias": torch.zeros(2048)}},
+               tmp_path / "tiny.pth")
+    assert (tmp_path / "tiny.pth").stat().st_size < 40_000  # declaring 17 MB (overlapping) or 151 MB (stride 0)
+    with pytest.raises(UserError, match=r"tensor 'conv_first.weight' \(2048×2048.*repeats or overlaps its values"):
+        read_torch_weights(tmp_path / "tiny.pth")
+
+
+def test_tensors_sharing_bytes_and_files_over_the_value_cap_are_refused(tmp_path, monkeypatch):
+    import translate.weights
+
+    one = torch.randn(64, 64)
+    torch.save({"a.weight": one, "b.weight": one.view(64, 64)}, tmp_path / "shared.pth")
+    with pytest.raises(UserError, match="'b.weight' shares its bytes with another tensor"):
+        read_torch_weights(tmp_path / "shared.pth")
+    monkeypatch.setattr(translate.weights, "MAX_VALUES", 1000)
+    torch.save({"a.weight": torch.zeros(40, 40)}, tmp_path / "big.pth")
+    with pytest.raises(UserError, match="more than 1,000 values"):
+        read_torch_weights(tmp_path / "big.pth")
+    sliced = torch.randn(8, 16)[:, :4]  # a slice with gaps is stored whole: it owns its values
+    torch.save({"a.weight": sliced}, tmp_path / "slice.pth")
+    assert torch.equal(read_torch_weights(tmp_path / "slice.pth")["a.weight"], sliced)
 
 
 # ---- training our own RRDB ------------------------------------------------------------------------

@@ -24,17 +24,18 @@ def expand_inputs(inputs: tuple[str, ...]) -> list[tuple[Path, Path]]:
     a folder input; if two inputs would get the same name, every name becomes relative to the
     inputs' common folder (a/x.png and b/x.png stay apart). A file given twice is used once."""
     from ..data.images import IMAGE_EXTENSIONS, find_images
+    from ..video import CLIP_EXTENSIONS
 
     found: list[tuple[Path, Path]] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found += [(p, p.relative_to(path)) for p in find_images(path, "input")]
+            found += [(p, p.relative_to(path)) for p in find_images(path, "input", IMAGE_EXTENSIONS + CLIP_EXTENSIONS)]
         elif path.is_file():
             found.append((path, Path(path.name)))
         elif any(ch in item for ch in "*?["):
             matches = sorted(Path(p) for p in glob.glob(item, recursive=True)
-                             if Path(p).suffix.lower() in IMAGE_EXTENSIONS)
+                             if Path(p).suffix.lower() in IMAGE_EXTENSIONS + CLIP_EXTENSIONS)
             if not matches:
                 raise UserError(f"input {item}: the pattern matches no image")
             found += [(p, Path(p.name)) for p in matches]
@@ -54,21 +55,25 @@ def plan_outputs(files: list[tuple[Path, Path]], out: str | Path, suffix: str, f
     output over an input or over another output, no existing file replaced without --overwrite.
     ``out`` is a file name only for a single input; a trailing slash always makes it a folder."""
     from ..data.images import IMAGE_EXTENSIONS
+    from ..video import CLIP_EXTENSIONS, check_output_kind
 
     _check_suffix(suffix)
     says_folder = str(out).endswith(("/", os.sep))  # Path() drops the slash that says "folder"
     out = Path(out)
-    looks_like_file = out.suffix.lower() in IMAGE_EXTENSIONS and not says_folder and not out.is_dir()
+    writable = IMAGE_EXTENSIONS + CLIP_EXTENSIONS
+    looks_like_file = out.suffix.lower() in writable and not says_folder and not out.is_dir()
     single_file = len(files) == 1 and out.suffix != "" and not says_folder and not out.is_dir()
     if single_file and not looks_like_file:
-        raise UserError(f"-o {out}: '{out.suffix}' is not an image format ({', '.join(IMAGE_EXTENSIONS)}); "
-                        "give a file name with one of these, or a folder")
+        raise UserError(f"-o {out}: '{out.suffix}' is not {output_formats(files[0][0])}; give a file name with "
+                        "one of these, or a folder")
     if len(files) > 1 and out.is_file():
         raise UserError(f"-o {out} is a file, but there are {len(files)} inputs; give a folder")
     if len(files) > 1 and looks_like_file:
         raise UserError(f"-o {out} looks like an image file name, but there are {len(files)} inputs; give a folder "
                         f"(e.g. -o {out.with_suffix('')}), or end it with '/' if you want a folder of that name")
     jobs = [(src, out if single_file else out / _output_name(name, suffix, fmt)) for src, name in files]
+    for src, dst in jobs:
+        check_output_kind(src, dst)
     _check_collisions(jobs)
     taken = [dst for _, dst in jobs if dst.exists()]
     if taken and not overwrite:
@@ -76,6 +81,18 @@ def plan_outputs(files: list[tuple[Path, Path]], out: str | Path, suffix: str, f
                         "another -o / --suffix")
     _check_writable(jobs)
     return jobs
+
+
+def output_formats(src: Path) -> str:
+    """The formats the output of ``src`` may take, in words."""
+    from ..data.images import IMAGE_EXTENSIONS
+    from ..video import GIF_EXTENSION, VIDEO_EXTENSIONS, is_clip
+
+    if src.suffix.lower() == GIF_EXTENSION:
+        return f"a GIF, as the input is ({GIF_EXTENSION})"
+    if is_clip(src):
+        return f"a video format ({', '.join(VIDEO_EXTENSIONS)})"
+    return f"an image format ({', '.join(IMAGE_EXTENSIONS)})"
 
 
 def _check_suffix(suffix: str) -> None:
@@ -87,7 +104,10 @@ def _check_suffix(suffix: str) -> None:
 
 
 def _output_name(name: Path, suffix: str, fmt: str | None) -> Path:
-    return name.with_name(name.stem + suffix + (FORMATS[fmt] if fmt else name.suffix))
+    from ..video import is_clip
+
+    keep = is_clip(name) or not fmt  # --format is for images; a clip keeps its container
+    return name.with_name(name.stem + suffix + (name.suffix if keep else FORMATS[fmt]))
 
 
 def _check_collisions(jobs: list[tuple[Path, Path]]) -> None:
@@ -124,7 +144,10 @@ def _unreadable(src: Path) -> str | None:
     """None for a file that decodes, else one line naming it and the fix."""
     from ..data.images import decodes
     from ..errors import DataError
+    from ..video import clip_problem, is_clip
 
+    if is_clip(src):
+        return clip_problem(src)
     try:
         decodes(src)
     except DataError as exc:  # already names the file and its fix (e.g. too many pixels)
@@ -155,6 +178,9 @@ def _check_writable(jobs: list[tuple[Path, Path]]) -> None:
 @click.option("--tile", type=int, default=None,
               help="process larger images in overlapping tiles of this size (bounds memory)  [default: 512]")
 @click.option("--overlap", type=int, default=None, help="tile overlap in pixels, blended  [default: 32]")
+@click.option("--tta", is_flag=True,
+              help="test-time augmentation: average over flipped/rotated copies (×8 or ×2 the time, as the "
+                   "plugin declares)")
 @click.option("--batch-size", type=int, default=8, show_default=True, help="images of equal size per batch")
 @click.option("--set", "extra", multiple=True, metavar="NAME=VALUE",
               help="an option of the plugin's apply hook (repeatable), e.g. --set direction=b2a")
@@ -164,18 +190,34 @@ def _check_writable(jobs: list[tuple[Path, Path]]) -> None:
 @click.option("--overwrite", is_flag=True, help="replace outputs that already exist")
 @click.option("--grid", is_flag=True, help="write input | output side by side, for a quick look")
 @click.option("--raw", is_flag=True, help="use the raw generator weights even when EMA weights exist")
+@click.option("--frames", metavar="A:B", default=None,
+              help="videos and GIFs: only frames A to B, B left out, counted from 0 like a Python slice "
+                   "(0:100 = the first 100, 250: = from 250 on), to try a piece first")
+@click.option("--crf", type=click.IntRange(0, 51), default=None,
+              help="video quality, lower is better and larger (x264's constant rate factor)  [default: 18]")
+@click.option("--trust-code", is_flag=True,
+              help="run CHECKPOINT even if it is a TorchScript .pt, a program that can do anything you can")
 @device_option
 @precision_option
-def apply(checkpoint, inputs, out, direction, tile, overlap, batch_size, extra, suffix, fmt, overwrite, grid,
-          raw, device, precision) -> None:
-    """Translate images with CHECKPOINT (a model.safetensors or its run folder)."""
+def apply(checkpoint, inputs, out, direction, tile, overlap, tta, batch_size, extra, suffix, fmt, overwrite, grid,
+          raw, frames, crf, trust_code, device, precision) -> None:
+    """Translate images with CHECKPOINT (a model.safetensors or its run folder, or a file from
+    translate export: .onnx, or .pt with --trust-code). Videos (.mp4, .mov, .mkv, .webm, .avi;
+    pip install 'translate-gan[video]') and GIFs are translated frame by frame, keeping their
+    timing and sound."""
     from ..inference import apply_files
+    from ..video import is_clip, parse_frames
 
     if batch_size < 1:
         raise UserError(f"--batch-size must be at least 1 (got {batch_size})")
+    piece = parse_frames(frames)
     jobs = plan_outputs(expand_inputs(inputs), out, suffix, fmt, overwrite)
+    clips = sum(is_clip(src) for src, _ in jobs)
+    if (piece is not None or crf is not None) and not clips:
+        raise UserError(f"{'--frames' if piece is not None else '--crf'} is for videos and GIFs, and no input is one")
     check_readable(jobs)
     written = apply_files(checkpoint, jobs, direction=direction, tile=tile, overlap=overlap,
                           batch_size=batch_size, use_ema=not raw, device=device, precision=precision,
-                          extra=extra, grid=grid)
-    click.echo(f"wrote {written} image(s) to {out}", err=True)
+                          extra=extra, grid=grid, trust_code=trust_code, tta=tta, frames=piece, crf=crf)
+    counts = [f"{written - clips} image(s)"] * (written > clips) + [f"{clips} video(s)"] * bool(clips)
+    click.echo(f"wrote {' and '.join(counts)} to {out}", err=True)

@@ -1,5 +1,7 @@
 """``translate data check|pair|split``: look at data before training, and convert between the
-two paired layouts (A|B side-by-side images, or two folders paired by file name)."""
+two paired layouts (A|B side-by-side images, or two folders paired by file name).
+``translate data get NAME`` / ``data list``: the public data sets that installed plugins know by
+name (:mod:`translate.catalogue`), downloaded into the cache and unpacked ready to train on."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import click
 
 @click.group("data")
 def data_group() -> None:
-    """Check data folders before training; pair or split image sets."""
+    """Get public data sets by name; check data folders before training; pair or split image sets."""
 
 
 @data_group.command("check")
@@ -70,3 +72,49 @@ def split(aligned: str, out: str, overwrite: bool) -> None:
     from ..data.doctor import split_folder
 
     click.echo(f"split {split_folder(aligned, out, overwrite)} image(s) into {out}/A and {out}/B", err=True)
+
+
+@data_group.command("get")
+@click.argument("name")
+@click.option("-o", "--out", type=click.Path(file_okay=False), default=None,
+              help="folder to unpack into  [default: data/NAME]")
+@click.option("--overwrite", is_flag=True, help="replace the folder at -o if it is not empty")
+@click.option("--offline", is_flag=True, default=None,
+              help="use the cache only, never the network (also TRANSLATE_OFFLINE=1)")
+def get(name: str, out: str | None, overwrite: bool, offline: bool | None) -> None:
+    """Download the data set NAME (see 'translate data list') and unpack it for training.
+
+    The archive is kept in the cache (TRANSLATE_HOME) and checked; the folder is laid out as its
+    publisher lays it out, and the command to train on it is printed.
+
+    \b
+    translate data get horse2zebra              # → data/horse2zebra/trainA, trainB, testA, testB
+    translate data get pix2pix/facades -o facades
+    """
+    from pathlib import Path
+
+    from ..catalogue import get_dataset, next_command, require
+
+    entry = require("datasets", name)
+    folder = get_dataset(entry, Path(out) if out else None, overwrite=overwrite, offline=offline or None)
+    click.echo(f"{entry.qualified}: {entry.get('layout')} in {folder}", err=True)
+    command = next_command(entry, folder)
+    click.echo(f"next: {command}" if command else f"unpacked to {folder}")
+
+
+@data_group.command("list")
+def list_datasets() -> None:
+    """The data sets that installed plugins know by name: size, licence, and whether each is
+    already here (data/NAME) or in the cache."""
+    from ..catalogue import dataset_status, display_name, entries, human_size
+
+    known = entries("datasets")
+    if not known:
+        click.echo("no installed plugin lists data sets")
+        return
+    rows = [(display_name(e, known), e.plugin, human_size(e.size), dataset_status(e), e.get("description", ""))
+            for e in known]
+    width = max(len(r[0]) for r in rows)
+    click.echo(f"{'NAME':<{width}}  {'PLUGIN':<10} {'SIZE':>9}  {'STATUS':<18} DESCRIPTION")
+    for name, plugin, size, status, description in rows:
+        click.echo(f"{name:<{width}}  {plugin:<10} {size:>9}  {status:<18} {description}")

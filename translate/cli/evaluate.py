@@ -37,10 +37,13 @@ COMMAND_OPTIONS = ("n", "seed", "size", "inception_weights", "lpips_weights", "l
               help="another option of the plugin's evaluation, e.g. another plugin's data flag (repeatable)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object (metrics, protocol, notes)")
 @click.option("--raw", is_flag=True, help="use the raw generator weights even when EMA weights exist")
+@click.option("--tta", is_flag=True,
+              help="test-time augmentation, as translate apply --tta: the networks average over flipped/rotated "
+                   "copies (×8 or ×2 the time, as the plugin declares)")
 @device_option
 @click.pass_context
 def evaluate(ctx, checkpoint, out, count, size, seed, inception_weights, lpips_weights, lpips_heads, settings,
-             as_json, raw, device) -> None:
+             as_json, raw, tta, device) -> None:
     """Evaluate CHECKPOINT and print its metrics, each with its protocol.
 
     Give the test data with the plugin's data flags, as for training (translate train PLUGIN
@@ -61,12 +64,19 @@ def evaluate(ctx, checkpoint, out, count, size, seed, inception_weights, lpips_w
     from ..plugin import parse_options
 
     checkpoint, given = split_flags(checkpoint, ctx.args)
+    from ..catalogue import resolve_checkpoint
+
+    checkpoint = str(resolve_checkpoint(checkpoint))  # a released model's name: fetched and imported
     plugin = plugin_of(read_model_metadata(checkpoint), Path(checkpoint))  # flags are checked before the load
     if not plugin.can("evaluate"):
         raise UserError(f"plugin '{plugin.name}' has no evaluation; its checkpoints support "
                         f"{', '.join(h for h in ('sample', 'apply') if plugin.can(h))}")
     if size is not None and size < 1:
         raise UserError(f"--size {size}: give a positive size")
+    if tta:
+        from ..tta import mode_of
+
+        mode_of(plugin, tta)  # refused before the model loads
     flags, options = plugin_flags(plugin, given)
     model = load_model(checkpoint, device, use_ema=not raw, plugin=plugin)
     extra = parse_options(model.plugin, "evaluate", settings)
@@ -75,7 +85,7 @@ def evaluate(ctx, checkpoint, out, count, size, seed, inception_weights, lpips_w
                                     "size": size}.items() if v is not None})
     report = evaluate_report(model.plugin, model.modules, model.config, out, flags, n=count, seed=seed,
                              inception_weights=inception_weights, train_options=model.options,
-                             train_data=model.data, **extra)
+                             train_data=model.data, tta=tta, **extra)
     if as_json:
         click.echo(report.path.read_text() if report.path else json.dumps({"metrics": report.metrics}))
         return

@@ -27,7 +27,8 @@ DEFAULT_OPSET = 17  # translate.export.DEFAULT_OPSET (not imported here: that mo
 @click.option("--raw", is_flag=True, help="export the raw generator weights even when EMA weights exist")
 @overwrite_option
 @click.option("--info", is_flag=True, help="print the metadata of PATH, an exported .onnx or .pt file, and exit")
-def export(path, out, fmt, direction, extra, opset, no_check, raw, overwrite, info) -> None:
+@click.option("--trust-code", is_flag=True, help="with --info: open PATH even if it is a TorchScript .pt (a program)")
+def export(path, out, fmt, direction, extra, opset, no_check, raw, overwrite, info, trust_code) -> None:
     """Export the network of PATH (a model.safetensors or its run folder) to ONNX or TorchScript.
 
     The file takes what apply takes, float32 N×C×H×W images in [-1, 1] of any size (padding
@@ -43,7 +44,7 @@ def export(path, out, fmt, direction, extra, opset, no_check, raw, overwrite, in
     if info:
         from ..exported import describe, read_metadata
 
-        for line in describe(read_metadata(path)):
+        for line in describe(read_metadata(path, trust_code)):
             click.echo(line)
         return
     if out is None:

@@ -20,7 +20,8 @@ import click
 @click.option("--set", "settings", multiple=True, metavar="NAME=VALUE",
               help="an option of the plugin's import (e.g. direction=b2a, reverse=OTHER.pth for a CycleGAN "
                    "generator file) or a config field to record (e.g. direction=BtoA for pix2pix); repeatable")
-def import_weights(file, out, plugin, arch, settings) -> None:
+@click.option("--overwrite", is_flag=True, help="replace the checkpoint at -o if it already exists")
+def import_weights(file, out, plugin, arch, settings, overwrite) -> None:
     """Make a translate checkpoint of weights released by another project.
 
     FILE is a .pth / .pt state dict (read with torch.load(weights_only=True): tensors only, no
@@ -33,9 +34,14 @@ def import_weights(file, out, plugin, arch, settings) -> None:
     translate import facades_label2photo.pth -o facades.safetensors # pix2pix U-Net
     translate import RealESRGAN_x4plus.pth -o x4plus.safetensors    # ×4 super-resolution
     """
+    from pathlib import Path
+
+    from ..errors import UserError
     from ..importing import import_weights as run
 
-    result = run(file, out, plugin=plugin, arch=arch, settings=settings)
+    if Path(file).is_dir():
+        raise UserError(f"{file}: a folder, not a weights file; pass the .pth, .pt or .safetensors file itself")
+    result = run(file, out, plugin=plugin, arch=arch, settings=settings, overwrite=overwrite)
     click.echo(f"{file}: {result.layout} → plugin '{result.plugin}' ({', '.join(result.modules)})", err=True)
     for note in result.notes:
         click.echo(f"  note: {note}", err=True)

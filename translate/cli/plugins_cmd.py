@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import click
 
 from ..errors import PluginError
@@ -12,7 +15,14 @@ from ..errors import PluginError
               help="import each plugin to show its description and catch broken ones")
 def plugins(check: bool) -> None:
     """List installed plugins: name, version, distribution, description; broken ones marked."""
-    from ..registry import DISABLE_ENV, clash_message, disabled_names, discover, scan
+    from ..registry import (
+        DISABLE_ENV,
+        clash_message,
+        disabled_names,
+        discover,
+        registered_names,
+        scan,
+    )
 
     found = discover()
     clashes = scan().clashes
@@ -30,8 +40,10 @@ def plugins(check: bool) -> None:
         click.echo(f"{status}{name:<12} {info.version:<10} {info.distribution:<28} {description}")
     for name, infos in clashes.items():
         click.echo(f"CLASH  {name:<12} {clash_message(name, infos)}")
+    registered = registered_names()
     for name in sorted(disabled_names()):
-        click.echo(f"disabled {name} (by {DISABLE_ENV})")
+        unknown = "" if name in registered else ": no installed plugin has this name (misspelt?)"
+        click.echo(f"disabled {name!r} (by {DISABLE_ENV}){unknown}" if unknown else f"disabled {name} (by {DISABLE_ENV})")
     if broken:
         click.echo(f"{broken} broken plugin(s); the others work normally", err=True)
 
@@ -59,19 +71,31 @@ def new(name: str, directory: str | None, kind: str) -> None:
 @click.argument("target")
 @click.option("--workdir", type=click.Path(file_okay=False), default=None,
               help="keep the check's data and runs here (default: a temporary folder)")
-def check(target: str, workdir: str | None) -> None:
+@click.option("--timeout", type=click.FloatRange(min=0), default=120, show_default=True, metavar="SECONDS",
+              help="time limit of each check; a hook that runs longer fails it, named (0: no limit)")
+def check(target: str, workdir: str | None, timeout: float) -> None:
     """Check plugin TARGET (an installed name, or package.module:Class) against the contract.
 
     \b
     Runs, on data the plugin names or the check writes: contract and hook signatures, config
     round trip through checkpoint metadata, build, two training steps, checkpoint reload,
-    apply/sample output shape and range, and resume equality. Exits 1 if any check fails.
+    apply/sample output shape and range, and resume equality. Each line is printed as its check
+    ends. Exits 1 if any check fails.
     """
     from ..testing import check_plugin
 
-    results = check_plugin(target, workdir)
-    for result in results:
-        click.echo(result.line())
+    def report(result) -> None:
+        click.echo(result.line())  # at once, also into a pipe: the lines so far show where it stands
+
+    def stuck(result) -> None:
+        """A hook stuck in code that ignores signals cannot be stopped from inside: say so, and go."""
+        report(result)
+        click.echo(f"{target}: check '{result.name}' did not stop; exiting", err=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
+
+    results = check_plugin(target, workdir, timeout=timeout or None, report=report, on_stuck=stuck)
     failed = [r for r in results if not r.ok]
     click.echo(f"{target}: {len(results) - len(failed)} of {len(results)} checks passed", err=True)
     if failed:

@@ -17,7 +17,9 @@ def check_overwrite(out: Path, count: int, overwrite: bool) -> None:
         return
     refuse_existing_file(out, overwrite)
     if out.is_dir():
-        taken = [p for p in (out / f"{i:05d}.png" for i in range(count)) if p.exists()]
+        # the folder's entries, not count names: -n is only bounded later, by what the samples weigh
+        taken = sorted(p for p in out.iterdir() if p.suffix == ".png" and p.stem.isdigit() and len(p.stem) >= 5
+                       and f"{int(p.stem):05d}" == p.stem and int(p.stem) < count)
         if taken:
             raise UserError(f"{len(taken)} output(s) already exist: {listing(taken)}; pass --overwrite to replace them, "
                             "or another -o")

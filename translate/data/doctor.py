@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import UserError, listing
 from .images import EXIF_SWAPS_AXES, decodes, find_images, max_pixels, read_uint8, write_image
 
 @dataclass
@@ -96,8 +96,12 @@ def describe(report: FolderReport, label: str, size: int | None = None, channels
         lines.append(f"  UNREADABLE {f.path}: {f.problem}")
     if len(report.bad) > 10:
         lines.append(f"  ... and {len(report.bad) - 10} more unreadable")
-    for group in report.duplicates()[:5]:
-        lines.append(f"  DUPLICATE content: {', '.join(str(p.relative_to(report.root)) for p in group)}")
+    groups = report.duplicates()
+    for group in groups[:5]:  # a few names of each group and its size: 20,000 copies must not make one huge line
+        lines.append(f"  DUPLICATE content ({len(group)} files): "
+                     f"{listing([p.relative_to(report.root) for p in group], 5)}")
+    if len(groups) > 5:
+        lines.append(f"  ... and {len(groups) - 5} more group(s) of duplicates")
     return lines
 
 
@@ -164,11 +168,12 @@ def pair_folders(a: str | Path, b: str | Path, out: str | Path, overwrite: bool 
     if problems or ra.bad or rb.bad:
         bad = [f"unreadable: {', '.join(str(f.path) for f in (ra.bad + rb.bad)[:3])}"] if ra.bad or rb.bad else []
         raise UserError("cannot pair: " + "; ".join([p.strip() for p in problems] + bad) + "; fix those files first")
+    out = Path(out)
+    _refuse_output_in_input(out, {"A": a, "B": b})
     na, nb = named(ra), named(rb)
     keys = sorted(set(na) & set(nb))
     if not keys:
         raise UserError(f"{a} and {b} have no file names in common; pairs are matched by name (without extension)")
-    out = Path(out)
     jobs = [(out / f"{k}.png", na[k].path, nb[k].path) for k in keys]
     _refuse_existing([dst for dst, _, _ in jobs], overwrite)
     for dst, pa, pb in jobs:
@@ -185,6 +190,8 @@ def split_folder(aligned: str | Path, out: str | Path, overwrite: bool = False) 
         bad = [f"unreadable: {', '.join(str(f.path) for f in report.bad[:3])}"] if report.bad else []
         raise UserError("cannot split: " + "; ".join([p.strip() for p in problems] + bad) + "; fix those files first")
     out = Path(out)
+    for half in ("A", "B"):
+        _refuse_output_in_input(out / half, {"ALIGNED": aligned}, shown=out)
     jobs = []
     for f in report.good:
         rel = f.path.relative_to(report.root).with_suffix(".png")
@@ -196,6 +203,17 @@ def split_folder(aligned: str | Path, out: str | Path, overwrite: bool = False) 
         write_image(dst_a, img[:, :half].astype(np.float32) / 255.0)
         write_image(dst_b, img[:, half:].astype(np.float32) / 255.0)
     return len(jobs)
+
+
+def _refuse_output_in_input(out: Path, inputs: dict[str, str | Path], shown: Path | None = None) -> None:
+    """An output folder that is an input folder, or lies inside one, would mix the written images
+    into the input (read back by the next run, or replaced with --overwrite)."""
+    where = out.resolve()
+    for name, folder in inputs.items():
+        source = Path(folder).resolve()
+        if where == source or source in where.parents:
+            raise UserError(f"-o {shown or out}: writes into the input folder {name} ({folder}); choose an -o "
+                            "outside it")
 
 
 def _refuse_existing(paths: list[Path], overwrite: bool) -> None:

@@ -17,21 +17,25 @@ DEFAULT_MAX_PIXELS = 2 * 89_478_485  # PIL's own error threshold (2 × its warni
 SCAN_DECODE_PIXELS = 4_000_000  # images up to this many pixels are fully decoded when scanned
 
 
-def find_images(folder: str | Path, flag: str = "--data") -> list[Path]:
-    """All images under ``folder``, recursively, in a stable order."""
+def find_images(folder: str | Path, flag: str = "--data", extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> list[Path]:
+    """All images (files ending in one of ``extensions``) under ``folder``, recursively, in a stable order."""
     folder = Path(folder)
     if not folder.exists():
         raise UserError(f"{flag} {folder}: no such folder; pass a folder of images")
     if not folder.is_dir():
         raise UserError(f"{flag} {folder}: not a folder; pass the folder that holds the images")
-    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in extensions and p.is_file()
                    and not p.name.startswith("."))
     if not paths:
         raise UserError(
-            f"{flag} {folder}: no images found (looked recursively for {', '.join(IMAGE_EXTENSIONS)}); "
+            f"{flag} {folder}: no images found (looked recursively for {', '.join(extensions)}); "
             "point it at a folder that contains images"
         )
     return paths
+
+
+class TooLarge(DataError):
+    """An image over :func:`max_pixels`: refused from its header, before any pixel is decoded."""
 
 
 def max_pixels() -> int:
@@ -58,7 +62,7 @@ def _open(path: Path):
     w, h = img.size
     if w * h > max_pixels():
         img.close()
-        raise DataError(f"{path}: {w}×{h} is {w * h:,} pixels, more than the {max_pixels():,} allowed (a guard "
+        raise TooLarge(f"{path}: {w}×{h} is {w * h:,} pixels, more than the {max_pixels():,} allowed (a guard "
                         f"against decompression bombs); set {MAX_PIXELS_ENV}={w * h} to allow it")
     return img
 
@@ -96,22 +100,27 @@ def check_images(paths: list[Path], flag: str, skip_bad: bool) -> list[Path]:
     with their paths before training starts, or are skipped with a count and their names when
     ``skip_bad`` is set. Failing is the default because a silently shrinking dataset is worse than
     a clear error."""
-    good, bad = [], []
+    good, bad, large = [], [], []  # over the pixel limit is not "unreadable": it says so, and how to allow it
     for path in paths:
         try:
             decodes(path)
             good.append(path)
-        except DataError:
-            bad.append(path)
+        except TooLarge:
+            large.append(path)
         except Exception:  # any decoder failure (OSError, SyntaxError, zlib.error, ...) is the file's
             bad.append(path)
-    if bad and not skip_bad:
-        raise UserError(f"{flag}: {len(bad)} unreadable or truncated image(s): {listing(bad)}; delete or "
-                        "re-save them, or pass --skip-bad-images")
+    problems = []
     if bad:
+        problems.append(f"{len(bad)} unreadable or truncated image(s): {listing(bad)}")
+    if large:
+        problems.append(f"{len(large)} image(s) over the {max_pixels():,}-pixel limit ({MAX_PIXELS_ENV}, a guard "
+                        f"against decompression bombs): {listing(large)}")
+    if problems and not skip_bad:
+        raise UserError(f"{flag}: {'; '.join(problems)}; delete, shrink or re-save them, or pass --skip-bad-images")
+    if problems:
         import sys
 
-        print(f"warning: skipped {len(bad)} unreadable image(s) under {flag}: {listing(bad)}", file=sys.stderr)
+        print(f"warning: skipped under {flag}: {'; '.join(problems)}", file=sys.stderr)
     if not good:
         raise UserError(f"{flag}: none of the {len(paths)} image files could be read")
     return good
@@ -157,7 +166,9 @@ def float_pixels(img) -> np.ndarray:
     convert() would clip them to 0..255 integers and turn a [0, 1] image black. Any other range
     has no agreed meaning, so it is refused (the caller names the file)."""
     raw = np.asarray(img, dtype=np.float32)
-    if raw.size and not (np.isfinite(raw).all() and raw.min() >= 0 and raw.max() <= 1):
+    if raw.size and not np.isfinite(raw).all():
+        raise ValueError("NaN or infinite floating-point pixels; re-save it with finite values in [0, 1]")
+    if raw.size and not (raw.min() >= 0 and raw.max() <= 1):
         raise ValueError(f"floating-point pixels from {np.nanmin(raw):g} to {np.nanmax(raw):g}, not in [0, 1]; "
                          "save it as an 8- or 16-bit image, or scale it to [0, 1]")
     return raw
@@ -174,6 +185,56 @@ def read_image(path: str | Path, channels: int = 3) -> LoadedImage:
     except Exception as exc:  # OSError, SyntaxError, zlib.error, ...: the file is at fault
         raise DataError(f"{path}: cannot read image ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
                         "delete or re-save it") from None
+
+
+LEVEL_PEAKS = {"L": 255.0, "RGB": 255.0, "I;16": 65535.0, "I;16B": 65535.0, "I;16L": 65535.0, "I": 65535.0, "F": 1.0}
+STRIP_PIXELS = 1 << 18  # pixels per strip of rows when a whole image is read piecewise (a few MB of floats)
+
+
+def open_upright(path: str | Path):
+    """A decoded image as PIL holds it (1-4 bytes a pixel, no float copy), upright as its EXIF
+    says, in one of the modes of LEVEL_PEAKS: palette expanded, alpha dropped, CMYK and the like
+    as RGB, float pixels checked to lie in [0, 1]. For commands that read large images in strips
+    (:func:`pixel_rows`); the caller closes it. Errors are one line naming the file."""
+    from PIL import ImageOps
+
+    try:
+        upright = _open(Path(path))  # not a with-block: closing a PIL image frees its pixels too
+        upright.load()  # a single-frame file's handle is closed by PIL once it is read
+        ImageOps.exif_transpose(upright, in_place=True)
+        if upright.mode not in LEVEL_PEAKS:
+            upright = upright.convert("RGBA" if upright.mode in ("P", "PA") else upright.mode).convert(
+                "L" if upright.mode in ("LA", "La") else "RGB")
+        if upright.mode == "F":  # checked strip by strip: float_pixels' rule without a second whole copy
+            for top, bottom in strips(upright.height, upright.width):
+                float_pixels(upright.crop((0, top, upright.width, bottom)))
+        return upright
+    except DataError:
+        raise
+    except Exception as exc:  # OSError, SyntaxError, zlib.error, MemoryError, ...: the file is at fault
+        raise DataError(f"{path}: cannot read image ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                        "delete or re-save it") from None
+
+
+def pixel_rows(img, top: int = 0, bottom: int | None = None) -> np.ndarray:
+    """Rows ``top:bottom`` of an :func:`open_upright` image as an h×W×C float32 array in [0, 1]
+    (C = 1 or 3), computed as :func:`decode_image` computes the whole image."""
+    bottom = img.height if bottom is None else bottom
+    rows = np.asarray(img.crop((0, top, img.width, bottom)), dtype=np.float32)
+    if img.mode == "F":
+        rows = np.clip(rows, 0, 1)
+    elif LEVEL_PEAKS[img.mode] != 255.0:
+        rows = np.clip(rows / np.float32(LEVEL_PEAKS[img.mode]), 0, 1)
+    else:
+        rows /= np.float32(255.0)
+    return rows[..., None] if rows.ndim == 2 else rows
+
+
+def strips(height: int, width: int, overlap: int = 0) -> list[tuple[int, int]]:
+    """(top, bottom) row ranges of about STRIP_PIXELS pixels each covering ``height`` rows, each
+    reaching ``overlap`` rows into the next (a filter window's reach)."""
+    step = max(1, STRIP_PIXELS // max(width, 1), 2 * overlap)  # the overlap is recomputed: keep it a third or less
+    return [(top, min(height, top + step + overlap)) for top in range(0, max(height - overlap, 1), step)]
 
 
 def read_uint8(path: str | Path, channels: int = 3, min_side: int = 0) -> np.ndarray:

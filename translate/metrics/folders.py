@@ -4,8 +4,10 @@
   ``translate.metrics.fid`` statistics); folders may hold any sizes and modes.
 * PSNR, SSIM and LPIPS need pairs: images whose relative paths match without the extension
   (``real/a/x.png`` ↔ ``fake/a/x.jpg``). They are averaged over the pairs (per-image values first,
-  as SR benchmarks do). A fake image of another size is resized to its real image's size
-  (bicubic with antialiasing) and the result says how many were.
+  as SR benchmarks do). When a pair's sizes differ, the larger image is reduced to the smaller's
+  size (PIL bicubic, antialiased; nothing is enlarged, so a pair costs no more than its files)
+  and the result says how many were. Pairs are read in strips of rows: no float copy of a whole
+  image is made.
 * LPIPS is skipped with a note when its weights are not on this machine, unless it was asked for
   (``lpips=True`` or a weight file given), which makes a missing file an error.
 
@@ -23,10 +25,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..data.images import check_images, find_images, read_image
+from ..data.images import check_images, find_images, image_size, open_upright, pixel_rows, strips
 from ..errors import UserError, listing
 from .fid import KID_SUBSET_SIZE, KID_SUBSETS, feature_statistics, frechet_distance, kernel_inception_distance
-from .image_quality import PEAK, SSIM_WINDOW, psnr, ssim, ssim_window
+from .image_quality import PEAK, SSIM_WINDOW, levels, ssim_sum, ssim_window
 from .inception import InceptionFeatures, extract_features, load_inception
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -61,32 +63,88 @@ def pair_images(real_root: Path, real: list[Path], fake_root: Path, fake: list[P
     return [(real_keys[k], fake_keys[k]) for k in keys], notes
 
 
-def _as_tensor(path: Path) -> torch.Tensor:
-    """1×3×H×W float32 in [0, 1] (grayscale repeated, alpha dropped, 16-bit kept)."""
-    return torch.from_numpy(np.ascontiguousarray(read_image(path, channels=3).pixels.transpose(2, 0, 1)))[None]
+# LPIPS runs its backbone on whole images: above these sizes its activations alone pass ~1 GB
+LPIPS_MAX_PIXELS = {"alex": 4 * 2**20, "vgg": 2**20}
 
 
+def open_pair(real_path: Path, fake_path: Path):
+    """The two images of a pair, decoded as PIL holds them (:func:`open_upright`), at one size:
+    when they differ, the larger (by pixels; the fake on a tie) is reduced to the smaller's
+    size with PIL's antialiased bicubic before the smaller is decoded. Nothing is enlarged, so
+    a pair never costs more than its two files decoded at their own sizes. Returns (real,
+    fake, resized?)."""
+    from PIL import Image
+
+    real_size, fake_size = image_size(real_path), image_size(fake_path)
+    if real_size == fake_size:
+        return open_upright(real_path), open_upright(fake_path), False
+    larger_is_real = real_size[0] * real_size[1] > fake_size[0] * fake_size[1]
+    big_path, small_path = (real_path, fake_path) if larger_is_real else (fake_path, real_path)
+    big = open_upright(big_path)
+    small_size = fake_size if larger_is_real else real_size
+    reduced = big.resize(small_size, Image.BICUBIC)
+    big.close()
+    small = open_upright(small_path)
+    return (reduced, small, True) if larger_is_real else (small, reduced, True)
+
+
+def _rows(img, top: int, bottom: int, left: int, right: int, channels: int) -> torch.Tensor:
+    """Rows and columns of a pair image as a 1×C×h×w float32 tensor in [0, 1] (gray repeated
+    when its partner has colour)."""
+    rows = pixel_rows(img, top, bottom)[:, left:right]
+    if rows.shape[2] != channels:
+        rows = np.repeat(rows, channels, axis=2)
+    return torch.from_numpy(np.ascontiguousarray(rows.transpose(2, 0, 1)))[None]
+
+
+def pair_psnr_ssim(real, fake, *, border: int, y_channel: bool, window: int | None) -> tuple[float, float | None]:
+    """PSNR and SSIM (None without a window) of two same-sized :func:`open_pair` images, read
+    in strips of rows so that no float copy of a whole image is made: the squared errors and
+    the SSIM map are summed strip by strip, each strip reaching ``window`` − 1 rows into the
+    next, which gives the numbers of :func:`psnr` and :func:`ssim` on the whole images."""
+    channels = 3 if y_channel else max(len(real.getbands()), len(fake.getbands()))  # Y is made from RGB
+    width, height = real.size
+    left, right, top, bottom = border, width - border, border, height - border
+    reach = 0 if window is None else window - 1
+    parts = strips(bottom - top, right - left, overlap=reach)
+    sq_error, sq_count, ssim_total, ssim_count = 0.0, 0, 0.0, 0
+    for index, (first, last) in enumerate(parts):
+        x, y = (levels(_rows(img, top + first, top + last, left, right, channels), y_channel) for img in (fake, real))
+        own = (parts[index + 1][0] if index + 1 < len(parts) else last) - first  # rows no later strip has
+        sq_error += float((x[..., :own, :] - y[..., :own, :]).pow(2).sum())
+        sq_count += x[..., :own, :].numel()
+        if window is not None:
+            total, count = ssim_sum(x, y, window)
+            ssim_total, ssim_count = ssim_total + total, ssim_count + count
+    mse = sq_error / sq_count
+    value = 10 * np.log10(PEAK ** 2 / mse) if mse > 0 else float("inf")
+    return float(value), (ssim_total / ssim_count if window is not None else None)
+
+
+def _as_tensor(img) -> torch.Tensor:
+    """A whole pair image as 1×3×H×W float32 in [0, 1], for LPIPS (which is size-capped)."""
+    return _rows(img, 0, img.height, 0, img.width, 3)
+
+
+def scored_size(real_path: Path, fake_path: Path) -> tuple[int, int]:
+    """The (W, H) at which a pair is scored: the smaller image's (see :func:`open_pair`)."""
+    real_size, fake_size = image_size(real_path), image_size(fake_path)
+    return real_size if real_size[0] * real_size[1] <= fake_size[0] * fake_size[1] else fake_size
 
 
 def check_crop_border(pairs: list[tuple[Path, Path]], crop_border: int) -> None:
     """A one-line error, before anything is measured, when ``crop_border`` pixels on each side
-    leave nothing of a real image of a pair (the fake is resized to it, so its size is the one
-    scored), naming the files, their sizes and the largest border that fits them all."""
+    leave nothing of a pair at the size it is scored at (the smaller image's), naming the real
+    files, those sizes and the largest border that fits them all."""
     if crop_border <= 0:
         return
-    from ..data.images import image_size
-
-    sizes = [(real, image_size(real)) for real, _ in pairs]
+    sizes = [(real, scored_size(real, fake)) for real, fake in pairs]
     small = [(real, size) for real, size in sizes if 2 * crop_border >= min(size)]
     if small:
         fits = (min(min(size) for _, size in sizes) - 1) // 2
         raise UserError(f"--crop-border {crop_border} leaves nothing of {len(small)} real image(s): "
                         f"{listing([f'{real} ({w}×{h})' for real, (w, h) in small])}; pass --crop-border {fits} "
                         "or less, or leave those images out")
-
-
-def _resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    return F.interpolate(image, size=size, mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
 
 
 def _lpips_model(net: str, backbone: str | Path | None, heads: str | Path | None, required: bool, device: str,
@@ -102,6 +160,20 @@ def _lpips_model(net: str, backbone: str | Path | None, heads: str | Path | None
         return None
 
 
+def lpips_problem(model, path: Path, size: tuple[int, int]) -> str | None:
+    """Why LPIPS cannot score a pair of ``size`` (W, H), or None: too small for its backbone, or
+    too large to run whole within the memory budget."""
+    width, height = size
+    if min(size) < model.spec.min_size:
+        return (f"{path} is smaller than the {model.spec.min_size}×{model.spec.min_size} pixels that LPIPS "
+                f"({model.net}) needs")
+    limit = LPIPS_MAX_PIXELS.get(model.net, min(LPIPS_MAX_PIXELS.values()))
+    if width * height > limit:
+        return (f"{path} ({width}×{height}) is larger than the {limit:,} pixels LPIPS ({model.net}) runs on whole "
+                "within the memory budget; crop the images, or compare with --no-lpips")
+    return None
+
+
 def paired_metrics(pairs: list[tuple[Path, Path]], *, y_channel: bool, crop_border: int, lpips_model,
                    lpips_required: bool, notes: list[str], progress: Progress | None = None) -> dict[str, Any]:
     """Mean PSNR, SSIM (and LPIPS when a model is given) over the pairs. Images too small for
@@ -115,33 +187,33 @@ def paired_metrics(pairs: list[tuple[Path, Path]], *, y_channel: bool, crop_bord
     small_window: list[str] = []  # "path (W×H, window N×N)": scored with a smaller window
     no_ssim: list[str] = []  # "path (W×H)": too small for any window
     for done, (real_path, fake_path) in enumerate(pairs, 1):
-        real, fake = _as_tensor(real_path), _as_tensor(fake_path)
-        if fake.shape != real.shape:
-            fake, resized = _resize(fake, tuple(real.shape[-2:])), resized + 1
-        psnrs.append(psnr(fake, real, border=crop_border, y_channel=y_channel).item())
-        height, width = (side - 2 * crop_border for side in real.shape[-2:])
+        real, fake, was_resized = open_pair(real_path, fake_path)
+        resized += was_resized
+        width, height = (side - 2 * crop_border for side in real.size)
         window = ssim_window(height, width)
         if window is None:
             no_ssim.append(f"{real_path} ({width}×{height})")
-        else:
-            if window != SSIM_WINDOW:
-                small_window.append(f"{real_path} ({width}×{height}, window {window}×{window})")
-            ssims.append(ssim(fake, real, border=crop_border, y_channel=y_channel, window=window).item())
+        elif window != SSIM_WINDOW:
+            small_window.append(f"{real_path} ({width}×{height}, window {window}×{window})")
+        psnr_value, ssim_value = pair_psnr_ssim(real, fake, border=crop_border, y_channel=y_channel, window=window)
+        psnrs.append(psnr_value)
+        if ssim_value is not None:
+            ssims.append(ssim_value)
         if lpips_model is not None:
-            if min(real.shape[-2:]) < lpips_model.spec.min_size:
-                message = (f"{real_path} is smaller than the {lpips_model.spec.min_size}×{lpips_model.spec.min_size} "
-                           f"pixels that LPIPS ({lpips_model.net}) needs")
+            problem = lpips_problem(lpips_model, real_path, real.size)
+            if problem:
                 if lpips_required:
-                    raise UserError(message)
-                notes.append(f"lpips skipped: {message}")
+                    raise UserError(problem)
+                notes.append(f"lpips skipped: {problem}")
                 lpips_model, lpipses = None, []
             else:
-                lpipses.append(lpips_distance(lpips_model, fake, real).item())
+                lpipses.append(lpips_distance(lpips_model, _as_tensor(fake), _as_tensor(real)).item())
+        real.close(), fake.close()
         if progress is not None:
             progress("pairs", done, len(pairs))
     if resized:
-        notes.append(f"{resized} fake image(s) differ in size from their real image and were resized to it "
-                     "(bicubic, antialiased) for psnr/ssim/lpips")
+        notes.append(f"{resized} fake image(s) differ in size from their real image; the larger of each such pair "
+                     "was reduced to the smaller's size (PIL bicubic, antialiased) for psnr/ssim/lpips")
     if small_window or no_ssim:  # sizes are after the border crop, which is what SSIM sees
         parts = []
         if small_window:
@@ -224,7 +296,7 @@ def compare_folders(real: str | Path, fake: str | Path, *, inception_weights: st
             channel = "Y of ITU-R BT.601 (16-235)" if y_channel else "RGB"
             smaller = any(note.startswith("ssim: ") for note in notes)
             result["protocol"]["psnr_ssim"] = (
-                f"{channel}, border crop {crop_border} px, peak {PEAK:g} on the 8-bit scale, float64; SSIM Gaussian "
+                f"{channel} at the smaller image's size, border crop {crop_border} px, peak {PEAK:g} on the 8-bit scale, float64; SSIM Gaussian "
                 f"11×11 σ 1.5{' (smaller, or none, for images under 11 px: see notes)' if smaller else ''}, K1 0.01, K2 0.03, "
                 "valid positions; mean of per-image values")
             if result["lpips"] is not None:

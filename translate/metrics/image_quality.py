@@ -48,15 +48,19 @@ def crop_border(x: torch.Tensor, border: int) -> torch.Tensor:
     return x[..., border:-border, border:-border] if border > 0 else x
 
 
+def levels(x: torch.Tensor, y_channel: bool) -> torch.Tensor:
+    """N×C×H×W in [0, 1] → float64 on the 8-bit scale, or its Y channel (16-235) with ``y_channel``."""
+    if not y_channel:
+        return x.double() * PEAK
+    if x.shape[1] != 3:
+        raise UserError("the Y channel needs RGB images")
+    return rgb_to_y(x)
+
+
 def _prepare(a: torch.Tensor, b: torch.Tensor, border: int, y_channel: bool) -> tuple[torch.Tensor, torch.Tensor]:
     if a.shape != b.shape:
         raise UserError(f"paired images differ in size: {tuple(a.shape)} vs {tuple(b.shape)}")
-    if y_channel:
-        if a.shape[1] != 3:
-            raise UserError("the Y channel needs RGB images")
-        a, b = rgb_to_y(a), rgb_to_y(b)
-    else:
-        a, b = a.double() * PEAK, b.double() * PEAK
+    a, b = levels(a, y_channel), levels(b, y_channel)
     height, width = a.shape[-2:]
     if 2 * border >= min(height, width):  # report the size before the crop: after it there is nothing
         raise UserError(f"a border crop of {border} px leaves nothing of {width}×{height} images; use a crop border "
@@ -97,6 +101,26 @@ def ssim(a: torch.Tensor, b: torch.Tensor, *, border: int = 0, y_channel: bool =
         raise UserError(f"SSIM needs images of at least {window}×{window} pixels after the border "
                         f"crop (got {x.shape[-1]}×{x.shape[-2]})")
     return ssim_map(x, y, window, max_val=PEAK, eps=0.0, padding="valid").flatten(1).mean(1)
+
+
+def ssim_sum(x: torch.Tensor, y: torch.Tensor, window: int = SSIM_WINDOW) -> tuple[float, int]:
+    """The sum and count of the SSIM map of :func:`ssim` over 'valid' positions, for inputs
+    already on the 8-bit scale (:func:`levels`), so callers can add strips of a large image.
+    The Gaussian is applied as two 1-D passes (kornia's 2-D kernel is their outer product):
+    the same map at a fraction of the work and memory."""
+    import torch.nn.functional as F
+    from kornia.filters import get_gaussian_kernel1d
+
+    channels = x.shape[1]
+    taps = get_gaussian_kernel1d(window, 1.5, device=x.device, dtype=x.dtype).reshape(1, 1, 1, window)
+    stacked = torch.cat([x, y, x * x, y * y, x * y], dim=1)
+    stacked = F.conv2d(stacked, taps.expand(5 * channels, 1, 1, window), groups=5 * channels)
+    stacked = F.conv2d(stacked, taps.reshape(1, 1, window, 1).expand(5 * channels, 1, window, 1), groups=5 * channels)
+    mu_x, mu_y, xx, yy, xy = stacked.split(channels, dim=1)
+    c1, c2 = (0.01 * PEAK) ** 2, (0.03 * PEAK) ** 2
+    mu_xy, mu_xx, mu_yy = mu_x * mu_y, mu_x * mu_x, mu_y * mu_y
+    values = ((2 * mu_xy + c1) * (2 * (xy - mu_xy) + c2)) / ((mu_xx + mu_yy + c1) * (xx - mu_xx + yy - mu_yy + c2))
+    return float(values.sum()), values.numel()
 
 
 def luma_psnr(sr: torch.Tensor, hr: torch.Tensor, border: int) -> torch.Tensor:

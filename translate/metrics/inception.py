@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.images import read_image
+from ..data.images import open_upright, pixel_rows, strips
 from ..errors import UserError
 from .inception_net import FIDInceptionV3, to_torchvision_names
 from ..weights import read_torch_weights
@@ -113,12 +113,35 @@ def to_rgb_levels(pixels: np.ndarray) -> np.ndarray:
     return np.rint(np.clip(pixels, 0.0, 1.0) * 255.0).astype(np.float32)
 
 
+def tf1_resize_file(path: str | Path, size: int = INPUT_SIZE) -> np.ndarray:
+    """:func:`tf1_resize_bilinear` of a file's RGB levels, read in strips of rows: each strip
+    keeps only the columns the resize samples, so a 179-megapixel image costs its decoded
+    pixels (PIL's 1-4 bytes each) and a few tens of MB, not a float copy of the whole. The
+    levels are computed element by element as :func:`to_rgb_levels` computes them, and the
+    sampled columns are the same, so the result equals the whole-image path."""
+    img = open_upright(path)
+    try:
+        x0, x1, tx = _tf1_taps(img.width, size)
+        columns = np.concatenate([x0, x1])
+        picked = np.concatenate([to_rgb_levels(pixel_rows(img, top, bottom))[:, columns]
+                                 for top, bottom in strips(img.height, img.width)])
+    finally:
+        img.close()
+    left, right = picked[:, :size], picked[:, size:]
+    rows = left + (right - left) * tx[None, :, None]
+    y0, y1, ty = _tf1_taps(img.height, size)
+    top, bottom = np.take(rows, y0, axis=0), np.take(rows, y1, axis=0)
+    return top + (bottom - top) * ty[:, None, None]
+
+
 def prepare_image(image: str | Path | np.ndarray) -> torch.Tensor:
     """A file, or an H×W×C array in [0, 1], → 3×299×299 float32 at 0..255 (steps 1-2 of the
-    protocol). Files are decoded by ``translate.data.images.read_image`` (16-bit keeps its
-    precision there and is rounded to 8-bit levels here)."""
-    pixels = read_image(image, channels=3).pixels if isinstance(image, (str, Path)) else np.asarray(image)
-    resized = tf1_resize_bilinear(to_rgb_levels(pixels))
+    protocol). Files are read in strips (:func:`tf1_resize_file`; 16-bit keeps its precision
+    until it is rounded to 8-bit levels), as ``translate.data.images.read_image`` decodes them."""
+    if isinstance(image, (str, Path)):
+        resized = tf1_resize_file(image)
+    else:
+        resized = tf1_resize_bilinear(to_rgb_levels(np.asarray(image)))
     return torch.from_numpy(np.ascontiguousarray(resized.transpose(2, 0, 1)))
 
 

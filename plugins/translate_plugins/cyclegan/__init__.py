@@ -103,6 +103,10 @@ class CycleGANPlugin(Plugin):
     # --paper trains the published recipe.
     paper = {"image_skip": False, "disc_norm": "instance", "identity_decay": 0.0}
     inference_modules = ("g_ab", "g_ba")
+    catalogue = "catalogue.toml"  # its data sets and released models, by name
+    # --tta: the image and its mirror only; photos (horses, landscapes) have an up and a down, and
+    # training flips left-right only (Zhu et al. 2017 §7.1).
+    tta = "flips"
 
     def finalize_config(self, config: CycleGANConfig, explicit: set[str], data: dict[str, str],
                         options: Any) -> CycleGANConfig:
@@ -174,8 +178,8 @@ class CycleGANPlugin(Plugin):
 
         return preview(ctx.inference_modules(), batch)
 
-    def apply(self, modules: dict[str, Any], config: CycleGANConfig, images: Any, direction: str = "a2b",
-              tile: int = 512, overlap: int = 32) -> Any:
+    def apply(self, modules: dict[str, Any], config: CycleGANConfig, images: Any,
+              direction: Literal["a2b", "b2a"] = "a2b", tile: int = 512, overlap: int = 32) -> Any:
         from .training import translate
 
         return translate(modules, images, direction=direction, tile=tile, overlap=overlap)

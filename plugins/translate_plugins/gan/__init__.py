@@ -248,9 +248,9 @@ class GanPlugin(Plugin):
 
         return sample(modules["generator"], config, n, generator, label)
 
-    def write_samples(self, samples: Any, path: Path) -> Path:
+    def write_samples(self, samples: Any, path: Path, start: int = 0) -> Path:
         if samples.dim() != 2:
-            return super().write_samples(samples, path)
+            return super().write_samples(samples, path, start)
         from .data import write_points
 
         return write_points(samples.numpy(), path)

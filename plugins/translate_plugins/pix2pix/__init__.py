@@ -70,6 +70,10 @@ class Pix2PixPlugin(Plugin):
     # facades schedule, 400 images × 200 epochs.
     train_defaults = {"batch_size": 1, "size": PAPER_SIZE, "steps": 80_000}
     metric_goals = {"images": None}
+    catalogue = "catalogue.toml"  # its data sets and released models, by name
+    # --tta: 8 flips and rotations; a U-Net on label maps and sketches has no up or down of its own.
+    # Measured per task (docs/results/pix2pix.md): shading lit from one side does not rotate.
+    tta = "dihedral"
 
     def finalize_config(self, config: Pix2PixConfig, explicit: set[str], data: dict[str, str],
                         options: Any) -> Pix2PixConfig:

@@ -34,6 +34,7 @@ from typing import Any, Literal
 from translate.config import param
 from translate.errors import UserError
 from translate.plugin import Plugin
+from translate.starting_weights import recorded_config
 
 
 @dataclass
@@ -43,8 +44,6 @@ class SRGANConfig:
     stage: Literal["pretrain", "gan"] = param(
         "pretrain", "pretrain = SRResNet on the content loss alone; gan = SRGAN with the discriminator "
         "(Ledig et al. 2017, §3.2: SRGAN is initialised with the trained SRResNet)")
-    init: str | None = param(None, "model.safetensors (or run folder) of a pretrain run whose generator "
-                                   "weights start this run (Ledig et al. 2017, §3.2)")
     arch: Literal["srresnet", "rrdb"] = param(
         "srresnet", "generator: srresnet (Ledig et al. 2017, Fig. 4) or rrdb, ESRGAN's RRDBNet of residual-in-"
         "residual dense blocks without batch norm (Wang et al. 2018, §3.1); rrdb also turns the defaults of "
@@ -106,21 +105,26 @@ class SRGANConfig:
 ESRGAN_DEFAULTS = {"n_blocks": 23, "adversarial_weight": 5e-3, "pixel_weight": 1e-2}
 ESRGAN_PRETRAIN_LR = 2e-4
 SCALES = {"srresnet": (2, 4, 8), "rrdb": (1, 2, 4)}
+# Config fields that fix the generator's layout: an --init run takes them from its checkpoint.
+ARCHITECTURE = ("arch", "scale", "n_blocks", "features", "growth", "residual", "value_range")
 
 
-def _saved_config(path: str) -> dict[str, Any]:
-    """The config an --init checkpoint recorded ({} if unreadable: load_init reports that)."""
-    import json
-
-    from safetensors import safe_open
-
-    file = Path(path) / "model.safetensors" if Path(path).is_dir() else Path(path)
-    try:
-        with safe_open(str(file), framework="pt") as f:
-            saved = json.loads((f.metadata() or {}).get("config", "{}"))
-    except Exception:  # noqa: BLE001 - any unreadable file is load_init's error to report
-        return {}
-    return saved if isinstance(saved, dict) else {}
+def _as_init_run(config: SRGANConfig, explicit: set[str], saved: dict[str, Any],
+                 init: str) -> tuple[SRGANConfig, set[str]]:
+    """An --init run takes the generator layout its weights have (arch, scale, blocks, value range,
+    skip; Ledig et al. 2017, §3.2: SRGAN starts from the trained SRResNet), unless a flag sets it:
+    then it must agree, as a value range (which shapes cannot show) would silently be wrong."""
+    inherited = {}
+    for key in ARCHITECTURE:
+        if key not in saved or (key == "residual" and saved.get("arch") == "rrdb"):
+            continue  # runs recorded before a field existed: its default; rrdb ignores the skip
+        if key not in explicit:
+            inherited[key] = saved[key]
+        elif saved[key] != getattr(config, key) and not (key == "residual" and config.arch == "rrdb"):
+            flag = key.replace("_", "-")
+            raise UserError(f"--init {init}: trained with {flag} {saved[key]}, this run uses {getattr(config, key)}; "
+                            f"use the same --{flag}, or leave it out to take the checkpoint's")
+    return dataclasses.replace(config, **inherited), explicit | set(inherited)
 
 
 class SRGANPlugin(Plugin):
@@ -132,15 +136,18 @@ class SRGANPlugin(Plugin):
     # --size is the HR crop (Ledig et al. 2017, §3.2: 96×96 crops of 16 images per mini-batch).
     train_defaults = {"size": 96, "batch_size": 16, "steps": 100_000, "sample_every": 1000}
     metric_goals = {"images": None, "bicubic": None}  # bicubic_psnr_y: the baseline, not the model
+    catalogue = "catalogue.toml"  # its data sets and released models, by name
+    # --tta: the ×8 self-ensemble SR papers report (Lim et al. 2017, §4.4); a fully convolutional
+    # upscaler has no preferred orientation, and its training crops are flipped and rotated (--flip).
+    tta = "dihedral"
     # --paper: Ledig et al. 2017's SRResNet (no bicubic skip, batch norm in the residual blocks).
     paper = {"residual": False, "batch_norm": True}
 
     def finalize_config(self, config: SRGANConfig, explicit: set[str], data: dict[str, str],
                         options: Any) -> SRGANConfig:
-        if config.init and not Path(config.init).exists():
-            raise UserError(f"--init {config.init}: no such file; pass the model.safetensors (or run folder) "
-                            "of a 'translate train srgan --stage pretrain' run")
-        if config.stage == "gan" and not config.init:
+        saved = recorded_config(options.init) if options.init else {}
+        config, explicit = _as_init_run(config, explicit, saved, options.init)
+        if config.stage == "gan" and not options.init:
             print("warning: --stage gan without --init starts from random weights; the paper starts from a "
                   "pretrained SRResNet (--init RUN/model.safetensors)", file=sys.stderr)
         rrdb = config.arch == "rrdb"
@@ -150,16 +157,10 @@ class SRGANPlugin(Plugin):
         changes: dict[str, Any] = {"content_loss": content,
                                    "gan_loss": ("ragan" if rrdb else "standard") if config.gan_loss == "auto"
                                    else config.gan_loss}
-        saved = _saved_config(config.init) if config.init else {}
-        if config.init and "residual" not in explicit:
-            # Continue an --init run with its own skip setting (runs from before --residual became
-            # the default have none, and their weights only make sense without it).
-            if isinstance(saved.get("residual"), bool):
-                changes["residual"] = saved["residual"]
         if "batch_norm" not in explicit:
             # New SRResNets leave batch norm out (EDSR); an --init run keeps its own layers, and runs
             # recorded before this choice have BN (the dataclass default, so their checkpoints load).
-            changes["batch_norm"] = saved.get("batch_norm", True) is True if config.init else False
+            changes["batch_norm"] = saved.get("batch_norm", True) is True if options.init else False
         if rrdb:
             changes.update({k: v for k, v in ESRGAN_DEFAULTS.items() if k not in explicit})
             if "residual" in explicit and config.residual:
@@ -206,11 +207,7 @@ class SRGANPlugin(Plugin):
         from translate.optim import adam
 
         from .losses import make_content_loss
-        from .training import load_init
-
         G = modules["generator"]
-        if config.init:
-            load_init(G, config.init, config)
         # Training-only weights (VGG19) are read here, never in build(), which apply also calls.
         self._content = make_content_loss(config, next(G.parameters()).device)
         betas = (config.beta1, config.beta2)

@@ -1,49 +1,18 @@
 """SRGAN's steps (Ledig et al. 2017, §2–3): the SRResNet pretraining step (content loss only) and
-the adversarial steps (content + 1e-3 · adversarial), plus init from a pretrained checkpoint,
-preview and tiled apply. With ``--arch rrdb`` the same steps train ESRGAN
-(Wang et al. 2018, eq. 3): content + λ · relativistic adversarial + η · L1 pixel loss."""
+the adversarial steps (content + 1e-3 · adversarial), preview and tiled apply. With ``--arch
+rrdb`` the same steps train ESRGAN (Wang et al. 2018, eq. 3): content + λ · relativistic adversarial + η · L1 pixel loss."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from translate.checkpoint import MODEL_FORMAT, read_safetensors
 from translate.errors import UserError
-from translate.nn.state import sub_state
 
 from .data import upscale_bicubic
 from .losses import RAGAN, adversarial_loss
-
-# Config fields that fix the generator's layout: an --init checkpoint must agree on all of them.
-ARCHITECTURE = ("arch", "scale", "n_blocks", "features", "growth", "residual", "value_range")
-
-
-# ---- init from a pretrained SRResNet ---------------------------------------------------------
-
-def load_init(generator: torch.nn.Module, path: str, config) -> None:
-    """Copy the generator weights of a ``translate train srgan`` checkpoint (EMA ones if it has
-    them) into ``generator``; the architecture must match."""
-    tensors, meta = read_safetensors(path, MODEL_FORMAT)
-    if meta.get("plugin") != "srgan":
-        raise UserError(f"--init {path}: a checkpoint of plugin '{meta.get('plugin')}', not srgan; "
-                        "pass the model.safetensors of a 'translate train srgan --stage pretrain' run")
-    saved = json.loads(meta.get("config", "{}"))
-    for key in ARCHITECTURE:
-        if key == "residual" and config.arch == "rrdb":
-            continue  # rrdb ignores it
-        if key in saved and saved[key] != getattr(config, key):
-            raise UserError(f"--init {path}: trained with {key.replace('_', '-')} {saved[key]}, this run uses "
-                            f"{getattr(config, key)}; use the same --{key.replace('_', '-')}")
-    state = sub_state(tensors, "ema.generator" if meta.get("ema") == "true" else "generator")
-    try:
-        generator.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise UserError(f"--init {path}: generator weights do not fit ({str(exc).splitlines()[0]})") from None
-
 
 # ---- steps ----------------------------------------------------------------------------------
 

@@ -107,7 +107,8 @@ def test_new_srresnets_leave_batch_norm_out_and_init_runs_keep_theirs(tmp_path):
     for recorded, expected in (({"residual": True}, True), ({"batch_norm": False}, False),
                                ({"batch_norm": True}, True)):
         init = tmp_path / f"init-{len(recorded)}-{expected}.safetensors"
-        save_file({"x": torch.zeros(1)}, str(init), metadata={"config": json.dumps(recorded)})
+        save_file({"x": torch.zeros(1)}, str(init), metadata={"format": "translate.model/1", "plugin": "srgan",
+                                                               "config": json.dumps(recorded)})
         assert resolved(init=str(init)) is expected, recorded
         assert resolved(init=str(init), batch_norm=not expected) is (not expected)
 
