@@ -72,22 +72,51 @@ def prepare(plugin: str | Plugin, out: str | Path | None = None, resume: str | P
 
 
 def train(plugin: str | Plugin, *, out: str | Path | None = None, resume: str | Path | None = None,
-          config: str | Path | None = None, progress: bool = True, **values: Any):
+          config: str | Path | None = None, verbose: bool = True, progress: bool | None = None, **values: Any):
     """Train ``plugin`` (a name or a Plugin) and return the trained :class:`translate.model.Model`.
 
     ``out`` is the run folder (default runs/NAME), ``resume`` continues a run folder, ``config`` is
-    a TOML file of defaults; every other keyword is a flag of ``translate train NAME``.
+    a TOML file of defaults; every other keyword is a flag of ``translate train NAME``. It prints
+    what ``translate train`` prints (on stderr: the run folder, progress, the closing "done:"
+    line); ``verbose=False`` prints nothing (``progress=False``, its older name, still works).
     """
     from .loading import load_model
+
+    verbose = verbose and progress is not False
+    request, out_dir, resuming = prepare(plugin, out, resume, config, **values)
+    run_prepared(request, out_dir, resuming, verbose)
+    return load_model(out_dir / MODEL_FILE, plugin=request.plugin)
+
+
+def run_prepared(request: Any, out_dir: Path, resuming: bool, verbose: bool = True) -> Any:
+    """Train a :func:`prepare`'d request, printing what happens (``translate train`` and
+    :func:`train` both come here, so they say the same): the run folder, the trainer's progress
+    and the closing "done:" line. Returns the trainer's result."""
+    from .distributed import is_main_process
     from .trainer import train as run
 
-    request, out_dir, resuming = prepare(plugin, out, resume, config, **values)
-    from .distributed import is_main_process
+    talk = verbose and is_main_process()  # under torchrun only rank 0 talks
+    if talk:
+        print(f"training {request.plugin.name} → {out_dir}", file=sys.stderr, flush=True)
+    result = run(request, out_dir, resume=resuming, progress=verbose)
+    if talk:
+        print(done_message(result), file=sys.stderr, flush=True)
+    return result
 
-    if progress and is_main_process():  # under torchrun only rank 0 talks
-        print(f"training {request.plugin.name} → {out_dir}", file=sys.stderr)
-    run(request, out_dir, resume=resuming, progress=progress)
-    return load_model(out_dir / MODEL_FILE, plugin=request.plugin)
+
+def done_message(result: Any) -> str:
+    """What a finished run wrote: only files that exist (a plugin without a preview writes no samples)."""
+    from .progress import format_duration
+    from .run_folder import BEST_FILE, INDEX_FILE, LATEST_SAMPLES
+
+    out_dir = result.out_dir
+    wrote = [f"checkpoint {out_dir / MODEL_FILE}"]
+    for name, label in ((BEST_FILE, "best"), (LATEST_SAMPLES, "samples"), (INDEX_FILE, "report")):
+        if (out_dir / name).is_file():
+            wrote.append(f"{label} {out_dir / name}")
+    took = format_duration(result.seconds) if result.seconds >= 60 else f"{result.seconds:.1f} s"
+    return (f"done: {result.step} steps in {took} ({result.images_per_second:.3g} img/s); "
+            + ", ".join(wrote))
 
 
 def load(path: str | Path, *, device: str = "cpu", precision: str = "fp32", ema: bool = True):

@@ -48,12 +48,15 @@ class EvalReport:
     metrics: dict[str, float | int] = field(default_factory=dict)
     protocol: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    remarks: dict[str, str] = field(default_factory=dict)  # metric → how to read this value (one sentence)
     path: Path | None = None
 
     def lines(self) -> list[str]:
-        """Terminal lines: one ``name  value`` per metric, then ``protocol NAME: ...`` and notes."""
+        """Terminal lines: one ``name  value`` per metric (with its remark, if any, beside it), then
+        ``protocol NAME: ...`` and notes."""
         width = max((len(k) for k in self.metrics), default=0)
-        out = [f"{k:<{width}}  {_format_value(v)}" for k, v in self.metrics.items()]
+        out = [f"{k:<{width}}  {_format_value(v)}" + (f"  ({self.remarks[k]})" if k in self.remarks else "")
+               for k, v in self.metrics.items()]
         by_text: dict[str, list[str]] = {}
         for name, text in self.protocol.items():  # figures measured alike (one per direction, say) share a line
             by_text.setdefault(text, []).append(name)
@@ -71,6 +74,9 @@ def _format_value(value: float | int) -> str:
 
 
 _CURRENT: ContextVar[EvalReport | None] = ContextVar("translate_evaluation_report", default=None)
+# what the running evaluation was asked: its progress reporter (stage, done, total) and whether FID/KID run
+_PROGRESS: ContextVar[Any] = ContextVar("translate_evaluation_progress", default=None)
+_WITH_FID: ContextVar[bool] = ContextVar("translate_evaluation_fid", default=True)
 
 
 @contextlib.contextmanager
@@ -98,6 +104,31 @@ def add_note(text: str) -> None:
     report = _CURRENT.get()
     if report is not None and text not in report.notes:
         report.notes.append(text)
+
+
+def add_remark(metric: str, text: str) -> None:
+    """Record how to read one metric's value (one plain sentence, shown beside the number)."""
+    report = _CURRENT.get()
+    if report is not None:
+        report.remarks[metric] = text
+
+
+def report_progress(stage: str, done: int, total: int) -> None:
+    """Tell the running evaluation's progress display that ``done`` of ``total`` images of
+    ``stage`` are done (nothing outside an evaluation, or when it runs quietly)."""
+    progress = _PROGRESS.get()
+    if progress is not None:
+        progress(stage, done, total)
+
+
+def remark_negative_kid(metrics: Mapping[str, float | int], remarks: dict[str, str]) -> None:
+    """The negative-KID remark for every ``kid``/``kid_*`` value under 0 (not their ``kid_std``)."""
+    from .metrics.fid import NEGATIVE_KID
+
+    for name, value in metrics.items():
+        is_kid = name == "kid" or (name.startswith("kid_") and not name.startswith("kid_std"))
+        if is_kid and isinstance(value, float) and value < 0 and name not in remarks:
+            remarks[name] = NEGATIVE_KID
 
 
 def flatten_metrics(values: Mapping[str, Any], prefix: str = "") -> tuple[dict[str, float | int], list[str]]:
@@ -142,7 +173,7 @@ def write_metrics(out_dir: str | Path, report: EvalReport, **info: Any) -> Path:
 
     path = Path(out_dir) / EVAL_METRICS_FILE
     body = {"metrics": {k: _json_number(v) for k, v in report.metrics.items()}, "protocol": report.protocol,
-            "notes": report.notes, **info}
+            "notes": report.notes, "remarks": report.remarks, **info}
     write_text_atomic(path, json.dumps(body, indent=2, default=str, allow_nan=False) + "\n")
     report.path = path
     return path
@@ -169,7 +200,7 @@ def evaluate_report(plugin: Plugin, modules: Mapping[str, Any], config: Any, out
                     data: Mapping[str, str | None] | None = None, *, n: int | None = None, seed: int = 0,
                     inception_weights: str | Path | None = None, train_options: Any = None,
                     train_data: Mapping[str, str] | None = None, write: bool = True,
-                    tta: bool | str = False, **extra: Any) -> EvalReport:
+                    tta: bool | str = False, fid: bool = True, verbose: bool = False, **extra: Any) -> EvalReport:
     """Run ``plugin``'s ``evaluate`` hook and gather its metrics, protocol and notes.
 
     ``data`` maps the plugin's data flags to values (``{"data": ...}``); flags with None are
@@ -180,7 +211,11 @@ def evaluate_report(plugin: Plugin, modules: Mapping[str, Any], config: Any, out
     ``data``). Modules are put in eval mode for the call (and back after it) and the call runs
     under ``torch.no_grad``. ``write``: also write ``OUT/metrics.json``. ``tta``: every call of
     the modules averages over the flips and rotations the plugin declares (translate.tta), as
-    ``translate apply --tta`` runs them."""
+    ``translate apply --tta`` runs them. ``fid=False``: FID/KID are skipped (no Inception), with a
+    note. ``verbose``: progress over the images of each stage on stderr (a bar on a terminal,
+    else a line at least every 30 s); a hook that declares ``progress`` gets the reporter, a
+    callable ``progress(stage, done, total)`` with ``progress.write(line)``, quiet when not
+    verbose."""
     import torch
 
     from .plugin import call_hook, filter_options
@@ -200,6 +235,9 @@ def evaluate_report(plugin: Plugin, modules: Mapping[str, Any], config: Any, out
         defaults["size"] = int(train_options.size)
     if train_data:
         defaults["train_data"] = dict(train_data)
+    from .progress import StageProgress
+
+    reporter = defaults["progress"] = StageProgress(enabled=verbose)
     check_eval_size(asked.get("size"), defaults.get("size"))
     options = filter_options(plugin, "evaluate", defaults, asked)
     from .tta import describe, ensembled, mode_of
@@ -216,6 +254,7 @@ def evaluate_report(plugin: Plugin, modules: Mapping[str, Any], config: Any, out
     with collecting() as report:
         if tta_mode:
             add_protocol("tta", describe(tta_mode))
+        asked_progress, asked_fid = _PROGRESS.set(reporter), _WITH_FID.set(fid)
         try:
             for m in modules.values():
                 if isinstance(m, torch.nn.Module):
@@ -229,13 +268,18 @@ def evaluate_report(plugin: Plugin, modules: Mapping[str, Any], config: Any, out
                 out_dir.rmdir()
             raise
         finally:
+            reporter.close()
+            _PROGRESS.reset(asked_progress), _WITH_FID.reset(asked_fid)
             for sub, mode in modes:
                 sub.training = mode
     report.metrics, dropped = flatten_metrics(values)
+    remark_negative_kid(report.metrics, report.remarks)  # also averages such as a two-way model's kid
     if dropped:
         report.notes.append(f"left out of the metrics (not numbers): {', '.join(dropped)}")
     if write:
-        recorded = {**options, "tta": tta_mode} if tta_mode else dict(options)
+        recorded = {k: v for k, v in options.items() if k != "progress"}
+        recorded.update({"tta": tta_mode} if tta_mode else {})
+        recorded.update({} if fid else {"fid": False})
         write_metrics(out_dir, report, plugin=plugin.name, options=recorded)
     return report
 
@@ -250,6 +294,10 @@ def evaluate_model(plugin: Plugin, modules: Mapping[str, Any], config: Any, out_
 
 
 # ---- helpers for the plugins' evaluate hooks ----------------------------------------------------------
+
+def no_progress(stage: str, done: int, total: int) -> None:
+    """What a hook reports progress to when called without a reporter (directly, in a test)."""
+
 
 def device_of(module: Any) -> torch.device:
     """Where a module's parameters are (CPU for one without parameters)."""
@@ -407,18 +455,24 @@ def folder_metrics(real_dir: str | Path, fake_dir: str | Path, *, suffix: str = 
                    device: str | torch.device = "cpu", seed: int = 0, label: str = "") -> dict[str, float]:
     """:func:`translate.metrics.folders.compare_folders` of two folders as flat metrics
     ``{fid, kid, kid_std, psnr, ssim, lpips}`` + ``suffix`` (only those in ``keys`` that were
-    computed); the protocol of each (``fid`` + suffix, ...) and the notes (prefixed with ``label``)
-    go to the running evaluation's report. ``fid="auto"`` computes FID/KID when both folders hold
-    at least 2 images, else skips them with a note; the Inception is :func:`shared_extractor`'s."""
+    computed); the protocol of each (``fid`` + suffix, ...), the notes (prefixed with ``label``)
+    and the remarks on values go to the running evaluation's report, its progress display shows
+    each stage. ``fid="auto"`` computes FID/KID when both folders hold at least 2 images, else
+    skips them with a note; the Inception is :func:`shared_extractor`'s. An evaluation asked to
+    run without FID (``fid=False`` of :func:`evaluate_report`) skips them with a note."""
     from .data.images import find_images
     from .metrics.folders import compare_folders
 
     want_fid = fid is True or (fid == "auto" and bool({"fid", "kid", "kid_std"} & set(keys)))
+    prefix = f"{label}: " if label else ""
+    if want_fid and not _WITH_FID.get():
+        want_fid = False
+        add_note("fid/kid skipped, as asked (--no-fid)")  # one note for every direction
     if fid == "auto" and want_fid:
         counts = (len(find_images(real_dir, "real folder")), len(find_images(fake_dir, "fake folder")))
         if min(counts) < 2:
             want_fid = False
-            add_note(f"{label + ': ' if label else ''}fid/kid skipped: they need at least 2 images on each side "
+            add_note(f"{prefix}fid/kid skipped: they need at least 2 images on each side "
                      f"({counts[0]} real, {counts[1]} fake)")
     want_paired = paired if paired != "auto" else ("auto" if {"psnr", "ssim", "lpips"} & set(keys) else False)
     use_lpips = lpips if "lpips" in keys else False
@@ -426,8 +480,12 @@ def folder_metrics(real_dir: str | Path, fake_dir: str | Path, *, suffix: str = 
     result = compare_folders(real_dir, fake_dir, extractor=extractor, fid=want_fid, paired=want_paired,
                              lpips=use_lpips, lpips_net=lpips_net, lpips_weights=lpips_weights,
                              lpips_heads=lpips_heads, y_channel=y_channel, crop_border=crop_border,
-                             batch_size=batch_size, device=str(device), seed=seed)
+                             batch_size=batch_size, device=str(device), seed=seed,
+                             progress=lambda stage, done, total: report_progress(prefix + stage, done, total))
     out = {f"{k}{suffix}": float(result[k]) for k in keys if k in FOLDER_KEYS and result.get(k) is not None}
+    for name, text in result["remarks"].items():
+        if f"{name}{suffix}" in out:
+            add_remark(f"{name}{suffix}", text)
     reported = {"fid": {"fid"}, "kid": {"kid", "kid_std"}, "psnr_ssim": {"psnr", "ssim"}, "lpips": {"lpips"}}
     for name, text in result["protocol"].items():
         if reported.get(name, set()) & set(keys):

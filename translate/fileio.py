@@ -120,9 +120,11 @@ def _temp_beside(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, replace: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it over ``path`` only if the block succeeds.
-    A full disk is one line saying that the previous file survives."""
+    A full disk is one line saying that the previous file survives. ``replace=False``: a file that
+    appeared at ``path`` meanwhile (another process writing the same output) is kept, and this
+    write is one line instead (the file is linked into place, which fails if the name exists)."""
     path = Path(path)
     tmp_path = _temp_beside(path)
     try:
@@ -132,7 +134,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         # new one with mode 0600), and checkpoints should get the permissions the umask gives.
         os.chmod(tmp_path, 0o666 & ~_umask())
         _fsync(tmp_path)
-        os.replace(tmp_path, path)
+        if replace:
+            os.replace(tmp_path, path)
+        else:
+            _place_new(tmp_path, path)
         _fsync(path.parent, directory=True)
     except UserError:
         raise
@@ -143,6 +148,19 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def _place_new(tmp_path: Path, path: Path) -> None:
+    try:
+        os.link(tmp_path, path)
+    except FileExistsError:
+        raise UserError(f"{path}: another process wrote this file while it was being made; it was kept and "
+                        "nothing was replaced (pass --overwrite to replace outputs)") from None
+    except OSError:  # a file system without hard links: the narrow window of a check
+        if path.exists():
+            raise UserError(f"{path}: another process wrote this file while it was being made; it was kept "
+                            "(pass --overwrite to replace outputs)") from None
+        os.replace(tmp_path, path)
 
 
 class AppendFile:

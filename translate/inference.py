@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from .data.images import read_image, to_array, to_tensor, write_image
+from .data.images import read_image, to_array, to_pixels, to_tensor, write_image
 from .errors import UserError
 from .exported import is_exported, load_exported
 from .loading import load_model
@@ -31,7 +31,7 @@ def apply_files(checkpoint, jobs: list[tuple[Path, Path]], direction: str | None
                 overlap: int | None = None, batch_size: int = 8, use_ema: bool = True, device: str = "auto",
                 precision: str = "auto", extra: tuple[str, ...] = (), grid: bool = False,
                 progress: bool = True, trust_code: bool = False, tta: bool = False,
-                frames: slice | None = None, crf: int | None = None) -> int:
+                frames: slice | None = None, crf: int | None = None, overwrite: bool = True) -> int:
     """Translate each (input, output) file pair; images of equal size are batched together.
     Videos and GIFs (translate.video) stream through in batches of ``batch_size`` frames; ``frames``
     picks a piece of each, ``crf`` sets the video encoder's quality.
@@ -39,7 +39,8 @@ def apply_files(checkpoint, jobs: list[tuple[Path, Path]], direction: str | None
     ``grid``: write input|output side by side instead of the output alone. ``progress``: a bar
     over files (and the tiles of a large one) on a terminal, plain lines after 30 s elsewhere.
     ``trust_code``: run a TorchScript ``checkpoint`` (a program); refused without it.
-    ``tta``: average over the flips and rotations the plugin declares (translate.tta)."""
+    ``tta``: average over the flips and rotations the plugin declares (translate.tta).
+    ``overwrite=False``: an output another process wrote meanwhile is kept (one-line error)."""
     from .progress import ItemProgress
     from .tiling import on_tiles
     from .video import is_clip, translate_clip
@@ -59,9 +60,11 @@ def apply_files(checkpoint, jobs: list[tuple[Path, Path]], direction: str | None
             y = model.apply_tensor(x, **options)
         for (dst, img), out, inp in zip(pending, y, x):
             if grid:
-                write_image(dst, side_by_side(inp, out), None, img.bits)
+                write_image(dst, side_by_side(inp, out), None, img.bits, replace=overwrite)
             else:
-                write_image(dst, to_array(out), img.alpha, img.bits)
+                # uint8 a band of rows at a time: no whole-image float copy of a large output
+                pixels = to_pixels(out, img.bits, Path(dst).suffix, img.alpha)
+                write_image(dst, pixels, img.alpha, img.bits, replace=overwrite)
         bar.advance(len(pending))
         pending.clear()
 

@@ -107,7 +107,8 @@ HOOKS: dict[str, Hook] = {h.name: h for h in (
     Hook("schedulers", ("config", "optimizers", "total_steps"), False, "dict of LR schedulers"),
     Hook("train_step", ("ctx",), False, "dict of scalars to log"),
     Hook("preferred_precision", ("config", "options"), False, "None, 'fp32', 'bf16' or 'fp16'"),
-    Hook("preview", ("ctx", "batch"), False, "None, an N×C×H×W tensor or a PIL image"),
+    Hook("preview", ("ctx", "batch"), False,
+         "None, an N×C×H×W tensor, a PIL image, or a translate.plugin.Preview of one with its captions"),
     Hook("sample", ("modules", "config", "n", "generator"), False, "a tensor", options=True),
     Hook("write_samples", ("samples", "path"), False, "the Path written", options=True),
     Hook("apply", ("modules", "config", "images"), False, "a tensor", options=True),
@@ -127,6 +128,44 @@ CONTRACT_ATTRIBUTES = frozenset({
 TTA_MODES = ("dihedral", "flips")  # translate.tta runs them; here for the registration check (no torch)
 REQUIRED_HOOKS = tuple(name for name, hook in HOOKS.items() if hook.required)
 STEP_HOOKS = ("discriminator_step", "generator_step")
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A preview that says what it shows, for the captions of the run page (``preview`` hook).
+
+    ``images`` is what ``preview`` may return bare: an N×C×H×W tensor in [-1, 1] or a PIL image.
+    ``columns`` names the columns of the grid, left to right: the core then lays the tensor out
+    ``len(columns)`` images a row (row-major, so N must be a multiple of it), e.g. ("input",
+    "output", "target") with the images of each item in turn. ``rows`` names the rows, top to
+    bottom, repeating (two directions of a two-way model: ("A → B", "B → A")); a PIL image with
+    ``rows`` is taken to hold exactly that many equal rows (and ``len(columns)`` equal columns).
+    ``title`` is one line on the whole grid ("samples from fixed noise"). Captions are shown by
+    the page beside the image, never drawn into the PNG."""
+
+    images: Any
+    columns: tuple[str, ...] = ()
+    rows: tuple[str, ...] = ()
+    title: str = ""
+
+    def problems(self) -> list[str]:
+        """What makes this preview unusable (empty when it is fine)."""
+        found = []
+        if not (_tensor(self.images) and self.images.dim() == 4) and not _pil_image(self.images):
+            found.append(f"images is {_describe(self.images)}, not an N×C×H×W tensor nor a PIL image")
+        for name in ("columns", "rows"):
+            labels = getattr(self, name)
+            if not isinstance(labels, (tuple, list)) or not all(isinstance(x, str) and x for x in labels):
+                found.append(f"{name} must be a tuple of non-empty strings")
+        if not isinstance(self.title, str):
+            found.append("title must be a string")
+        if found:
+            return found
+        if self.rows and not self.columns:
+            found.append("rows without columns; name the columns too")
+        if self.columns and _tensor(self.images) and self.images.shape[0] % len(self.columns):
+            found.append(f"{self.images.shape[0]} images do not fill rows of {len(self.columns)} columns")
+        return found
 
 
 @dataclass
@@ -222,12 +261,14 @@ class Plugin(Generic[ConfigT]):
         """Veto bf16 under ``--precision auto`` (e.g. 'fp32' for 2-D point data)."""
         return None
 
-    def preview(self, ctx: TrainContext, batch: dict[str, Tensor]) -> Tensor | Image | None:
+    def preview(self, ctx: TrainContext, batch: dict[str, Tensor]) -> Preview | Tensor | Image | None:
         """What the periodic sample grid shows: images (N×C×H×W in [-1, 1]) saved as a grid, or a
-        ready PIL image. Default: samples from fixed noise if the plugin can sample."""
+        ready PIL image; wrapped in a :class:`Preview` to say what its columns and rows are (the run
+        page captions them). Default: 64 samples from fixed noise if the plugin can sample."""
         if not self.can("sample"):
             return None
-        return call_hook(self, "sample", ctx.inference_modules(), ctx.config, 64, ctx.preview_generator())
+        images = call_hook(self, "sample", ctx.inference_modules(), ctx.config, 64, ctx.preview_generator())
+        return Preview(images, title="samples from fixed noise (the same noise at every step)")
 
     # ---- optional: using a trained model ------------------------------------------------------
     def sample(self, modules: Modules, config: ConfigT, n: int, generator: TorchGenerator,
@@ -259,7 +300,10 @@ class Plugin(Generic[ConfigT]):
         raise self._missing("apply")
 
     def evaluate(self, modules: Modules, config: ConfigT, out_dir: Path, **options: Any) -> dict[str, Any]:
-        """Metrics of a trained model for ``translate eval``; write plots or reports to ``out_dir``."""
+        """Metrics of a trained model for ``translate eval``; write plots or reports to ``out_dir``.
+        Declare ``progress=None`` to be handed the core's reporter: call ``progress(stage, done,
+        total)`` as images are done (``progress.write(line)`` prints a line above the bar); it is
+        quiet where the evaluation is (during training, ``verbose=False``)."""
         raise self._missing("evaluate")
 
     # ---- optional: latent space (translate interpolate / attribute / neighbours) -----------------
@@ -406,12 +450,18 @@ def _dataset(v: Any) -> bool:
     return isinstance(v, Dataset)
 
 
-def _image_or_tensor(v: Any) -> bool:
-    if v is None or _tensor(v):
-        return True
+def _pil_image(v: Any) -> bool:
     from PIL import Image
 
     return isinstance(v, Image.Image)
+
+
+def _image_or_tensor(v: Any) -> bool:
+    return v is None or _tensor(v) or _pil_image(v)
+
+
+def _preview(v: Any) -> bool:
+    return _image_or_tensor(v) or (isinstance(v, Preview) and not v.problems())
 
 
 def _int(v: Any) -> bool:
@@ -429,7 +479,7 @@ RESULT_CHECKS: dict[str, Callable[[Any], bool]] = {
     "d_steps": _int,
     "schedulers": lambda v: _is_dict_of(v, _scheduler),
     "preferred_precision": lambda v: v in (None, "fp32", "bf16", "fp16"),
-    "preview": _image_or_tensor,
+    "preview": _preview,
     "sample": _tensor,
     "write_samples": lambda v: isinstance(v, Path),
     "apply": _tensor,
@@ -467,6 +517,9 @@ def call_hook(plugin: Plugin, hook: str, *args: Any, **kwargs: Any) -> Any:
         ok = isinstance(value, plugin.Config)
     else:
         ok = RESULT_CHECKS.get(hook, lambda v: True)(value)
+    if not ok and isinstance(value, Preview):
+        raise PluginError(f"{label(plugin)}: {hook}() returned a Preview that cannot be shown: "
+                          f"{'; '.join(value.problems())}")
     if not ok:
         raise PluginError(f"{label(plugin)}: {hook}() returned {_describe(value)}; it must return "
                           f"{HOOKS[hook].returns if hook in HOOKS else 'something else'}")

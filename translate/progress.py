@@ -72,12 +72,18 @@ class Progress:
             return None
         return (now - self.first_step_t) / done
 
+    def seconds_per_step(self, step: int) -> float | None:
+        """The s/step shown now for ``step``: the mean wall time of the steps after this session's
+        first, previews, evaluations and checkpoints included (None until two steps are done).
+        The trainer logs it, so the run page shows the terminal's figure."""
+        return self._seconds_per_step(step, time.perf_counter())
+
     def update(self, step: int, logs: dict[str, float], images_per_s: float) -> None:
+        now = time.perf_counter()
+        if self.first_step_t is None:  # even when quiet: seconds_per_step is logged
+            self.first_step_t = now
         if not self.enabled:
             return
-        now = time.perf_counter()
-        if self.first_step_t is None:
-            self.first_step_t = now
         per_step = self._seconds_per_step(step, now)
         if per_step is not None and not self.estimated and (now - self.t0 >= ESTIMATE_AFTER_S or step >= self.total) \
                 and step - self.start >= 3:
@@ -122,16 +128,19 @@ class ItemProgress:
     On a terminal a tqdm bar; elsewhere nothing for the first ``LINE_EVERY_S`` (a short job stays
     quiet), then a plain line at least that often."""
 
-    def __init__(self, total: int, unit: str = "image", stream: TextIO | None = None, enabled: bool = True):
-        self.total, self.unit, self.done = total, unit, 0
+    def __init__(self, total: int, unit: str = "image", stream: TextIO | None = None, enabled: bool = True,
+                 label: str = "", every: float | None = None):
+        self.total, self.unit, self.done, self.label = total, unit, 0, label
         self.stream = stream or sys.stderr
         self.enabled = enabled
+        self.every = LINE_EVERY_S if every is None else every  # read when made, so tests can shorten it
         self.t0 = self.last_line = time.perf_counter()
         self.bar = None
         if enabled and getattr(self.stream, "isatty", lambda: False)():
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, file=self.stream, unit=unit, dynamic_ncols=True, leave=False)
+            self.bar = tqdm(total=total, file=self.stream, unit=unit, dynamic_ncols=True, leave=False,
+                            desc=label or None)
 
     def advance(self, n: int = 1) -> None:
         self.done += n
@@ -147,18 +156,69 @@ class ItemProgress:
 
     def _maybe_say(self, extra: str) -> None:
         now = time.perf_counter()
-        if self.bar is None and self.enabled and now - self.last_line >= LINE_EVERY_S:
+        if self.bar is None and self.enabled and now - self.last_line >= self.every:
             self.last_line = now
             left = self.total - self.done
             eta = f", eta {format_duration(left * (now - self.t0) / self.done)}" if self.done and left > 0 else ""
-            self.stream.write(f"{self.done}/{self.total} {self.unit}(s) in {format_duration(now - self.t0)}{eta}"
-                              f"{extra}\n")
+            self.stream.write(f"{self.label + ': ' if self.label else ''}{self.done}/{self.total} {self.unit}(s) in "
+                              f"{format_duration(now - self.t0)}{eta}{extra}\n")
+            self.stream.flush()
+
+    def write(self, line: str) -> None:
+        """A line for the user (a per-image result, say) above the bar, which stays whole."""
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.write(line, file=self.stream)
+        else:
+            self.stream.write(line + "\n")
             self.stream.flush()
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+class StageProgress:
+    """Progress through the stages of a job (generating, features of the real images, pairs...),
+    called as ``progress(stage, done, total)``: one :class:`ItemProgress` per stage, labelled with
+    it. Without a terminal the line clock runs across stages, so a job of many short stages
+    still says something at least every ``LINE_EVERY_S``. ``write(line)`` prints a line above
+    the bar. Disabled, it says nothing."""
+
+    def __init__(self, stream: TextIO | None = None, enabled: bool = True, unit: str = "image"):
+        self.stream, self.enabled, self.unit = stream, enabled, unit
+        self.current: ItemProgress | None = None
+        self.stage = ""
+        self.last_line = time.perf_counter()
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        item = self.current
+        if item is None or stage != self.stage or total != item.total or done < item.done:
+            self.close()
+            item = self.current = ItemProgress(total, self.unit, self.stream, label=stage)
+            item.last_line, self.stage = self.last_line, stage
+        item.advance(done - item.done)
+        self.last_line = item.last_line
+
+    def write(self, line: str) -> None:
+        if not self.enabled:
+            return
+        if self.current is not None:
+            self.current.write(line)
+        else:
+            stream = self.stream or sys.stderr
+            stream.write(line + "\n")
+            stream.flush()
+
+    def close(self) -> None:
+        if self.current is not None:
+            self.last_line = self.current.last_line
+            self.current.close()
+            self.current = None
 
 
 def stage(message: str, enabled: bool = True) -> None:

@@ -3,10 +3,13 @@ a static page with the sample grids, the curves, the metrics and the config.
 
 A run folder (see :mod:`translate.run_folder`) holds ``log.jsonl`` (one JSON object per logged step),
 ``metrics.jsonl`` (one per evaluation, when ``--eval-every`` is on), ``config.toml``,
-``samples/step-N.png`` and ``samples.png``. Nothing here needs torch; the PNG needs matplotlib
+``samples/step-N.png``, ``samples.png`` and ``samples/layout.json`` (what the grids' columns and
+rows show, from the plugin's :class:`translate.plugin.Preview`). Nothing here needs torch; the PNG needs matplotlib
 (imported only by :func:`write_plot`), the page needs nothing: its charts are inline SVG drawn
 here, and every link in it is relative, so the folder can be copied elsewhere and still shows.
-The trainer rewrites the page at every checkpoint, so it stays cheap: logs are read incrementally.
+The trainer writes the page when a run starts and rewrites it after every preview and checkpoint
+(always after the files it shows), so it stays cheap: logs are read incrementally. While the run
+trains the page reloads itself; the page written at the end does not.
 """
 
 from __future__ import annotations
@@ -27,10 +30,10 @@ from .fileio import atomic_path
 from .limits import MAX_METADATA_BYTES, read_text, tail_start
 from .metric_goals import CORE_GOALS, goal_table, lookup, metric_goal
 from .run_folder import (BEST_FILE, CONFIG_FILE, CURVES_FILE, INDEX_FILE, LATEST_SAMPLES, LOG_FILE, METRICS_LOG_FILE,
-                         MODEL_FILE, SAMPLES_DIR, TENSORBOARD_DIR, check_contents, sample_step)
+                         MODEL_FILE, SAMPLES_DIR, SAMPLES_LAYOUT, TENSORBOARD_DIR, check_contents, sample_step)
 
 # Keys of log.jsonl / metrics.jsonl that are bookkeeping, not curves.
-LOG_BOOKKEEPING = frozenset({"step", "images_per_s", "seconds", "world_size", "global_batch",
+LOG_BOOKKEEPING = frozenset({"step", "images_per_s", "seconds", "seconds_per_step", "world_size", "global_batch",
                              "data_position"})
 METRIC_BOOKKEEPING = frozenset({"step", "seconds", "images_per_s"})
 MATPLOTLIB_MISSING = 'translate plot needs matplotlib: pip install "translate-gan[plot]"'
@@ -217,7 +220,7 @@ class Curves:
     metrics: dict[str, Series]
     last_log: dict[str, Any]
     last_metrics: dict[str, Any]
-    seconds_per_step: float | None = None  # between the last two logged steps of one process
+    seconds_per_step: float | None = None  # as the progress line shows it: see _seconds_per_step
     goals: dict[str, str | None] = field(default_factory=lambda: dict(CORE_GOALS))  # see run_goals
 
     @property
@@ -234,15 +237,32 @@ def curves(run_dir: str | Path, goals: Mapping[str, str | None] | None = None) -
     goals = dict(goals) if goals is not None else run_goals(run_dir)
     log = read_log(run_dir / LOG_FILE)
     metrics = read_log(run_dir / METRICS_LOG_FILE)
-    rate = None
-    if len(log) >= 2:
-        (a, b), (ta, tb) = (_step(r) for r in log[-2:]), (_number(r.get("seconds")) for r in log[-2:])
-        if None not in (a, b, ta, tb) and b > a and tb > ta:  # seconds restart when a run resumes
-            rate = (tb - ta) / (b - a)
     metric_series = {k: s for k, s in _series_by_key(metrics, METRIC_BOOKKEEPING).items()
                      if not _not_a_quality(k, goals)}
     return Curves(_series_by_key(log, LOG_BOOKKEEPING), metric_series, log[-1] if log else {},
-                  metrics[-1] if metrics else {}, rate, goals)
+                  metrics[-1] if metrics else {}, _seconds_per_step(log), goals)
+
+
+def _seconds_per_step(log: list[dict[str, Any]]) -> float | None:
+    """The s/step the terminal showed at the last logged step: the mean wall time per step since
+    the first step of that process, previews, evaluations and checkpoints included (the trainer
+    logs it as ``seconds_per_step``). Logs without it: the same mean over the logged steps of the
+    last process (``seconds`` restart when a run resumes)."""
+    if not log:
+        return None
+    logged = _number(log[-1].get("seconds_per_step"))
+    if logged is not None:
+        return logged if math.isfinite(logged) and logged > 0 else None
+    last, first = log[-1], log[-1]
+    for record in reversed(log[-10_000:-1]):  # bounded: the page is rewritten often
+        steps, times = (_step(record), _step(first)), (_number(record.get("seconds")), _number(first.get("seconds")))
+        if None in steps or None in times or not (steps[0] < steps[1] and times[0] < times[1]):
+            break
+        first = record
+    a, b, ta, tb = _step(first), _step(last), _number(first.get("seconds")), _number(last.get("seconds"))
+    if None in (a, b, ta, tb) or b <= a or tb <= ta:
+        return None
+    return (tb - ta) / (b - a)
 
 
 def run_goals(run_dir: Path) -> dict[str, str | None]:
@@ -473,6 +493,8 @@ _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:1.2em 2em;color:#222}
 h1{font-size:1.4em;margin-bottom:.2em} h2{font-size:1.1em;margin-top:1.6em;border-bottom:1px solid #ddd}
 .sub{color:#666;font-size:.9em} .sub a{color:#369}
+.state{display:inline-block;padding:1px 8px;border-radius:9px;background:#e8f3e8;color:#1d5e2a;font-size:.85em}
+.state.live{background:#fff3d6;color:#7a5200}
 .charts{display:flex;flex-wrap:wrap;gap:10px}
 svg.chart{border:1px solid #e4e4e4;background:#fff}
 svg .f{fill:#fafafa;stroke:#ddd} svg .t{font-size:12px;font-weight:600} svg .a{font-size:10px;fill:#555}
@@ -481,15 +503,240 @@ svg .s{stroke:#1f5fa0;stroke-width:1.6} svg polyline.m{stroke:#2a8a3e;stroke-wid
 svg circle.m{fill:#2a8a3e} svg circle.b{fill:none;stroke:#d62728;stroke-width:2}
 table{border-collapse:collapse;font-size:.92em} td,th{border:1px solid #ddd;padding:3px 10px;text-align:right}
 th{background:#f3f3f3} td:first-child,th:first-child{text-align:left}
-.gallery{display:flex;flex-wrap:wrap;gap:12px} figure{margin:0} figcaption{font-size:.85em;color:#555}
-.gallery img{max-width:256px;image-rendering:pixelated;border:1px solid #ddd}
-.latest img{max-width:100%;image-rendering:pixelated;border:1px solid #ddd}
+.controls{display:flex;align-items:center;gap:8px;flex-wrap:wrap;margin:.4em 0 .6em}
+.controls input[type=range]{width:min(420px,60vw)} #steplabel{font-weight:600;min-width:9em}
+.labelled{display:grid;grid-template-columns:auto max-content;justify-content:start;gap:3px 6px}
+.colcaps{grid-column:2;grid-row:1;display:grid;grid-template-columns:repeat(var(--cols),1fr);width:0;min-width:100%}
+.rowcaps{grid-column:1;grid-row:2;display:grid;grid-template-rows:repeat(var(--rows),1fr);height:0;min-height:100%}
+.colcaps span,.rowcaps span{font-size:.85em;color:#333;font-weight:600;overflow-wrap:anywhere}
+.colcaps span{text-align:center;align-self:end;padding:0 2px}
+.rowcaps span{align-self:center;text-align:right;white-space:nowrap}
+.labelled a{grid-column:2;grid-row:2;line-height:0;cursor:zoom-in}
+.labelled img{image-rendering:pixelated;outline:1px solid #ccc;max-width:calc(100vw - 12em);height:auto}
+#steps a{margin-right:.6em;color:#369} #steps a.on{font-weight:700;color:#000}
+#zoom{position:fixed;inset:0;background:#202020;z-index:10;display:flex;flex-direction:column}
+#zoom[hidden]{display:none}
+#zoom .bar{display:flex;gap:8px;align-items:center;padding:6px 12px;color:#eee;font-size:.9em;flex-wrap:wrap}
+#zoom .bar a{color:#9cf} #zoom button.on{font-weight:700;background:#fff}
+#zoom .canvas{overflow:auto;flex:1;padding:12px;text-align:center}
+#zoom img{image-rendering:pixelated;background:#fff}
 pre{background:#f6f6f6;padding:10px;overflow:auto;font-size:.85em}
+"""
+
+RELOAD_S = 15  # a live page reloads itself this often
+GRID_TARGET_PX = (768, 1200)  # small grids are scaled up by a whole factor to fit within this (width, height)
+MAX_GRID_SCALE = 8
+_MAX_LABELS, _MAX_LABEL_CHARS, _MAX_LAYOUT_BYTES = 64, 120, 64 * 1024
+
+_SCRIPT = """
+(function () {
+  var links = [].slice.call(document.querySelectorAll('#steps a'));
+  var img = document.getElementById('shown'), link = document.getElementById('shown-link');
+  var slider = document.getElementById('slider'), label = document.getElementById('steplabel');
+  var zoom = document.getElementById('zoom'), zimg = document.getElementById('zoomed');
+  var last = links.length - 1, cur = last, factor = 0;
+  function stepOf(i) { return links[i].getAttribute('data-step'); }
+  function fromHash() {
+    var m = /step=(\\d+)/.exec(location.hash);
+    for (var i = 0; m && i <= last; i++) if (stepOf(i) === m[1]) return i;
+    return last;
+  }
+  function pin() {  // the step shown survives a reload; the latest follows new samples
+    var url = cur === last ? location.pathname + location.search : '#step=' + stepOf(cur);
+    try { history.replaceState(null, '', url); } catch (e) { if (cur !== last) location.hash = 'step=' + stepOf(cur); }
+  }
+  function show(i, remember) {
+    if (last < 0) return;
+    cur = Math.max(0, Math.min(last, i));
+    var href = links[cur].getAttribute('href');
+    img.src = href; link.href = href; slider.value = cur;
+    label.textContent = 'step ' + stepOf(cur) + (cur === last ? ' (latest)' : '') + ' \\u00b7 ' + (cur + 1) + ' of ' + links.length;
+    links.forEach(function (a, j) { a.className = j === cur ? 'on' : ''; });
+    if (!zoom.hidden) openZoom();
+    if (remember) pin();
+  }
+  function setFactor(f) {
+    factor = f;
+    var w = zimg.naturalWidth || img.naturalWidth, box = zoom.querySelector('.canvas');
+    var fit = Math.max(1, Math.floor((box.clientWidth - 24) / Math.max(1, w)));
+    var k = f || fit;
+    zimg.style.width = (w * k) + 'px';
+    [].forEach.call(zoom.querySelectorAll('button[data-zoom]'), function (b) {
+      b.className = +b.getAttribute('data-zoom') === f ? 'on' : '';
+    });
+    document.getElementById('zoomlabel').textContent = 'step ' + stepOf(cur) + ' at ' + k + '\\u00d7';
+  }
+  function openZoom() {
+    var href = links[cur].getAttribute('href');
+    document.getElementById('zoomopen').href = href;
+    zoom.hidden = false;
+    zimg.onload = function () { setFactor(factor); };
+    zimg.src = href;
+    if (zimg.complete) setFactor(factor);
+  }
+  if (last >= 0) {
+    slider.addEventListener('input', function () { show(+slider.value, true); });
+    document.getElementById('prev').onclick = function () { show(cur - 1, true); };
+    document.getElementById('next').onclick = function () { show(cur + 1, true); };
+    links.forEach(function (a, j) { a.onclick = function (e) { e.preventDefault(); show(j, true); }; });
+    link.onclick = function (e) { e.preventDefault(); openZoom(); };
+    [].forEach.call(zoom.querySelectorAll('button[data-zoom]'), function (b) {
+      b.onclick = function () { setFactor(+b.getAttribute('data-zoom')); };
+    });
+    document.getElementById('zoomclose').onclick = function () { zoom.hidden = true; };
+    zoom.querySelector('.canvas').onclick = function (e) { if (e.target !== zimg) zoom.hidden = true; };
+    document.addEventListener('keydown', function (e) {
+      if (e.altKey || e.ctrlKey || e.metaKey) return;
+      if (!zoom.hidden && e.key === 'Escape') { zoom.hidden = true; return; }
+      if (!zoom.hidden && (e.key === '+' || e.key === '=')) { setFactor(Math.min(16, (factor || 1) * 2)); return; }
+      if (!zoom.hidden && e.key === '-') { setFactor(Math.max(1, (factor || 2) / 2)); return; }
+      if (e.target === slider) return;  // the slider moves itself
+      if (e.key === 'ArrowLeft') { show(cur - 1, true); e.preventDefault(); }
+      else if (e.key === 'ArrowRight') { show(cur + 1, true); e.preventDefault(); }
+      else if (e.key === 'Home') { show(0, true); e.preventDefault(); }
+      else if (e.key === 'End') { show(last, true); e.preventDefault(); }
+    });
+    show(fromHash(), false);
+  }
+  var KEY = 'translate-run-page-scroll';
+  try {
+    var y = sessionStorage.getItem(KEY);
+    if (y !== null) { sessionStorage.removeItem(KEY); window.scrollTo(0, +y); }
+  } catch (e) {}
+  var reload = +document.body.getAttribute('data-reload-s');
+  if (reload > 0) {
+    setInterval(function () {
+      if (zoom && !zoom.hidden) return;  // never while someone is looking closely
+      try { sessionStorage.setItem(KEY, String(window.scrollY)); } catch (e) {}
+      location.reload();
+    }, reload * 1000);
+  }
+})();
 """
 
 
 def _href(path: str) -> str:
     return html.escape(quote(path), quote=True)
+
+
+def png_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from a PNG's header, or None when it is not a readable PNG."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(24)
+    except OSError:
+        return None
+    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    return (width, height) if width > 0 and height > 0 else None
+
+
+@dataclass
+class SampleLayout:
+    """What the sample grids show (``samples/layout.json``, from the plugin's
+    :class:`translate.plugin.Preview`): column and row captions, a title, and the grid's shape."""
+
+    columns: list[str] = field(default_factory=list)
+    rows: list[str] = field(default_factory=list)
+    title: str = ""
+    grid: tuple[int, int] = (1, 1)  # (columns, rows) of images in the PNG
+
+
+def _labels(value: Any) -> list[str]:
+    if not isinstance(value, list):
+        return []
+    return [str(v)[:_MAX_LABEL_CHARS] for v in value[:_MAX_LABELS] if isinstance(v, str) and v]
+
+
+def read_layout(run_dir: Path) -> SampleLayout:
+    """The captions of the run's sample grids; none when the file is missing, too large or not
+    what the trainer writes (a run folder may come from anyone: every field is checked)."""
+    path = run_dir / SAMPLES_DIR / SAMPLES_LAYOUT
+    try:
+        if path.is_symlink() or not path.is_file():
+            return SampleLayout()
+        with open(path, "rb") as f:
+            data = f.read(_MAX_LAYOUT_BYTES + 1)
+        record = json.loads(data.decode("utf-8", "replace")) if len(data) <= _MAX_LAYOUT_BYTES else None
+    except (OSError, ValueError):
+        return SampleLayout()
+    if not isinstance(record, dict):
+        return SampleLayout()
+    grid = record.get("grid")
+    ok = isinstance(grid, list) and len(grid) == 2 and all(type(n) is int and 1 <= n <= 10_000 for n in grid)
+    title = record.get("title")
+    return SampleLayout(_labels(record.get("columns")), _labels(record.get("rows")),
+                        title[:4 * _MAX_LABEL_CHARS] if isinstance(title, str) else "",
+                        (grid[0], grid[1]) if ok else (1, 1))
+
+
+def _grid_scale(size: tuple[int, int] | None) -> int:
+    """The whole factor that brings a small grid near GRID_TARGET_PX (1 for a large one): whole,
+    so that every pixel of the PNG stays a square of the same size."""
+    if size is None:
+        return 1
+    return max(1, min(MAX_GRID_SCALE, GRID_TARGET_PX[0] // size[0], GRID_TARGET_PX[1] // size[1]))
+
+
+def _captions(layout: SampleLayout) -> tuple[str, str, str]:
+    """(style, column captions, row captions) around the grid, as HTML."""
+    e = html.escape
+    if not layout.columns:
+        return "", "", ""
+    columns = layout.columns
+    cols = "".join(f"<span>{e(c)}</span>" for c in columns)
+    n_rows = layout.grid[1] if layout.rows else 0
+    rows = "".join(f"<span>{e(layout.rows[i % len(layout.rows)])}</span>" for i in range(min(n_rows, 1000)))
+    style = f' style="--cols:{len(columns)};--rows:{max(1, n_rows)}"'
+    return (style, f'<div class="colcaps">{cols}</div>',
+            f'<div class="rowcaps">{rows}</div>' if rows else "")
+
+
+def _samples_section(run_dir: Path, samples: list[tuple[int, Path]]) -> str:
+    """The latest grid, captioned and scaled up, with a slider through every step's grid and a
+    full-resolution zoom (the script below); a plain link list without JavaScript."""
+    e = html.escape
+    layout = read_layout(run_dir)
+    history = sorted(samples)  # oldest first: the slider runs left to right
+    if history:
+        step, path = history[-1]
+        rel = f"{SAMPLES_DIR}/{path.name}"
+        alt = f"samples at step {step}"
+    else:
+        step, path, rel, alt = None, run_dir / LATEST_SAMPLES, LATEST_SAMPLES, "latest samples"
+    size = png_size(path)
+    scale = _grid_scale(size)
+    dims = f' width="{size[0] * scale}" height="{size[1] * scale}"' if size else ""
+    style, cols, rows = _captions(layout)
+    n = len(history)
+    zoom_note = f" (shown {scale}× here)" if scale > 1 else ""
+    parts = ["<h2>Samples</h2>"]
+    if layout.title:
+        parts.append(f'<p class="sub">{e(layout.title)}</p>')
+    parts.append(
+        '<div class="controls">'
+        '<button type="button" id="prev" title="earlier step (←)">◀</button>'
+        f'<input type="range" id="slider" min="0" max="{max(0, n - 1)}" value="{max(0, n - 1)}" step="1" '
+        f'aria-label="step"{"" if n > 1 else " disabled"}>'
+        '<button type="button" id="next" title="later step (→)">▶</button>'
+        f'<span id="steplabel">{f"step {step} (latest)" if step is not None else "latest"}</span>'
+        f'<span class="sub">{"← → step through the " + str(n) + " grids; " if n > 1 else ""}'
+        f'click the image for full resolution{e(zoom_note)}</span>'
+        "</div>")
+    parts.append(f'<div class="labelled"{style}>{cols}{rows}<a id="shown-link" href="{_href(rel)}">'
+                 f'<img id="shown" src="{_href(rel)}"{dims} alt="{e(alt)}"></a></div>')
+    links = " ".join(f'<a href="{_href(f"{SAMPLES_DIR}/{p.name}")}" data-step="{s}">{s}</a>' for s, p in history)
+    parts.append(f'<details><summary class="sub">every step with samples ({n})</summary>'
+                 f'<p id="steps">{links}</p></details>')
+    parts.append('<div id="zoom" hidden><div class="bar"><span id="zoomlabel"></span>'
+                 + "".join(f'<button type="button" data-zoom="{k}">{k}×</button>' for k in (1, 2, 4, 8))
+                 + '<button type="button" data-zoom="0">fit width</button>'
+                 f'<a id="zoomopen" href="{_href(rel)}">open the PNG</a>'
+                 + (f'<span>columns: {e(" · ".join(layout.columns))}</span>' if layout.columns else "")
+                 + '<span>+ − zoom · Esc closes</span><button type="button" id="zoomclose">close ×</button></div>'
+                 f'<div class="canvas"><img id="zoomed" alt="{e(alt)}, full resolution"></div></div>')
+    return "\n".join(parts)
 
 
 def _metrics_table(data: Curves) -> str:
@@ -509,7 +756,43 @@ def _metrics_table(data: Curves) -> str:
     return table
 
 
-def render_index(run_dir: str | Path, goals: Mapping[str, str | None] | None = None) -> str:
+def _total_steps(config: dict[str, Any]) -> int | None:
+    train = config.get("train")
+    steps = train.get("steps") if isinstance(train, dict) else None
+    return steps if type(steps) is int and steps > 0 else None
+
+
+def _state_line(step: int | None, total: int | None, live: bool, resume: str) -> str:
+    """Whether the run is training (and the page reloads itself), finished, or stopped early."""
+    of = f" of {total:,}" if total else ""
+    at = f"step {step:,}{of}" if step is not None else "starting"
+    if live:
+        return (f'<span class="state live">training · {at}</span> this page reloads itself every {RELOAD_S} s '
+                "while the run trains")
+    if step is not None and total and step < total:
+        return (f'<span class="state">stopped at {at}</span> continue with <code>{html.escape(resume)}</code>')
+    return f'<span class="state">finished · {at}</span>' if step is not None else '<span class="state">no steps yet</span>'
+
+
+def _speed(data: Curves) -> str:
+    """The progress line's figures, said as what they are."""
+    from .progress import format_rate
+
+    parts = []
+    if data.seconds_per_step is not None:
+        parts.append(format_rate(data.seconds_per_step))
+    speed = _number(data.last_log.get("images_per_s"))
+    if speed is not None and speed > 0:
+        parts.append(f"{speed:.3g} img/s")
+    if not parts:
+        return ""
+    return (" · ".join(parts) + ' <span title="the mean wall time of a step since the first step of the '
+            'training process that wrote the last log line (the first one, with its set-up, left out), previews, '
+            'evaluations and checkpoints included: the figure the progress line shows">(as the terminal shows: '
+            "mean since the first step, previews and checkpoints included)</span>")
+
+
+def render_index(run_dir: str | Path, goals: Mapping[str, str | None] | None = None, live: bool = False) -> str:
     """The text of ``RUN/index.html`` (see :func:`write_index`)."""
     run_dir = Path(run_dir)
     e = html.escape
@@ -522,11 +805,9 @@ def render_index(run_dir: str | Path, goals: Mapping[str, str | None] | None = N
     title = f"{plugin} · step {step}" if step is not None else plugin
 
     info = [f"run folder <code>{e(run_dir.resolve().name)}</code>"]
-    speed = _number(data.last_log.get("images_per_s"))
-    if speed is not None and speed >= 1:
-        info.append(f"{speed:g} img/s")
-    elif data.seconds_per_step is not None:  # slow runs: "0 img/s" would say nothing
-        info.append(f"{data.seconds_per_step:.3g} s/step")
+    speed = _speed(data)
+    if speed:
+        info.append(speed)
     files = [name for name in (MODEL_FILE, BEST_FILE, CONFIG_FILE, LOG_FILE, METRICS_LOG_FILE,
                                CURVES_FILE) if (run_dir / name).is_file()]
     if files:
@@ -535,12 +816,14 @@ def render_index(run_dir: str | Path, goals: Mapping[str, str | None] | None = N
         info.append(f"<code>tensorboard --logdir {e(str(run_dir / TENSORBOARD_DIR))}</code>")
     info.append("page written " + e(time.strftime("%Y-%m-%d %H:%M:%S")))
 
-    body = [f"<h1>{e(title)}</h1>", f"<p class=\"sub\">{' · '.join(info)}</p>"]
-    if (run_dir / LATEST_SAMPLES).is_file():
-        latest = f" (step {samples[0][0]})" if samples else ""
-        body.append(f"<h2>Latest samples{e(latest)}</h2><div class=\"latest\">"
-                    f"<a href=\"{_href(LATEST_SAMPLES)}\"><img src=\"{_href(LATEST_SAMPLES)}\" "
-                    f"alt=\"latest samples\"></a></div>")
+    state = _state_line(step, _total_steps(config), live, f"translate train {plugin} --resume {run_dir.name}")
+    body = [f"<h1>{e(title)}</h1>", f'<p class="sub">{state}</p>', f"<p class=\"sub\">{' · '.join(info)}</p>"]
+    if samples or (run_dir / LATEST_SAMPLES).is_file():
+        body.append(_samples_section(run_dir, samples))
+    elif live:
+        every = config.get("train", {}).get("sample_every") if isinstance(config.get("train"), dict) else None
+        first = f" (the first at step {every})" if type(every) is int and every > 0 else ""
+        body.append(f'<h2>Samples</h2><p class="sub">none yet{e(first)}: they appear here as the run writes them</p>')
     body.append("<h2>Losses</h2>")
     if data.losses:
         body.append("<p class=\"sub\">light: as logged; dark: smoothed (moving average)</p><div class=\"charts\">"
@@ -552,27 +835,24 @@ def render_index(run_dir: str | Path, goals: Mapping[str, str | None] | None = N
                     + "".join(svg_chart(k, s, metric=True, best_point=best(s, k, data.goals))
                               for k, s in data.metrics.items())
                     + "</div>")
-    if samples:
-        body.append(f"<h2>Samples at each checkpoint ({len(samples)})</h2><div class=\"gallery\">")
-        for s, path in samples:
-            rel = f"{SAMPLES_DIR}/{path.name}"
-            body.append(f"<figure><a href=\"{_href(rel)}\"><img src=\"{_href(rel)}\" loading=\"lazy\" "
-                        f"alt=\"samples at step {s}\"></a><figcaption>step {s}</figcaption></figure>")
-        body.append("</div>")
     if config_text:
         body.append(f"<h2>Config</h2><pre>{e(config_text)}</pre>")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>{e(title)}</title><style>{_STYLE}</style></head><body>\n"
-            + "\n".join(body) + "\n</body></html>\n")
+            f"<title>{e(title)}</title><style>{_STYLE}</style></head>"
+            f"<body data-reload-s=\"{RELOAD_S if live else 0}\">\n"
+            + "\n".join(body) + f"\n<script>{_SCRIPT}</script>\n</body></html>\n")
 
 
-def write_index(run_dir: str | Path, goals: Mapping[str, str | None] | None = None) -> Path:
-    """Write ``RUN/index.html`` (atomically) and return its path: the latest samples, the sample
-    grid of every checkpoint (newest first), loss and metric curves as inline SVG, the latest and
-    best metrics and the config. Links are relative; it needs no network and no matplotlib."""
+def write_index(run_dir: str | Path, goals: Mapping[str, str | None] | None = None, live: bool = False) -> Path:
+    """Write ``RUN/index.html`` (atomically) and return its path: the sample grids (the latest
+    first, captioned with what their columns and rows show, scaled up, a slider through every
+    step's grid and a full-resolution zoom), loss and metric curves as inline SVG, the latest and
+    best metrics and the config. Links are relative; it needs no network and no matplotlib.
+    ``live``: the run is training, and the page reloads itself every ``RELOAD_S`` seconds (the
+    trainer writes its last page without it)."""
     run_dir = Path(run_dir)
-    text = render_index(run_dir, goals)
+    text = render_index(run_dir, goals, live)
     path = run_dir / INDEX_FILE
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

@@ -8,6 +8,7 @@
         metrics.jsonl       one JSON object per --eval-every evaluation
         eval/               what the latest evaluation measured, and its metrics.json
         samples/step-N.png  the preview grid of each checkpoint; samples.png is the latest
+        samples/layout.json what the latest grid's columns and rows show (the page's captions)
         index.html          the run's page; curves.png is written by ``translate plot``
         tensorboard/        TensorBoard events (--tensorboard)
         .lock               held while a training process uses the folder
@@ -61,6 +62,7 @@ TENSORBOARD_DIR = "tensorboard"
 LOCK_FILE = ".lock"
 
 SAMPLE_PREFIX, SAMPLE_SUFFIX = "step-", ".png"
+SAMPLES_LAYOUT = "layout.json"  # in SAMPLES_DIR: the captions of the grids (translate.plugin.Preview)
 
 # What a run writes into its folder: finding one of these without the training state means the
 # folder holds someone's files (or a copied model), which a new run must not overwrite.
@@ -277,6 +279,21 @@ def check_free(out_dir: Path) -> None:
         if not _try_lock(fd):
             os.lseek(fd, 0, os.SEEK_SET)
             raise UserError(busy_message(out_dir, os.read(fd, 32).decode(errors="replace").strip() or "another process"))
+    finally:
+        os.close(fd)
+
+
+def in_use(out_dir: Path) -> bool:
+    """Whether a training process holds ``out_dir`` now (its page is then a live one)."""
+    path = out_dir / LOCK_FILE
+    if not path.is_file() or path.is_symlink():
+        return False
+    try:
+        fd = _open_lock(path, create=False)
+    except UserError:  # unreadable: nothing can be said, and the page is only a page
+        return False
+    try:
+        return not _try_lock(fd)  # a lock taken here is released with the descriptor
     finally:
         os.close(fd)
 

@@ -76,12 +76,18 @@ def tiled(fn: Fn, x: torch.Tensor, tile: int = 512, overlap: int = 32, multiple:
     if H <= tile and W <= tile:
         return fn(padded)[..., : h * scale, : w * scale].float().cpu()
     out = None
-    weight = torch.zeros(1, 1, H * scale, W * scale)
     ys, xs = _starts(H, tile, overlap), _starts(W, tile, overlap)
+    th, tw = min(tile, H), min(tile, W)
+    # The blend weights of the rows still open (from ``top`` on): once a row of tiles is done, the
+    # rows above the next one are final and are normalised in place, so neither a whole-image
+    # weight map nor a second whole-image float copy is ever held (a 4000×3000 photo ×4 makes a
+    # 2.3 GB float output; each of those would be another 2.3 GB or 0.8 GB).
+    top, weight = 0, torch.zeros(1, 1, 0, W * scale)
     done, total = 0, len(ys) * len(xs)
-    for y in ys:
+    for i, y in enumerate(ys):
+        grow = (y + th) * scale - top - weight.shape[-2]
+        weight = torch.cat([weight, torch.zeros(1, 1, grow, W * scale)], dim=-2) if grow > 0 else weight
         for x0 in xs:
-            th, tw = min(tile, H), min(tile, W)
             patch = fn(padded[..., y: y + th, x0: x0 + tw]).float().cpu()
             if out is None:
                 out = torch.zeros(patch.shape[0], patch.shape[1], H * scale, W * scale)
@@ -89,8 +95,11 @@ def tiled(fn: Fn, x: torch.Tensor, tile: int = 512, overlap: int = 32, multiple:
             wx = _ramp(tw * scale, overlap * scale, x0 == 0, x0 + tw >= W)
             w2 = (wy[:, None] * wx[None, :])[None, None]
             out[..., y * scale: (y + th) * scale, x0 * scale: (x0 + tw) * scale] += patch * w2
-            weight[..., y * scale: (y + th) * scale, x0 * scale: (x0 + tw) * scale] += w2
+            weight[..., y * scale - top: (y + th) * scale - top, x0 * scale: (x0 + tw) * scale] += w2
             done += 1
             for listener in _tile_listeners:
                 listener(done, total)
-    return (out / weight.clamp_min(1e-8))[..., : h * scale, : w * scale]
+        final = (ys[i + 1] if i + 1 < len(ys) else H) * scale  # no later tile reaches above this row
+        out[..., top:final, :].div_(weight[..., : final - top, :].clamp_min(1e-8))
+        top, weight = final, weight[..., final - top:, :]
+    return out[..., : h * scale, : w * scale]

@@ -38,7 +38,7 @@ from .data.sampler import ResumableSampler
 from .errors import DataError, UserError
 from .fileio import atomic_path, open_append, write_text_atomic
 from .metric_goals import goal_table
-from .plugin import call_hook
+from .plugin import Preview, call_hook
 from .progress import Progress, stage
 from .request import TrainRequest
 from .run_folder import MODEL_FILE, STATE_FILE
@@ -107,6 +107,8 @@ class Trainer:
         self.dist: distributed.Session | None = None  # set by run() under torchrun
         self._data_base = (0, 0)  # (global data position, ctx.consumed) where this process started
         self._stop: _StopFlag | None = None  # the signal handlers of the loop (or the finish) now running
+        self._live = True  # the run page reloads itself until the run's last page is written
+        self.seconds_per_step: float | None = None  # as the progress line shows it (logged for the page)
 
     @property
     def is_main(self) -> bool:
@@ -169,6 +171,7 @@ class Trainer:
         if self.is_main:
             self._write_run_files(runtime)
             self._setup_reporting()
+            self._refresh_report()  # a page to open from the start: it reloads itself as the run goes
         elif options.eval_every and not plugin.can("evaluate"):
             raise UserError(f"--eval-every: plugin '{plugin.name}' has no evaluation (no evaluate hook)")
         return ctx
@@ -303,6 +306,7 @@ class Trainer:
                     _update_ema(ctx.ema, ctx.modules, options.ema)
                 ctx.step += 1
                 elapsed = time.perf_counter() - t0
+                self.seconds_per_step = bar.seconds_per_step(ctx.step)
                 self.images_per_s = ((ctx.consumed - consumed0) * options.batch_size * self.world_size
                                      / max(elapsed, 1e-9))
                 signum = self._agreed_signal(stop)
@@ -318,8 +322,9 @@ class Trainer:
                 if options.checkpoint_every and ctx.step % options.checkpoint_every == 0 and unfinished:
                     self.checkpoint()
                 if signum or (self.until is not None and ctx.step >= self.until and unfinished):
+                    self._live = False  # the pages written now are the run's last
                     self.checkpoint()
-                    self.preview()
+                    self.preview()  # its page comes after its samples
                     bar.close()
                     interrupted = Interrupted(ctx.step, self.out_dir, signum or stop.signum)
                     if not self.is_main:
@@ -378,6 +383,8 @@ class Trainer:
         if self.is_main:
             record = {"step": self.ctx.step, **self.logs, "images_per_s": round(self.images_per_s, 2),
                       "seconds": round(elapsed, 3)}
+            if self.seconds_per_step is not None:
+                record["seconds_per_step"] = round(self.seconds_per_step, 4)
             if self.dist is not None:
                 record.update(world_size=self.world_size, global_batch=self.world_size * self.options.batch_size)
             log_file.write(json.dumps(record) + "\n")
@@ -422,7 +429,7 @@ class Trainer:
         from .report import write_index
 
         try:
-            write_index(self.out_dir, goal_table(self.plugin))
+            write_index(self.out_dir, goal_table(self.plugin), live=self._live)
         except Exception as exc:  # noqa: BLE001 - the report is a convenience; the checkpoint is saved
             print(f"warning: could not write {self.out_dir / run_folder.INDEX_FILE}: {exc}", file=sys.stderr)
 
@@ -488,21 +495,23 @@ class Trainer:
             m.train(was_training[n])
         if shown is None:
             return
+        shown = shown if isinstance(shown, Preview) else Preview(shown)
         path = run_folder.sample_file(self.out_dir, ctx.step)
-        if isinstance(shown, torch.Tensor):
-            save_grid(path, shown)
-        else:
-            with atomic_path(path) as tmp:
-                shown.save(tmp, format="PNG")
+        grid = _save_preview(path, shown)
+        write_text_atomic(self.out_dir / run_folder.SAMPLES_DIR / run_folder.SAMPLES_LAYOUT,
+                          json.dumps({"columns": list(shown.columns), "rows": list(shown.rows), "title": shown.title,
+                                      "grid": list(grid)}) + "\n")
         with atomic_path(self.out_dir / run_folder.LATEST_SAMPLES) as tmp:
             shutil.copyfile(path, tmp)
         if self.tensorboard is not None:
-            self.tensorboard.image("samples", ctx.step, shown)
+            self.tensorboard.image("samples", ctx.step, shown.images if not shown.columns else _read_png(path))
+        self._refresh_report()  # after the files it shows: a page never names samples not yet written
 
     # ---- phase 4: finish ----------------------------------------------------------------------
     def finish(self, seconds: float) -> TrainResult:
         """The last evaluation, checkpoint and preview. A stop signal meanwhile drops the evaluation
         and ends with the checkpoint written, as a stop in the loop does."""
+        self._live = False  # the pages written from now on are the run's last (the last preview writes one)
         with _StopFlag(self._checkpoint_size, quiet=not self.is_main) as stop:
             self._stop = stop
             evaluate = bool(self.options.eval_every) and self.is_main and not self._evaluated_now()
@@ -520,7 +529,6 @@ class Trainer:
             self.preview()
 
         def close() -> None:
-            self._refresh_report()  # with the last samples
             if self.tensorboard is not None:
                 self.tensorboard.close()
 
@@ -570,6 +578,12 @@ class Trainer:
             return
         stack.enter_context(run_folder.claim(self.out_dir, self.resume))
 
+    def _last_page_of_a_failed_run(self) -> None:
+        """A run that ends in an error leaves a page that stops reloading (the lock is still held)."""
+        if self._live and self.is_main and (self.out_dir / run_folder.INDEX_FILE).is_file():
+            self._live = False
+            self._refresh_report()
+
     def _lost_peer(self) -> BaseException:
         """What a rank says when a collective failed because another rank is gone."""
         if not self.is_main:
@@ -589,6 +603,7 @@ class Trainer:
         try:
             with contextlib.ExitStack() as stack:
                 self._agreed(lambda: self._enter_folder(stack))
+                stack.callback(self._last_page_of_a_failed_run)
                 self._agreed(self.setup)
                 self.loop()
                 return self.finish(time.perf_counter() - t0)
@@ -605,6 +620,29 @@ class Trainer:
         finally:
             if self.dist is not None:
                 self.dist.close()
+
+
+def _save_preview(path: Path, preview: Preview) -> tuple[int, int]:
+    """``preview``'s images as ``path`` (a grid of ``len(columns)`` columns when named); returns
+    the grid's (columns, rows) as the page captions them."""
+    import math
+
+    images = preview.images
+    if isinstance(images, torch.Tensor):
+        n = images.shape[0]
+        columns = min(len(preview.columns) or max(1, math.ceil(math.sqrt(n))), n)
+        save_grid(path, images, nrow=columns)
+        return columns, math.ceil(n / columns)
+    with atomic_path(path) as tmp:
+        images.save(tmp, format="PNG")
+    return max(1, len(preview.columns)), max(1, len(preview.rows))
+
+
+def _read_png(path: Path):
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.convert("RGB")
 
 
 def _default_generator(device: torch.device) -> torch.Generator:

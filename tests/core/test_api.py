@@ -104,6 +104,22 @@ def test_resume_through_the_api(tmp_path):
         translate.train("gan", resume=tmp_path / "run", steps=6, latent_dim=4)
 
 
+def test_train_prints_what_the_cli_prints_and_nothing_when_not_verbose(tmp_path, cli, capsys):
+    points = {"data": "ring8", "batch_size": 8, "steps": 1, "sample_every": 0, "device": "cpu"}
+    translate.train("gan", **points, out=tmp_path / "quiet", verbose=False)
+    assert capsys.readouterr() == ("", "")
+    translate.train("gan", **points, out=tmp_path / "api")
+    api = capsys.readouterr().err.splitlines()
+    flags = [str(a) for k, v in points.items() for a in (f"--{k.replace('_', '-')}", v)]
+    shell = cli("train", "gan", *flags, "--out", tmp_path / "cli").stderr.splitlines()
+
+    def shape(lines: list[str], out: str) -> list[str]:  # paths and timings differ between the two runs
+        return [re.sub(r"\d[\d.,]*", "#", line.replace(str(tmp_path / out), "RUN")) for line in lines]
+
+    assert shape(api, "api")[0] == "training gan → RUN" and shape(api, "api")[-1].startswith("done: # steps in")
+    assert shape(api, "api") == shape(shell, "cli")
+
+
 def test_readme_python_example_runs_as_written(tmp_path, monkeypatch):
     readme = (REPO / "README.md").read_text()
     block = re.search(r"```python\n(.*?)```", readme, re.S).group(1)

@@ -106,6 +106,30 @@ def test_apply_keeps_same_named_inputs_apart_and_never_overwrites(tmp_path, cli,
     assert (out / "a" / "00.png").read_bytes() != first
 
 
+def test_an_output_another_process_wrote_meanwhile_is_kept_without_overwrite(tmp_path, run, monkeypatch):
+    """Two `apply -o` into one folder at once: both pass the up-front check; the one that writes
+    second keeps the other's file and says so, unless --overwrite."""
+    from translate.data import images
+    from translate.errors import UserError
+    from translate.inference import apply_files
+
+    src, dst = _image(tmp_path / "in.png"), tmp_path / "out" / "in.png"
+    real_encode = images.encode_image
+
+    def encode_while_another_writes(*args, **kwargs):
+        dst.parent.mkdir(exist_ok=True)
+        dst.write_bytes(b"the other process's output")
+        return real_encode(*args, **kwargs)
+
+    monkeypatch.setattr(images, "encode_image", encode_while_another_writes)
+    with pytest.raises(UserError, match="another process wrote this file") as info:
+        apply_files(run, [(src, dst)], device="cpu", progress=False, overwrite=False)
+    assert "\n" not in str(info.value)
+    assert dst.read_bytes() == b"the other process's output" and sorted(dst.parent.iterdir()) == [dst]
+    apply_files(run, [(src, dst)], device="cpu", progress=False, overwrite=True)
+    assert dst.read_bytes().startswith(b"\x89PNG")
+
+
 def test_apply_output_errors_are_one_line(tmp_path, cli, run, error_line):
     a = _images(tmp_path / "a", 2)
     assert "not an image format" in error_line(cli("apply", run, a / "00.png", "-o", tmp_path / "x.xyz",

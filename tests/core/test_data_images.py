@@ -59,3 +59,19 @@ def test_strip_reader_refuses_nan_float_pixels_and_reads_16_bit_and_cmyk(tmp_pat
     deep, cmyk = open_upright(tmp_path / "deep.png"), open_upright(tmp_path / "cmyk.jpg")
     assert pixel_rows(deep).shape == (4, 3, 1) and pixel_rows(deep).max() == 1.0
     assert cmyk.mode == "RGB" and pixel_rows(cmyk, 1, 2).shape == (1, 3, 3)
+
+
+def test_output_pixels_converted_in_bands_equal_the_whole_image_conversion():
+    # translate apply turns its output to uint8 a band of rows at a time (a whole float copy of a
+    # 16000×12000 output is 2.3 GB); the bytes written must be those of the whole-array path.
+    import torch
+
+    from translate.data.images import encode_image, to_array, to_pixels
+
+    torch.manual_seed(0)
+    for shape, bits in [((3, 37, 45), 8), ((1, 300, 7000), 8), ((1, 20, 30), 16), ((3, 20, 30), 16)]:
+        t = torch.rand(*shape) * 2.4 - 1.2  # some values outside [-1, 1]
+        t.view(-1)[:256] = torch.arange(256) / 255 * 2 - 1 + 1 / 255  # exactly on rounding boundaries
+        whole = np.asarray(encode_image(to_array(t), bits=bits))
+        banded = np.asarray(encode_image(to_pixels(t, bits, ".png"), bits=bits))
+        assert whole.dtype == banded.dtype and np.array_equal(whole, banded)

@@ -99,6 +99,21 @@ def test_compare_paired_psnr_is_numpys_and_lines_carry_the_protocol(tmp_path, cl
     assert "protocol psnr_ssim: Y of ITU-R BT.601 (16-235) at the smaller image's size, border crop 2 px" in lines
 
 
+def test_compare_images_limits_the_pairs_and_shows_progress(tmp_path, cli, monkeypatch):
+    from translate import progress
+
+    monkeypatch.setattr(progress, "LINE_EVERY_S", 0)  # a line per step of progress, as a log would show
+    crops = photo_crops(4, size=16, seed=2)
+    real, fake = write_folder(tmp_path / "real", crops), write_folder(tmp_path / "fake", add_noise(crops, 10))
+    result = cli("compare", real, fake, "--no-fid", "--no-lpips", "--images", "2", "--json")
+    measured = json.loads(result.stdout)
+    assert measured["n_pairs"] == measured["n_real"] == measured["n_fake"] == 2
+    assert any("--images 2: measured the first 2 pairs (in name order) of 4 real and 4 fake" in n
+               for n in measured["notes"])
+    assert "psnr/ssim, pairs: 2/2 image(s)" in result.stderr
+    assert json.loads(cli("compare", real, fake, "--no-fid", "--no-lpips", "-n", "3", "--json").stdout)["n_pairs"] == 3
+
+
 def test_compare_errors_are_one_line(tmp_path, cli):
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -185,6 +200,9 @@ def test_eval_cyclegan_measures_both_directions(runs, cli, tmp_path, inception):
         assert len(_images(out / name)) == 3
     assert _images(out / "fake_b") == _images(out / "real_a")  # G_AB(a) keeps a's name
     assert "protocol fid_a2b, fid_b2a: inception-v3" in output  # one protocol line for both directions
+    fid_line = next(line for line in output.splitlines() if line.startswith("fid_a2b"))
+    assert "(from 3 images, fewer than the 2,048 FID needs to settle" in fid_line  # beside the number
+    assert saved["remarks"]["fid_b2a"].startswith("from 3 images")
     missing = cli("eval", runs["cyclegan"], "--a", "shapes", "-o", tmp_path / "e2", ok=False)
     assert "--a DIR --b DIR" in missing.output
 
@@ -228,6 +246,35 @@ def test_eval_gan_compares_samples_with_the_training_data(runs, cli, tmp_path, i
     assert len(_images(out / "fake")) == len(_images(out / "real")) == 4
     with Image.open(next((out / "real").glob("*.png"))) as img:
         assert img.size == (16, 16)  # real images at the samples' size
+
+
+def test_eval_shows_progress_and_takes_no_fid_and_an_image_count(tiny_cyclegan_run, cli, tmp_path, monkeypatch):
+    """Without a terminal, a line per stage at least every LINE_EVERY_S (0 here: every batch);
+    --no-fid skips the Inception and says so; --images limits the test images."""
+    from translate import progress
+
+    monkeypatch.setattr(progress, "LINE_EVERY_S", 0)
+    out = tmp_path / "eval"
+    result = cli("eval", tiny_cyclegan_run, "--a", "shapes", "--b", "shapes-inverted", "--images", "2", "--no-fid",
+                 "-o", out)
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["metrics"] == {"images_a": 2, "images_b": 2} and saved["options"]["fid"] is False
+    assert saved["notes"] == ["fid/kid skipped, as asked (--no-fid)"]  # once, not once per direction
+    assert "note: fid/kid skipped, as asked (--no-fid)" in result.stdout
+    assert "translating A to B: 2/2 image(s)" in result.stderr and "translating B to A: 2/2 image(s)" in result.stderr
+    assert len(_images(out / "fake_b")) == 2
+
+
+def test_eval_report_puts_a_negative_kid_remark_beside_its_number(tmp_path):
+    from translate.evaluation import EvalReport, remark_negative_kid
+    from translate.metrics.fid import NEGATIVE_KID
+
+    report = EvalReport(metrics={"kid_a2b": -0.002, "kid_std_a2b": 0.001, "kid": 0.003, "fid": 41.0})
+    remark_negative_kid(report.metrics, report.remarks)
+    assert report.remarks == {"kid_a2b": NEGATIVE_KID}
+    lines = report.lines()
+    assert lines[0] == f"kid_a2b      -0.0020  ({NEGATIVE_KID})" and lines[1] == "kid_std_a2b  0.0010"
+    assert NEGATIVE_KID.count(".") == 0 and "unbiased" in NEGATIVE_KID  # one plain sentence
 
 
 def test_eval_refuses_options_the_plugin_does_not_take_and_an_out_inside_the_data(runs, cli, tmp_path):

@@ -420,6 +420,31 @@ def test_compare_folders_reports_every_metric_with_its_protocol(tmp_path, extrac
     assert "Y of ITU-R BT.601" in y_only["protocol"]["psnr_ssim"] and "fid" not in y_only["protocol"]
 
 
+def test_compare_folders_says_how_to_read_a_negative_kid_and_a_fid_of_few_images(tmp_path, extractor):
+    """A folder against itself: KID's unbiased estimate dips below 0, and 12 images are fewer than
+    the feature dimensions, so both figures carry one plain sentence beside the number."""
+    from translate.metrics.fid import NEGATIVE_KID
+
+    real, _ = _write_folders(tmp_path)
+    result = compare_folders(real, real, extractor=extractor, lpips=False, kid_subset_size=6, kid_subsets=20)
+    assert result["kid"] < 0 and result["remarks"]["kid"] == NEGATIVE_KID
+    assert result["remarks"]["fid"].startswith("from 12 images, fewer than the 16 FID needs")
+    assert result["remarks"]["psnr"].startswith("inf: at least one pair is identical")
+    lines = format_report(result)
+    assert lines[1].endswith(f"({NEGATIVE_KID})") and "compare it only with FIDs of the same image counts" in lines[0]
+
+
+def test_compare_folders_images_takes_the_first_pairs_or_the_first_of_each_folder(tmp_path, extractor):
+    real, fake = _write_folders(tmp_path)
+    result = compare_folders(real, fake, extractor=extractor, lpips=False, images=4, kid_subset_size=2)
+    assert (result["n_real"], result["n_fake"], result["n_pairs"]) == (4, 4, 4)
+    assert "--images 4: measured the first 4 pairs (in name order) of 12 real and 12 fake" in result["notes"]
+    unpaired = compare_folders(real, fake, extractor=extractor, paired=False, images=3, kid_subset_size=2)
+    assert (unpaired["n_real"], unpaired["n_fake"], unpaired["n_pairs"]) == (3, 3, 0)
+    with pytest.raises(UserError, match="--images 0: give a whole number"):
+        compare_folders(real, fake, fid=False, images=0)
+
+
 def test_compare_folders_skips_missing_lpips_with_a_note_unless_asked(tmp_path, extractor, monkeypatch,
                                                                       lpips_files):
     from translate.metrics import lpips as lpips_module

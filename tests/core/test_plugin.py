@@ -131,6 +131,24 @@ def test_what_hooks_return_is_checked_naming_plugin_and_hook():
     assert call_hook(plugin, "d_steps", TinyConfig()) == 1
 
 
+def test_a_captioned_preview_is_checked_when_the_hook_returns_it():
+    from translate.plugin import Preview
+
+    plugin = validate_plugin(Tiny)
+    plugin.name = "tiny"
+    images = torch.zeros(6, 3, 4, 4)
+    good = Preview(images, columns=("input", "output", "target"), rows=("one", "other"), title="pairs")
+    assert call_hook(_with(plugin, preview=lambda ctx, batch: good), "preview", None, None) is good
+    for bad, why in ((Preview(images, columns=("a", "b", "c", "d")), "6 images do not fill rows of 4 columns"),
+                     (Preview(images, rows=("x",)), "rows without columns"),
+                     (Preview(images, columns=("a", "")), "columns must be a tuple of non-empty strings"),
+                     (Preview("a picture"), "images is str")):
+        with pytest.raises(PluginError, match=rf"plugin 'tiny': preview\(\) returned a Preview that cannot be "
+                                              rf"shown: .*{why}") as info:
+            call_hook(_with(plugin, preview=lambda ctx, batch, bad=bad: bad), "preview", None, None)
+        assert "\n" not in str(info.value)
+
+
 def _with(plugin: Plugin, **hooks: Any) -> Plugin:
     for name, fn in hooks.items():
         setattr(plugin, name, fn)

@@ -161,10 +161,9 @@ def test_index_html(run):
     assert path == run / "index.html"
     page = path.read_text(encoding="utf-8")
     assert "<title>gan · step 1000</title>" in page
-    # Images by relative links, newest sample first, each with its step.
-    assert 'src="samples.png"' in page
-    assert page.index('src="samples/step-0001000.png"') < page.index('src="samples/step-0000500.png"')
-    assert "step 500</figcaption>" in page and "step 1000</figcaption>" in page
+    # The newest grid shown, every step's grid linked for the slider (oldest first), all relative.
+    assert 'id="shown" src="samples/step-0001000.png"' in page
+    assert page.index('href="samples/step-0000500.png" data-step="500"') < page.index('data-step="1000"')
     assert str(run) not in page.replace(f"--logdir {run}", "")  # no absolute paths in links
     # One chart per loss key and per metric, each with polylines monotone in x.
     svgs = charts(page)
@@ -189,7 +188,7 @@ def test_index_html(run):
     assert psnr_cells[3:] == ["<strong>22.75</strong>", "1000", "higher"]
     assert "protocol: clean-fid &lt;bicubic&gt;" in page
     # Everything is escaped: the config is shown, never run.
-    assert "<script>" not in page
+    assert page.count("<script>") == 1 and "<script>alert" not in page  # the page's own script alone
     assert 'data = &quot;&lt;script&gt;alert(1)&lt;/script&gt;&quot;' in page
     assert '<a href="model.safetensors">' not in page  # only files that exist are linked
     assert not list(run.glob(".*.tmp*"))
@@ -219,6 +218,136 @@ def test_index_html_stays_small_for_a_long_log(tmp_path):
         assert len(points) <= report.MAX_POINTS + 2
         assert max(x for x, _ in points) > min(x for x, _ in points)
     assert len(page) < 200_000
+
+
+def _write_layout(run: Path, **record) -> None:
+    (run / "samples" / "layout.json").write_text(json.dumps(record))
+
+
+def test_the_grid_is_captioned_with_what_its_columns_and_rows_show(run):
+    _write_layout(run, columns=["real", "translated <b>"], rows=["A → B", "B → A"], title="two directions",
+                  grid=[2, 4])
+    page = report.render_index(run)
+    assert '<div class="colcaps"><span>real</span><span>translated &lt;b&gt;</span></div>' in page
+    rows = re.search(r'<div class="rowcaps">(.*?)</div>', page).group(1)
+    assert re.findall(r"<span>(.*?)</span>", rows) == ["A → B", "B → A"] * 2  # repeating, one per grid row
+    assert "--cols:2;--rows:4" in page and "two directions" in page
+
+
+def test_a_small_grid_is_shown_scaled_up_with_square_pixels(run):
+    page = report.render_index(run)
+    # 32 px wide: the largest whole factor within the target width and height, 8 at most
+    scale = min(report.MAX_GRID_SCALE, report.GRID_TARGET_PX[0] // 32, report.GRID_TARGET_PX[1] // 32)
+    assert f'width="{32 * scale}" height="{32 * scale}"' in page and "image-rendering:pixelated" in page
+    assert report.png_size(run / "samples.png") == (32, 32) and report.png_size(run / "config.toml") is None
+    Image.new("RGB", (2000, 900)).save(run / "samples" / "step-0002000.png")  # large: shown as it is
+    assert 'width="2000" height="900"' in report.render_index(run)
+
+
+def test_a_layout_from_anywhere_is_checked_before_it_is_shown(run):
+    """A received run folder's layout.json is data: wrong types, junk and huge files give no captions,
+    and whatever text is shown is escaped."""
+    for text in ("not json", "[1, 2]", json.dumps({"columns": "abc", "rows": [3], "grid": [0, -1], "title": 7}),
+                 json.dumps({"columns": ["x"] * 10, "junk": "y" * (report._MAX_LAYOUT_BYTES + 10)})):
+        (run / "samples" / "layout.json").write_text(text)
+        page = report.render_index(run)
+        assert "colcaps" not in page.split("<style>")[1].split("</style>")[1]
+    _write_layout(run, columns=["<script>alert(1)</script>"], title="<img src=x onerror=alert(1)>", grid=[1, 1])
+    page = report.render_index(run)
+    assert "<script>alert" not in page and "<img src=x" not in page and "&lt;script&gt;" in page
+
+
+def test_a_live_page_reloads_itself_and_says_so(run):
+    live, final = report.render_index(run, live=True), report.render_index(run)
+    assert 'data-reload-s="15"' in live and "training · step 1,000 of 1,000" in live and "reloads itself" in live
+    assert 'data-reload-s="0"' in final and "finished · step 1,000 of 1,000" in final
+    (run / "config.toml").write_text('[run]\nplugin = "gan"\n[train]\nsteps = 5000\n')
+    stopped = report.render_index(run)
+    assert "stopped at step 1,000 of 5,000" in stopped and "translate train gan --resume run" in stopped
+
+
+def test_translate_plot_of_a_run_in_training_writes_a_live_page(run, cli, monkeypatch):
+    from translate import run_folder
+
+    monkeypatch.setattr(report, "write_plot", lambda run_dir, out=None: run_dir / "curves.png")  # the page alone
+    with run_folder.run_lock(run):
+        assert run_folder.in_use(run)
+        cli("plot", run)
+        assert 'data-reload-s="15"' in (run / "index.html").read_text(encoding="utf-8")
+    assert not run_folder.in_use(run)
+    cli("plot", run)
+    assert 'data-reload-s="0"' in (run / "index.html").read_text(encoding="utf-8")
+
+
+def test_the_speed_is_the_terminals(tmp_path):
+    """The page shows the s/step the progress line showed (logged as seconds_per_step), not the
+    time between the last two logged steps, which a checkpoint or an evaluation inflates."""
+    run = tmp_path / "run"
+    run.mkdir()
+    records = [{"step": 10, "loss": 1.0, "seconds": 50.0, "seconds_per_step": 4.7},
+               {"step": 20, "loss": 1.0, "seconds": 120.0, "seconds_per_step": 4.7}]  # 7 s/step over the last 10
+    (run / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert report.curves(run).seconds_per_step == 4.7
+    assert "4.7 s/step" in report.render_index(run) and "6.9" not in report.render_index(run)
+    # A log without the field (an older run): the mean over the last process's logged steps.
+    records = [{"step": 10, "seconds": 100.0}, {"step": 20, "seconds": 5.0}, {"step": 30, "seconds": 25.0},
+               {"step": 40, "seconds": 65.0}]  # resumed at step 20: seconds restart
+    (run / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert report.curves(run).seconds_per_step == pytest.approx(3.0)
+
+
+def test_the_page_script_steps_zooms_and_reloads_in_a_real_browser(run, tmp_path, monkeypatch):
+    """The slider, the arrow keys, the step kept in the address, the full-resolution zoom and the
+    live page's reload, in headless Chromium (skipped with a reason where it or its driver is absent)."""
+    import shutil
+    import time
+
+    pytest.importorskip("selenium", reason="selenium is not installed (pip install -e '.[dev]')")
+    binary = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+    if binary is None or shutil.which("chromedriver") is None:
+        pytest.skip("Chromium or chromedriver is not installed (apt-get install chromium chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    Image.new("RGB", (32, 32), (0, 255, 0)).save(run / "samples" / "step-0000750.png")
+    page = report.write_index(run)
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1200,900"):
+        options.add_argument(arg)
+    browser = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    try:
+        browser.get(page.as_uri())
+        shown = browser.find_element(By.ID, "shown")
+        assert shown.get_attribute("src").endswith("samples/step-0001000.png")
+        assert browser.find_element(By.ID, "steplabel").text == "step 1000 (latest) · 3 of 3"
+        browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ARROW_LEFT)
+        assert shown.get_attribute("src").endswith("samples/step-0000750.png")
+        assert browser.current_url.endswith("#step=750")
+        browser.refresh()  # a reload (a live page's) keeps the step picked
+        assert browser.find_element(By.ID, "shown").get_attribute("src").endswith("samples/step-0000750.png")
+        browser.find_element(By.ID, "shown").click()
+        zoomed = browser.find_element(By.ID, "zoomed")
+        assert browser.find_element(By.ID, "zoom").is_displayed()
+        browser.find_element(By.CSS_SELECTOR, 'button[data-zoom="8"]').click()
+        assert zoomed.get_attribute("src").endswith("samples/step-0000750.png") and zoomed.size["width"] == 32 * 8
+        browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
+        assert not browser.find_element(By.ID, "zoom").is_displayed()
+        browser.find_element(By.TAG_NAME, "body").send_keys(Keys.END)
+        assert browser.find_element(By.ID, "shown").get_attribute("src").endswith("samples/step-0001000.png")
+        assert "#" not in browser.current_url  # the latest is followed again
+        fresh = tmp_path / "fresh"
+        fresh.mkdir()
+        (fresh / "log.jsonl").write_text("")
+        monkeypatch.setattr(report, "RELOAD_S", 1)
+        browser.get(report.write_index(fresh, live=True).as_uri())  # live, and no samples yet
+        browser.execute_script("window.notReloaded = true")
+        time.sleep(2.5)
+        assert browser.execute_script("return window.notReloaded") is None
+    finally:
+        browser.quit()
 
 
 # ---- the command ---------------------------------------------------------------------------------
@@ -300,7 +429,8 @@ def test_plot_a_real_training_run(tmp_path):
         assert im.size[0] > 400
     page = (out / "index.html").read_text(encoding="utf-8")
     assert "<title>gan · step 6</title>" in page
-    assert 'src="samples/step-0000002.png"' in page and 'src="samples/step-0000004.png"' in page
+    assert 'data-step="2"' in page and 'data-step="4"' in page and 'src="samples/step-0000006.png"' in page
+    assert "samples from fixed noise" in page  # the gan plugin's caption
     losses = [k for k in report.curves(out).losses]
     assert losses and set(charts(page)) == set(losses)
     for key in losses:

@@ -66,3 +66,82 @@ def test_a_killed_data_loader_worker_saves_the_run_and_is_one_line(tmp_path):
     line = err.strip().splitlines()[-1]
     assert line.startswith("Error: DataLoader worker") and "--workers" in line and f"--resume {run}" in line
     assert (run / "state.safetensors").is_file()
+
+
+def _page_spy(monkeypatch) -> list[dict]:
+    """Each write of RUN/index.html as the trainer makes it: live or not, and the sample files that
+    existed at that moment."""
+    from translate import report
+
+    pages, write = [], report.write_index
+
+    def spy(run_dir, goals=None, live=False):
+        samples = run_dir / "samples"
+        pages.append({"live": live, "grids": sorted(p.name for p in samples.glob("step-*.png")),
+                      "latest": (run_dir / "samples.png").is_file(), "layout": (samples / "layout.json").is_file()})
+        return write(run_dir, goals, live)
+
+    monkeypatch.setattr(report, "write_index", spy)
+    return pages
+
+
+def test_the_run_page_is_there_from_the_start_and_after_every_sample(tmp_path, monkeypatch):
+    pages = _page_spy(monkeypatch)
+    out = tmp_path / "run"
+    translate.train("gan", data="shapes", steps=3, out=out, progress=False, **dict(TINY, sample_every=1))
+    assert pages[0] == {"live": True, "grids": [], "latest": False, "layout": False}  # written when the run starts
+    first = next(i for i, page in enumerate(pages) if page["grids"])
+    assert pages[first] == {"live": True, "grids": ["step-0000001.png"], "latest": True, "layout": True}
+    assert pages[-1] == {"live": False, "grids": [f"step-000000{s}.png" for s in (1, 2, 3)], "latest": True,
+                         "layout": True}
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert 'data-reload-s="0"' in page and 'src="samples/step-0000003.png"' in page
+
+
+def test_an_interrupted_run_writes_its_page_after_its_last_samples(tmp_path, monkeypatch):
+    """Ctrl-C (here ``until``, which stops the same way): checkpoint, last samples, and only then
+    the page, which no longer reloads itself."""
+    from translate.registry import load_plugin
+    from translate.request import new_request
+    from translate.stopping import Interrupted
+    from translate.trainer import Trainer
+
+    pages = _page_spy(monkeypatch)
+    out = tmp_path / "run"
+    request = new_request(load_plugin("gan"), {"data": "shapes", "steps": 50, **TINY})
+    with pytest.raises(Interrupted):
+        Trainer(request, out, progress=False, until=2).run()
+    assert pages[-1] == {"live": False, "grids": ["step-0000002.png"], "latest": True, "layout": True}
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert 'src="samples/step-0000002.png"' in page and "stopped at step 2 of 50" in page
+    assert 'data-reload-s="0"' in page
+
+
+def test_a_failed_run_leaves_a_page_that_stops_reloading(tmp_path, monkeypatch):
+    from translate.registry import load_plugin
+
+    def broken_preview(self, ctx, batch):
+        raise RuntimeError("the preview hook broke")
+
+    monkeypatch.setattr(type(load_plugin("gan")), "preview", broken_preview)
+    out = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="preview hook broke"):
+        translate.train("gan", data="shapes", steps=3, out=out, progress=False, **dict(TINY, sample_every=1))
+    assert 'data-reload-s="0"' in (out / "index.html").read_text(encoding="utf-8")
+
+
+def test_the_logged_speed_is_the_progress_lines(tmp_path):
+    """log.jsonl's seconds_per_step is the figure the terminal shows (Progress.seconds_per_step),
+    and the page shows it."""
+    import json
+
+    from translate import report
+    from translate.progress import format_rate
+
+    out = tmp_path / "run"
+    translate.train("gan", data="shapes", steps=4, log_every=1, out=out, progress=False, **TINY)
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert "seconds_per_step" not in records[0]  # one step done: nothing measured yet (the first is set-up)
+    assert all(r["seconds_per_step"] > 0 for r in records[1:])
+    page = report.render_index(out)
+    assert format_rate(records[-1]["seconds_per_step"]) in page and "as the terminal shows" in page

@@ -218,6 +218,7 @@ def apply(checkpoint, inputs, out, direction, tile, overlap, tta, batch_size, ex
     check_readable(jobs)
     written = apply_files(checkpoint, jobs, direction=direction, tile=tile, overlap=overlap,
                           batch_size=batch_size, use_ema=not raw, device=device, precision=precision,
-                          extra=extra, grid=grid, trust_code=trust_code, tta=tta, frames=piece, crf=crf)
+                          extra=extra, grid=grid, trust_code=trust_code, tta=tta, frames=piece, crf=crf,
+                          overwrite=overwrite)
     counts = [f"{written - clips} image(s)"] * (written > clips) + [f"{clips} video(s)"] * bool(clips)
     click.echo(f"wrote {' and '.join(counts)} to {out}", err=True)

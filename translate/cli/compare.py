@@ -30,49 +30,49 @@ from .common import device_option
 @click.option("--batch-size", type=int, default=32, show_default=True, help="images per Inception batch")
 @click.option("--skip-bad-images", is_flag=True, help="leave out unreadable images (named) instead of stopping")
 @click.option("--no-fid", is_flag=True, help="skip FID/KID (no Inception needed): paired metrics only")
+@click.option("-n", "--images", type=int, default=None, metavar="N",
+              help="measure only the first N pairs (in name order; without pairs, the first N images of each folder)")
 @click.option("--seed", type=int, default=0, show_default=True, help="seed of KID's subsets")
 @device_option
 def compare(real, fake, as_json, inception_weights, lpips, lpips_net, lpips_weights, lpips_heads, y_channel,
-            crop_border, batch_size, skip_bad_images, no_fid, seed, device) -> None:
+            crop_border, batch_size, skip_bad_images, no_fid, images, seed, device) -> None:
     """Compare REAL and FAKE image folders: FID, KID, and PSNR/SSIM/LPIPS when names pair up.
 
     \b
     translate compare data/test/B eval/fake             fid, kid, psnr, ssim (lpips if its weights are here)
     translate compare hr/ sr/ --y-channel --crop-border 4 --no-fid
+    translate compare real/ fake/ --images 100         a quick look at the first 100 pairs
     """
     import json
-    import sys
     import time
 
     from ..data.images import find_images
     from ..errors import UserError
     from ..evaluation import shared_extractor
     from ..metrics.folders import compare_folders, format_report
+    from ..progress import StageProgress
     from ..runtime import pick_device
 
     if crop_border < 0:
         raise UserError(f"--crop-border {crop_border}: give 0 or more pixels")
     if batch_size < 1:
         raise UserError(f"--batch-size {batch_size}: give at least 1")
+    if images is not None and images < 1:
+        raise UserError(f"--images {images}: give at least 1")
     dev = str(pick_device(device))
-    tty = sys.stderr.isatty()
-    shown = {"at": 0.0}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        now = time.perf_counter()
-        if tty and (done == total or now - shown["at"] > 0.5):
-            shown["at"] = now
-            click.echo(f"\r{stage} {done}/{total}" + ("\n" if done == total else ""), nl=False, err=True)
-
+    progress = StageProgress()  # a bar per stage on a terminal, else a line at least every 30 s
     started = time.perf_counter()
     extractor = None
     if not no_fid:  # a missing or empty folder is reported before the 87 MB network is read
         find_images(real, "real folder"), find_images(fake, "fake folder")
         extractor = shared_extractor(inception_weights, dev)
-    result = compare_folders(real, fake, extractor=extractor, fid=not no_fid, lpips=lpips,
-                             lpips_net=lpips_net, lpips_weights=lpips_weights, lpips_heads=lpips_heads,
-                             y_channel=y_channel, crop_border=crop_border, batch_size=batch_size, device=dev,
-                             skip_bad_images=skip_bad_images, seed=seed, progress=progress)
+    try:
+        result = compare_folders(real, fake, extractor=extractor, fid=not no_fid, lpips=lpips,
+                                 lpips_net=lpips_net, lpips_weights=lpips_weights, lpips_heads=lpips_heads,
+                                 y_channel=y_channel, crop_border=crop_border, batch_size=batch_size, device=dev,
+                                 skip_bad_images=skip_bad_images, seed=seed, progress=progress, images=images)
+    finally:
+        progress.close()
     result["seconds"] = round(time.perf_counter() - started, 2)
     if as_json:
         finite = {k: (str(v) if isinstance(v, float) and v != v or v in (float("inf"), float("-inf")) else v)

@@ -14,14 +14,17 @@ import click
 from .common import device_option
 
 # Options of the evaluate hook that this command sets itself (its own flags, or the checkpoint's).
-COMMAND_OPTIONS = ("n", "seed", "size", "inception_weights", "lpips_weights", "lpips_heads", "train_data")
+COMMAND_OPTIONS = ("n", "seed", "size", "inception_weights", "lpips_weights", "lpips_heads", "train_data",
+                   "progress")
 
 
 @click.command("eval", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.argument("checkpoint", type=click.Path())
 @click.option("-o", "--out", type=click.Path(file_okay=False), default="eval", show_default=True,
               help="folder for the images measured, per-image reports and metrics.json")
-@click.option("-n", "count", type=int, default=None, help="number of samples or test images (plugin default if unset)")
+@click.option("-n", "--images", "count", type=int, default=None, metavar="N",
+              help="number of test images (or samples, for a plugin that samples); default: the plugin's")
+@click.option("--no-fid", is_flag=True, help="skip FID/KID (no Inception needed): the plugin's other metrics only")
 @click.option("--size", type=int, default=None,
               help="resize and centre-crop test images to this size (paired/unpaired plugins; default: the "
                    "training --size)")
@@ -42,8 +45,8 @@ COMMAND_OPTIONS = ("n", "seed", "size", "inception_weights", "lpips_weights", "l
                    "copies (×8 or ×2 the time, as the plugin declares)")
 @device_option
 @click.pass_context
-def evaluate(ctx, checkpoint, out, count, size, seed, inception_weights, lpips_weights, lpips_heads, settings,
-             as_json, raw, tta, device) -> None:
+def evaluate(ctx, checkpoint, out, count, no_fid, size, seed, inception_weights, lpips_weights, lpips_heads,
+             settings, as_json, raw, tta, device) -> None:
     """Evaluate CHECKPOINT and print its metrics, each with its protocol.
 
     Give the test data with the plugin's data flags, as for training (translate train PLUGIN
@@ -52,6 +55,7 @@ def evaluate(ctx, checkpoint, out, count, size, seed, inception_weights, lpips_w
     \b
     translate eval runs/NAME --data test/          test images in the plugin's data flag
     translate eval runs/NAME -n 1000 -o eval/      a plugin that samples: n samples vs its training data
+    translate eval runs/NAME --data test/ --images 20 --no-fid    a quick look: 20 images, no Inception
     translate eval runs/NAME --json                one JSON object: metrics, protocol, notes
     """
     import json
@@ -73,6 +77,8 @@ def evaluate(ctx, checkpoint, out, count, size, seed, inception_weights, lpips_w
                         f"{', '.join(h for h in ('sample', 'apply') if plugin.can(h))}")
     if size is not None and size < 1:
         raise UserError(f"--size {size}: give a positive size")
+    if count is not None and count < 1:
+        raise UserError(f"--images {count}: give at least 1")
     if tta:
         from ..tta import mode_of
 
@@ -85,7 +91,7 @@ def evaluate(ctx, checkpoint, out, count, size, seed, inception_weights, lpips_w
                                     "size": size}.items() if v is not None})
     report = evaluate_report(model.plugin, model.modules, model.config, out, flags, n=count, seed=seed,
                              inception_weights=inception_weights, train_options=model.options,
-                             train_data=model.data, tta=tta, **extra)
+                             train_data=model.data, tta=tta, fid=not no_fid, verbose=True, **extra)
     if as_json:
         click.echo(report.path.read_text() if report.path else json.dumps({"metrics": report.metrics}))
         return

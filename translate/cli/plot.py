@@ -19,7 +19,7 @@ def plot(run, out) -> None:
 
     from ..errors import UserError
     from ..report import MATPLOTLIB_MISSING, check_run, write_index, write_plot
-    from ..run_folder import LOG_FILE
+    from ..run_folder import LOG_FILE, in_use
 
     path = Path(run)
     if path.is_file():
@@ -28,7 +28,7 @@ def plot(run, out) -> None:
                             f"train's --out) or its {LOG_FILE}")
         path = path.parent
     run_dir = check_run(path)
-    index = write_index(run_dir)  # first: it needs no matplotlib
+    index = write_index(run_dir, live=in_use(run_dir))  # first: it needs no matplotlib; live while it trains
     try:
         png = write_plot(run_dir, out)
     except UserError as exc:

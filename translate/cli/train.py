@@ -14,38 +14,16 @@ from .common import dataclass_options, explicit_params
 
 
 def run_training(plugin, values: dict[str, Any], run: dict[str, Any]) -> None:
-    """Resolve and train exactly as :func:`translate.train` does, printing what happens."""
-    from ..api import prepare
-    from ..distributed import is_main_process
+    """Resolve and train exactly as :func:`translate.train` does, printing what it prints."""
+    from ..api import prepare, run_prepared
     from ..stopping import Interrupted
-    from ..trainer import train
 
     request, out_dir, resuming = prepare(plugin, **run, **values)
-    main = is_main_process()  # under torchrun only rank 0 talks (the others print only errors)
-    if main:
-        click.echo(f"training {plugin.name} → {out_dir}", err=True)
     try:
-        result = train(request, out_dir, resume=resuming)
+        run_prepared(request, out_dir, resuming)
     except Interrupted as exc:
         click.echo(str(exc), err=True)
         raise SystemExit(exc.exit_code) from None
-    if main:
-        click.echo(done_message(result), err=True)
-
-
-def done_message(result) -> str:
-    """What a finished run wrote: only files that exist (a plugin without a preview writes no samples)."""
-    from ..progress import format_duration
-    from ..run_folder import BEST_FILE, INDEX_FILE, LATEST_SAMPLES, MODEL_FILE
-
-    out_dir = result.out_dir
-    wrote = [f"checkpoint {out_dir / MODEL_FILE}"]
-    for name, label in ((BEST_FILE, "best"), (LATEST_SAMPLES, "samples"), (INDEX_FILE, "report")):
-        if (out_dir / name).is_file():
-            wrote.append(f"{label} {out_dir / name}")
-    took = format_duration(result.seconds) if result.seconds >= 60 else f"{result.seconds:.1f} s"
-    return (f"done: {result.step} steps in {took} ({result.images_per_second:.3g} img/s); "
-            + ", ".join(wrote))
 
 
 def _paper_help(plugin) -> str:

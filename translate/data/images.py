@@ -287,12 +287,11 @@ def encode_image(pixels: np.ndarray, alpha: np.ndarray | None = None, bits: int 
     the format ``suffix`` holds them, alpha where it holds one."""
     from PIL import Image
 
-    pixels = np.clip(pixels, 0.0, 1.0)
     if pixels.ndim == 3 and pixels.shape[2] == 1:
         pixels = pixels[..., 0]
-    if bits == 16 and pixels.ndim == 2 and suffix.lower() in (".png", ".tif", ".tiff") and alpha is None:
-        return Image.fromarray((pixels * 65535.0 + 0.5).astype(np.uint16))
-    img = Image.fromarray((pixels * 255.0 + 0.5).astype(np.uint8))
+    if pixels.dtype != np.uint8 and sixteen_bits(pixels.shape, bits, suffix, alpha):
+        return Image.fromarray((np.clip(pixels, 0.0, 1.0) * 65535.0 + 0.5).astype(np.uint16))
+    img = Image.fromarray(pixels if pixels.dtype == np.uint8 else quantise8(pixels))
     if alpha is not None and suffix.lower() in (".png", ".webp", ".tif", ".tiff"):
         a = Image.fromarray((np.clip(alpha, 0, 1) * 255.0 + 0.5).astype(np.uint8))
         if a.size != img.size:
@@ -302,11 +301,43 @@ def encode_image(pixels: np.ndarray, alpha: np.ndarray | None = None, bits: int 
     return img
 
 
-def write_image(path: str | Path, pixels: np.ndarray, alpha: np.ndarray | None = None, bits: int = 8) -> None:
-    """Write an H×W×C array in [0, 1] atomically; the format follows the file extension."""
+def sixteen_bits(shape: tuple[int, ...], bits: int, suffix: str, alpha: np.ndarray | None) -> bool:
+    """Whether an image of this (H, W[, C]) shape is written with 16 bits: grayscale from a 16-bit
+    source, in a format that holds them, without alpha; everything else is written with 8."""
+    gray = len(shape) == 2 or shape[-1] == 1
+    return bits == 16 and gray and suffix.lower() in (".png", ".tif", ".tiff") and alpha is None
+
+
+def quantise8(pixels: np.ndarray, rows: int = 256) -> np.ndarray:
+    """An H×W[×C] array in [0, 1] as uint8 (clipped, rounded), a band of rows at a time: a large
+    image then needs its uint8 copy only, not three float ones (16000×12000 RGB: 2.3 GB each)."""
+    out = np.empty(pixels.shape, np.uint8)
+    for top in range(0, pixels.shape[0], rows):
+        out[top: top + rows] = (np.clip(pixels[top: top + rows], 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return out
+
+
+def to_pixels(tensor, bits: int = 8, suffix: str = ".png", alpha: np.ndarray | None = None) -> np.ndarray:
+    """A C×H×W tensor in [-1, 1] as write_image(path, to_array(tensor), alpha, bits) writes it: uint8
+    converted a band of rows at a time where the file takes 8 bits (no whole-image float copy), the
+    float array of :func:`to_array` where it takes 16."""
+    c, h, w = tensor.shape
+    if sixteen_bits((h, w, c), bits, suffix, alpha):
+        return to_array(tensor)
+    rows = max(1, (1 << 20) // max(1, w * c))
+    out = np.empty((h, w, c), np.uint8)
+    for top in range(0, h, rows):
+        out[top: top + rows] = quantise8(to_array(tensor[:, top: top + rows]))
+    return out
+
+
+def write_image(path: str | Path, pixels: np.ndarray, alpha: np.ndarray | None = None, bits: int = 8,
+                replace: bool = True) -> None:
+    """Write an H×W×C array in [0, 1] atomically; the format follows the file extension.
+    ``replace=False``: a file another process put at ``path`` meanwhile is kept (one-line error)."""
     path = Path(path)
     img = encode_image(pixels, alpha, bits, path.suffix)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, replace) as tmp:
         fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}.get(path.suffix.lower())
         img.save(tmp, format=fmt or (path.suffix[1:].upper() if path.suffix else "PNG"))
 

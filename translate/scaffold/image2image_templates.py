@@ -271,6 +271,7 @@ import torch
 import torch.nn.functional as F
 
 from translate.losses import make_loss
+from translate.plugin import Preview
 from translate.tiling import tiled
 
 LOSS = make_loss("nonsaturating")
@@ -302,10 +303,11 @@ def translate_images(generator: torch.nn.Module, images: torch.Tensor, tile: int
     return tiled(generator, images, tile=tile, overlap=overlap, multiple=generator.multiple)
 
 
-def preview(generator: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
-    """Each preview item as input | output | target side by side."""
+def preview(generator: torch.nn.Module, batch: dict[str, Any]) -> Preview:
+    """One row per preview item: input | output | target, captioned so on the run page."""
     x, y = batch["input"], batch["target"]
-    return torch.cat([x.float(), generator(x).float(), y.float()], dim=-1)
+    images = torch.stack([x.float(), generator(x).float(), y.float()], dim=1).flatten(0, 1)
+    return Preview(images, columns=("input", "output", "target"))
 '''
 
 EVALUATION = '''\

@@ -176,7 +176,7 @@ class CycleGANPlugin(Plugin):
     def preview(self, ctx: Any, batch: dict[str, Any]) -> Any:
         from .training import preview
 
-        return preview(ctx.inference_modules(), batch)
+        return preview(ctx.inference_modules(), batch, identity=ctx.config.lambda_identity > 0)
 
     def apply(self, modules: dict[str, Any], config: CycleGANConfig, images: Any,
               direction: Literal["a2b", "b2a"] = "a2b", tile: int = 512, overlap: int = 32) -> Any:
@@ -186,7 +186,7 @@ class CycleGANPlugin(Plugin):
 
     def evaluate(self, modules: dict[str, Any], config: CycleGANConfig, out_dir: Any, a: str | None = None,
                  b: str | None = None, n: int | None = None, seed: int = 0, size: int | None = None,
-                 inception_weights: str | None = None, tile: int = 512) -> dict[str, float]:
+                 inception_weights: str | None = None, tile: int = 512, progress: Any = None) -> dict[str, float]:
         """Test images of both domains through both generators, as apply runs them: FID/KID of
         G_AB(A) against B (``fid_a2b``, ``kid_a2b``) and of G_BA(B) against A (``..._b2a``), and
         ``fid``/``kid``, the means of the two directions (the figure ``--keep-best fid`` uses).
@@ -197,7 +197,7 @@ class CycleGANPlugin(Plugin):
         from .evaluation import evaluate
 
         return evaluate(modules, config, out_dir, a, b, n=n, seed=seed, size=size,
-                        inception_weights=inception_weights, tile=tile)
+                        inception_weights=inception_weights, tile=tile, progress=progress)
 
     def export_module(self, modules: dict[str, Any], config: CycleGANConfig, direction: str = "a2b") -> Any:
         """One generator (a2b: g_ab, b2a: g_ba), padded inside the graph as apply pads: replicated

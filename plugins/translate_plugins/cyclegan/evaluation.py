@@ -15,7 +15,7 @@ from .training import DIRECTIONS, translate
 
 def evaluate(modules: dict[str, Any], config: Any, out_dir: Any, a: str | None, b: str | None, n: int | None = None,
              seed: int = 0, size: int | None = None, inception_weights: str | None = None,
-             tile: int = 512) -> dict[str, float]:
+             tile: int = 512, progress=None) -> dict[str, float]:
     """The plugin's ``evaluate`` (its docstring has the protocol)."""
     if not (a and b):
         raise UserError("cyclegan evaluation needs test images of both domains: translate eval CKPT --a DIR "
@@ -30,17 +30,21 @@ def evaluate(modules: dict[str, Any], config: Any, out_dir: Any, a: str | None, 
             sources[name] = open_domain(value, f"--{name}", side, domain_seed)
     folders = {name: ev.output_folder(out_dir, name) for name in ("real_a", "real_b", "fake_a", "fake_b")}
     device = ev.device_of(next(iter(modules.values())))
+    progress = progress or ev.no_progress
     counts = {}
     for name, source in sources.items():
         other = "b" if name == "a" else "a"
         direction = f"{name}2{other}"
         indices = ev.pick(len(source), n)
         counts[name] = len(indices)
+        done = 0
         for names, images in ev.source_batches(source, config.channels, size, indices):
             ev.write_images(folders[f"real_{name}"], images, names)
             if DIRECTIONS[direction] in modules:
                 fake = translate(modules, images.to(device), direction=direction, tile=tile).float().cpu()
                 ev.write_images(folders[f"fake_{other}"], fake, names)
+            done += len(names)
+            progress(f"translating {name.upper()} to {other.upper()}", done, len(indices))
     ev.add_protocol("data", f"{counts['a']} A images of {sources['a'].origin}, {counts['b']} B images of "
                     f"{sources['b'].origin}, "
                     + (f"resized (shorter side, area filter) and centre-cropped to {size}×{size}" if size

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from translate.errors import UserError
 from translate.losses import LeastSquares
+from translate.plugin import Preview
 from translate.tiling import tiled
 
 from .networks import MIN_SIDE, MULTIPLE
@@ -107,11 +108,28 @@ def train_step(ctx) -> dict[str, torch.Tensor]:
     return logs
 
 
-def preview(modules: dict[str, torch.nn.Module], batch: dict[str, torch.Tensor], n: int = 4) -> torch.Tensor:
-    """Rows of [A, G_AB(A), B, G_BA(B)] for the first ``n`` preview items (a 4-wide grid)."""
+PREVIEW_ROWS = ("A → B", "B → A")
+
+
+def preview(modules: dict[str, torch.nn.Module], batch: dict[str, torch.Tensor], n: int = 4,
+            identity: bool = False) -> Preview:
+    """Two rows for each of the first ``n`` preview items, one per direction, as the reference
+    project shows them: real A | fake B = G_AB(A) | reconstructed A = G_BA(fake B), then real B |
+    fake A | reconstructed B; with ``identity`` a fourth column, the input through the other
+    generator (G_BA(A), G_AB(B)), which the identity loss keeps unchanged."""
+    g_ab, g_ba = modules["g_ab"], modules["g_ba"]
     a, b = batch["a"][:n], batch["b"][:n]
-    columns = [a, modules["g_ab"](a), b, modules["g_ba"](b)]
-    return torch.stack([c.float() for c in columns], dim=1).flatten(0, 1)
+    fake_b, fake_a = g_ab(a), g_ba(b)
+    row_a, row_b = [a, fake_b, g_ba(fake_b)], [b, fake_a, g_ab(fake_a)]
+    if identity:
+        row_a.append(g_ba(a))
+        row_b.append(g_ab(b))
+    rows = [torch.stack([image.float() for image in row], dim=1) for row in (row_a, row_b)]  # n×K×C×H×W each
+    columns = ("real", "translated (fake)", "reconstructed") + (("identity",) if identity else ())
+    return Preview(torch.stack(rows, dim=1).flatten(0, 2), columns=columns, rows=PREVIEW_ROWS,
+                   title="rows in turn: A → B (a real A, G_AB of it, and G_BA of that: back to A) and B → A; "
+                         + ("identity: the real image through the other generator, which should leave it as it is"
+                            if identity else "the same training images at every step"))
 
 
 DIRECTIONS = {"a2b": "g_ab", "b2a": "g_ba"}

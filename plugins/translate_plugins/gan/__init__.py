@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from translate.config import param
 from translate.errors import UserError
-from translate.plugin import Plugin
+from translate.plugin import Plugin, Preview
 
 LossName = Literal["nonsaturating", "minimax", "lsgan", "hinge", "wgan", "wgan-gp"]
 
@@ -235,12 +235,21 @@ class GanPlugin(Plugin):
         return generator_step(ctx, batch)
 
     def preview(self, ctx: Any, batch: dict[str, Any]) -> Any:
-        if not ctx.config.points:
-            return self.sample(ctx.inference_modules(), ctx.config, 64, ctx.preview_generator())
-        from .data import scatter_image
+        """64 images from fixed noise (a conditional model: a column per class, when they are at
+        most 16), or 2,000 points over the modes of the target mixture."""
+        config, modules = ctx.config, ctx.inference_modules()
+        if config.points:
+            from .data import scatter_image
 
-        points = self.sample(ctx.inference_modules(), ctx.config, 2000, ctx.preview_generator())
-        return scatter_image(points.float().cpu().numpy(), ctx.config.point_set)
+            points = self.sample(modules, config, 2000, ctx.preview_generator())
+            return Preview(scatter_image(points.float().cpu().numpy(), config.point_set),
+                           title="2,000 samples from fixed noise (dots); circles: 3σ around each mode of the "
+                                 "target mixture, where a good sample falls")
+        classes = tuple(config.classes) if config.conditional and len(config.classes) <= 16 else ()
+        n = len(classes) * max(1, 64 // len(classes)) if classes else 64
+        images = self.sample(modules, config, n, ctx.preview_generator())  # classes in turn: a column each
+        return Preview(images, columns=classes,
+                       title="samples from fixed noise (the same noise at every step)")
 
     def sample(self, modules: dict[str, Any], config: GanConfig, n: int, generator: Any,
                label: str | None = None) -> Any:
@@ -273,7 +282,7 @@ class GanPlugin(Plugin):
 
     def evaluate(self, modules: dict[str, Any], config: GanConfig, out_dir: Any, data: str | None = None,
                  n: int | None = None, seed: int = 0, train_data: dict[str, str] | None = None,
-                 inception_weights: str | None = None) -> dict[str, float]:
+                 inception_weights: str | None = None, progress: Any = None) -> dict[str, float]:
         """2-D point models: mode coverage of ``n`` samples (2,500) against the known mixture, and
         OUT/scatter.png. Image models: FID/KID of ``n`` samples (1,000) against as many images
         of ``data`` (default: the data the model was trained on), written to OUT/fake and
@@ -281,4 +290,4 @@ class GanPlugin(Plugin):
         samples' size as for training; built-in sets are drawn held out (another seed)."""
         from .evaluation import evaluate
 
-        return evaluate(modules, config, Path(out_dir), data, n, seed, train_data, inception_weights)
+        return evaluate(modules, config, Path(out_dir), data, n, seed, train_data, inception_weights, progress)

@@ -27,7 +27,8 @@ from .training import sample
 
 
 def evaluate(modules, config, out_dir: Path, data: str | None, n: int | None, seed: int,
-             train_data: dict[str, str] | None = None, inception_weights: str | None = None) -> dict[str, float]:
+             train_data: dict[str, str] | None = None, inception_weights: str | None = None,
+             progress=None) -> dict[str, float]:
     """Mode coverage of a point model, or FID/KID of an image model (see the plugin's ``evaluate``)."""
     if config.points:
         return evaluate_points(modules["generator"], config, out_dir, data, n or 2500, seed)
@@ -36,7 +37,7 @@ def evaluate(modules, config, out_dir: Path, data: str | None, n: int | None, se
         raise UserError("gan evaluation of an image model compares samples with real images: translate eval "
                         "CKPT --data DIR (a folder, or built-in shapes/digits)")
     return evaluate_images(modules, config, out_dir, value, n or 1000, seed,
-                           inception_weights=inception_weights, from_training=not data)
+                           inception_weights=inception_weights, from_training=not data, progress=progress)
 
 
 def evaluate_points(generator, config, out_dir: Path, data: str | None, n: int, seed: int) -> dict[str, float]:
@@ -57,7 +58,8 @@ def evaluate_points(generator, config, out_dir: Path, data: str | None, n: int, 
 
 
 def evaluate_images(modules, config, out_dir: Path, data: str, n: int, seed: int,
-                    inception_weights: str | None = None, from_training: bool = False) -> dict[str, float]:
+                    inception_weights: str | None = None, from_training: bool = False,
+                    progress=None) -> dict[str, float]:
     """FID/KID of ``n`` samples (noise from ``seed``; a conditional model's classes in turn) against
     up to ``n`` images of ``data``: a seeded random choice of a folder's images, or a built-in set
     drawn with another seed than training's, resized (shorter side, area filter) and centre-cropped
@@ -70,6 +72,7 @@ def evaluate_images(modules, config, out_dir: Path, data: str, n: int, seed: int
 
     if n < 2:
         raise UserError("-n must be at least 2: FID/KID compare sets of images")
+    progress = progress or ev.no_progress
     G = modules["generator"]
     device = ev.device_of(G)
     fake_dir, real_dir = ev.output_folder(out_dir, "fake"), ev.output_folder(out_dir, "real")
@@ -82,11 +85,15 @@ def evaluate_images(modules, config, out_dir: Path, data: str, n: int, seed: int
         images = generate(G, z, labels).float().cpu().clamp(-1, 1)
         size = images.shape[-1]
         ev.write_images(fake_dir, images, [f"{i:05d}" for i in range(first, first + count)])
+        progress("generating samples", first + count, n)
     held_out = data in builtin.IMAGE_SETS and not Path(data).exists()
     source = open_images(data, "--data", size=size, seed=seed + (ev.BUILTIN_EVAL_SEED_OFFSET if held_out else 0))
     indices = ev.pick(len(source), n, seed, spread=True)
+    done = 0
     for names, images in ev.source_batches(source, config.channels, size, indices, batch_size=64):
         ev.write_images(real_dir, images, names)
+        done += len(names)
+        progress("reading real images", done, len(indices))
     if len(indices) < n:
         ev.add_note(f"{data} holds {len(indices)} images, fewer than the {n} samples: FID is biased by the "
                     "unequal counts; compare models with the same -n and data")

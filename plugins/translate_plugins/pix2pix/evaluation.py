@@ -18,7 +18,8 @@ from .training import apply
 
 def evaluate(G: torch.nn.Module, config: Any, out_dir: Any, data: dict[str, str | None], n: int | None = None,
              seed: int = 0, size: int | None = None, inception_weights: str | None = None,
-             lpips_weights: str | None = None, lpips_heads: str | None = None, tile: int = 512) -> dict[str, float]:
+             lpips_weights: str | None = None, lpips_heads: str | None = None, tile: int = 512,
+             progress=None) -> dict[str, float]:
     """The plugin's ``evaluate`` (its docstring has the protocol); ``data`` maps aligned, a and b to
     the values given."""
     aligned = data.get("aligned")
@@ -38,6 +39,7 @@ def evaluate(G: torch.nn.Module, config: Any, out_dir: Any, data: dict[str, str 
                  if size else None)
     folders = {name: ev.output_folder(out_dir, name) for name in ("input", "fake", "real")}
     device = ev.device_of(G)
+    progress = progress or ev.no_progress
     step = 16 if size else 1
     for first in range(0, len(indices), step):
         inputs, targets, names = [], [], []
@@ -56,6 +58,7 @@ def evaluate(G: torch.nn.Module, config: Any, out_dir: Any, data: dict[str, str 
         ev.write_images(folders["input"], x, names)
         ev.write_images(folders["fake"], fake, names)
         ev.write_images(folders["real"], torch.stack(targets), names)
+        progress("translating", min(first + step, len(indices)), len(indices))
     ev.add_protocol("data", f"{len(indices)} pairs of {source.origin} ({config.direction}), "
                     + (f"resized (shorter side, area filter) and centre-cropped to {size}×{size}" if size
                        else "at their own sizes")

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from translate.errors import UserError
 from translate.losses import make_loss
+from translate.plugin import Preview
 from translate.tiling import tiled
 
 from .networks import UNetGenerator
@@ -77,8 +78,13 @@ def apply(generator: UNetGenerator, config, images: torch.Tensor, tile: int = 51
         generator.train(was_training)
 
 
-def preview(ctx, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Each preview item as one image: input | output | target side by side."""
+PREVIEW_COLUMNS = ("input", "output", "target")
+
+
+def preview(ctx, batch: dict[str, torch.Tensor]) -> Preview:
+    """One row per preview item: input | output | target (the eval-mode generator)."""
     G = ctx.inference_modules()["generator"]
     x, y = batch["input"], batch["target"]
-    return torch.cat([x.float(), G(x).float(), y.float()], dim=-1)
+    images = torch.stack([x.float(), G(x).float(), y.float()], dim=1).flatten(0, 1)
+    return Preview(images, columns=PREVIEW_COLUMNS,
+                   title="the same training pairs at every step: the generator's output beside its input and target")

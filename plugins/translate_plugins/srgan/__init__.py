@@ -270,7 +270,8 @@ class SRGANPlugin(Plugin):
 
     def evaluate(self, modules: dict[str, Any], config: SRGANConfig, out_dir: Any, hr: str | None = None,
                  data: str | None = None, n: int | None = None, seed: int = 0, inception_weights: str | None = None,
-                 lpips_weights: str | None = None, lpips_heads: str | None = None) -> dict[str, float]:
+                 lpips_weights: str | None = None, lpips_heads: str | None = None,
+                 progress: Any = None) -> dict[str, float]:
         """Y-PSNR/SSIM with ``scale`` pixels cropped from the border, next to bicubic; LPIPS (RGB,
         whole image) when its weights are here; FID/KID of the SR outputs against the HR images
         (with at least 2 images). Writes OUT/srgan_eval.csv, OUT/fake (SR) and OUT/real (HR)."""
@@ -280,7 +281,8 @@ class SRGANPlugin(Plugin):
             raise UserError("srgan evaluation needs high-resolution images: translate eval CKPT --hr DIR "
                             "(or --hr skimage-test for the built-in held-out photos)")
         return evaluate(modules["generator"], config, Path(out_dir), hr or data, limit=n, seed=seed,
-                        inception_weights=inception_weights, lpips_weights=lpips_weights, lpips_heads=lpips_heads)
+                        inception_weights=inception_weights, lpips_weights=lpips_weights, lpips_heads=lpips_heads,
+                        progress=progress)
 
     def import_weights(self, tensors: dict[str, Any], arch: str | None = None) -> Any:
         """ESRGAN / Real-ESRGAN RRDBNet state dicts (``reference.py``) as an rrdb generator.

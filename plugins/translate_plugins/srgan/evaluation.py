@@ -19,14 +19,18 @@ from .training import super_resolve
 
 
 def evaluate(G: torch.nn.Module, config, out_dir: Path, hr: str, limit: int | None = None, tile: int = 512,
-             echo=print, seed: int = 0, inception_weights: str | None = None, lpips_weights: str | None = None,
-             lpips_heads: str | None = None) -> dict[str, float]:
+             echo=None, seed: int = 0, inception_weights: str | None = None, lpips_weights: str | None = None,
+             lpips_heads: str | None = None, progress=None) -> dict[str, float]:
     """Y-PSNR / SSIM of SR and of bicubic on every image of ``hr`` (a folder or built-in set):
     each HR image is cropped to a multiple of the scale, downscaled bicubically to LR, rounded to
     8 bits, super-resolved and rounded again; ``scale`` border pixels are ignored. The SR outputs
     and HR crops are written to OUT/fake and OUT/real, which give LPIPS (when its weights are
-    here) and FID/KID (translate.evaluation.folder_metrics)."""
+    here) and FID/KID (translate.evaluation.folder_metrics). The per-image table goes to
+    ``echo``: the core's progress reporter when given (above its bar; quiet when it is), else print."""
     from translate import evaluation as ev
+
+    echo = echo or getattr(progress, "write", print)
+    progress = progress or ev.no_progress
 
     source = open_hr(hr, "--hr")
     names = [str(p.relative_to(source.origin)) for p in source.paths] if source.paths else source.classes
@@ -65,6 +69,7 @@ def evaluate(G: torch.nn.Module, config, out_dir: Path, hr: str, limit: int | No
         rows.append(row)
         echo(f"{name:<32} {row['psnr_y']:7.2f} {row['ssim_y']:7.4f} {row['bicubic_psnr_y']:9.2f} "
              f"{row['bicubic_ssim_y']:9.4f}")
+        progress("super-resolving", i + 1, len(names))
     keys = ("psnr_y", "ssim_y", "bicubic_psnr_y", "bicubic_ssim_y")
     means = {k: sum(r[k] for r in rows) / len(rows) for k in keys}
     path = Path(out_dir) / "srgan_eval.csv"

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from translate.errors import UserError
+from translate.plugin import Preview
 
 from .data import upscale_bicubic
 from .losses import RAGAN, adversarial_loss
@@ -57,11 +58,18 @@ def generator_step(ctx, batch: dict[str, Any], content) -> dict[str, torch.Tenso
     return {"loss_g": loss.detach(), **logs}
 
 
-def preview(G: torch.nn.Module, batch: dict[str, Any], scale: int) -> torch.Tensor:
-    """Each row: bicubic | SR | HR, side by side."""
-    lr = batch["lr"]
-    bicubic = upscale_bicubic((lr.float() + 1) / 2, scale) * 2 - 1
-    return torch.cat([bicubic, G(lr).float().clamp(-1, 1), batch["hr"].float()], dim=-1)
+def preview(G: torch.nn.Module, batch: dict[str, Any], scale: int) -> Preview:
+    """One row per preview item, every image at HR size: the LR input as its pixels are (nearest
+    neighbour), the bicubic baseline, the SR output and the HR target."""
+    lr = batch["lr"].float()
+    pixels = F.interpolate(lr, scale_factor=scale, mode="nearest")
+    bicubic = upscale_bicubic((lr + 1) / 2, scale) * 2 - 1
+    images = torch.stack([pixels, bicubic, G(batch["lr"]).float().clamp(-1, 1), batch["hr"].float()], dim=1)
+    return Preview(images.flatten(0, 1),
+                   columns=(f"LR input (×{scale}, nearest)", f"bicubic ×{scale} (baseline)", "SR output",
+                            "HR target"),
+                   title=f"the same training crops at every step, ×{scale}: the output should beat bicubic and "
+                         "approach the target")
 
 
 # ---- inference ------------------------------------------------------------------------------
@@ -76,5 +84,6 @@ def super_resolve(G: torch.nn.Module, images: torch.Tensor, scale: int, tile: in
 
     if tile < 16:
         raise UserError(f"--tile {tile}: too small for super-resolution; use at least 64")
-    # clamp: the bicubic skip overshoots at edges (bicubic rings), and an image is in [-1, 1]
-    return tiled(G, images, tile=tile, overlap=overlap, scale=scale, multiple=getattr(G, "multiple", 1)).clamp(-1, 1)
+    # clamp: the bicubic skip overshoots at edges (bicubic rings), and an image is in [-1, 1]; in
+    # place, as tiled's output is new: a second copy of a large SR image is gigabytes
+    return tiled(G, images, tile=tile, overlap=overlap, scale=scale, multiple=getattr(G, "multiple", 1)).clamp_(-1, 1)
