@@ -33,8 +33,8 @@ reference   CycleGAN: junyanz's test.py loop (``--model test --dataset_mode sing
             cv2.imwrite PNG) at its CPU settings: ``--fp32``, ``--tile 0``, ``--pre_pad 0``.
 translate   ``translate.inference.apply_files`` (what ``translate apply`` runs) on the imported
             checkpoint, ``--precision fp32`` and the default ``auto`` (bf16 on a CPU with AVX-512
-            BF16 or AMX); ``onnx`` times the same network exported by ``translate export`` in
-            onnxruntime (CPU provider), read and written as apply does.
+            BF16 or AMX); with ``--onnx`` also ``--backend onnxruntime`` (the checkpoint exported
+            by translate export's code, then run in onnxruntime's CPU provider, fp32).
 
 Printed per row: images/s over the loop (model loading apart, shown as ``load s``), peak RSS, and
 the PSNR of its outputs against the reference's (8-bit, over all images: mean and lowest). CPU
@@ -301,12 +301,15 @@ def reference_realesrgan(pth: Path, photos: Path, out: Path, clone: Path, blocks
     return load, time.perf_counter() - t0, len(paths)
 
 
-def translate_apply(ckpt: Path, photos: Path, out: Path, precision: str) -> tuple[float, float, int, str]:
-    """``translate apply CKPT PHOTOS -o OUT --device cpu --precision P`` in this process."""
-    from translate.inference import apply_files, open_model
+def translate_apply(ckpt: Path, photos: Path, out: Path, precision: str,
+                    backend: str = "torch") -> tuple[float, float, int, str]:
+    """``translate apply CKPT PHOTOS -o OUT --device cpu --precision P --backend B`` in this
+    process; opening the model (with onnxruntime: exporting it) is timed apart."""
+    from translate.inference import apply_files, onnxruntime_model, open_model
 
     t0 = time.perf_counter()
-    model = open_model(ckpt, "cpu", precision=precision, trust_code=False)
+    model = (open_model(ckpt, "cpu", precision=precision) if backend == "torch"
+             else onnxruntime_model(ckpt, device="cpu", precision=precision))
     load = time.perf_counter() - t0
     jobs = [(p, out / f"{p.stem}.png") for p in sorted(photos.iterdir())]
     t0 = time.perf_counter()
@@ -331,8 +334,8 @@ def run_one(args) -> dict:
         load, loop, n = reference_realesrgan(work / "RealESRGAN_x4plus.pth", photos, out, Path(args.realesrgan),
                                              args.blocks)
     else:
-        ckpt = work / (f"{model}.onnx" if impl == "onnx" else f"{model}.safetensors")
-        load, loop, n, resolved = translate_apply(ckpt, photos, out, precision)
+        backend = "onnxruntime" if impl == "onnx" else "torch"
+        load, loop, n, resolved = translate_apply(work / f"{model}.safetensors", photos, out, precision, backend)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"model": model, "impl": impl, "requested": precision, "precision": resolved, "load_s": load,
             "loop_s": loop, "images": n, "img_per_s": n / loop, "peak_rss_mib": peak,
@@ -373,8 +376,6 @@ def prepare(args, work: Path) -> dict[str, int]:
         else:
             rrdb_weights(work / "RealESRGAN_x4plus.pth", args.blocks, work / f"photos_{model}")
             translate_cli("import", str(work / "RealESRGAN_x4plus.pth"), "-o", str(work / "rrdb.safetensors"))
-        if args.onnx:
-            translate_cli("export", str(work / f"{model}.safetensors"), "-o", str(work / f"{model}.onnx"))
     return counts
 
 
@@ -437,7 +438,7 @@ def main() -> None:
     ap.add_argument("--blocks", type=int, default=23, help="RRDBs (23 as RealESRGAN_x4plus; fewer for a quick run)")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
-    ap.add_argument("--onnx", action="store_true", help="also time translate export → onnxruntime")
+    ap.add_argument("--onnx", action="store_true", help="also time translate apply --backend onnxruntime")
     ap.add_argument("--big", action="store_true", help="only the 4000×3000 ×4 peak-RSS check of translate apply")
     ap.add_argument("--big-precisions", default="auto,fp32")
     ap.add_argument("--big-size", default="4000x3000", help="the --big photo's size (e.g. 512x512: one tile)")

@@ -22,6 +22,7 @@ import contextlib
 import copy
 import json
 import shutil
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -353,11 +354,21 @@ class Trainer:
             # run is saved first; torch reports it from its SIGCHLD handler, anywhere in the step
             self._data_failed(DataError(_original_message(exc).rstrip(". ")),
                               f"if memory ran out, lower --workers (now {self.options.workers}) or --batch-size")
+        except (ConnectionError, EOFError) as exc:
+            if not self.options.workers:
+                raise
+            # the same death, when torch's SIGCHLD report landed outside a step (e.g. while the run
+            # page was written): the next batch finds the worker's queue gone
+            self._data_failed(DataError(f"DataLoader worker stopped (its queue: {type(exc).__name__})"),
+                              f"if memory ran out, lower --workers (now {self.options.workers}) or --batch-size")
         except DataError as exc:
             self._data_failed(exc)
 
     def _data_failed(self, exc: DataError, advice: str = "fix or remove the file (or add --skip-bad-images)") -> None:
         """Report a data error in one line, with the run saved where that is possible."""
+        if self.options.workers and hasattr(signal, "SIGCHLD"):
+            # torch's SIGCHLD handler raises again for each dead worker, anywhere: not during the save
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         if self.dist is not None:
             # The other ranks are inside this step's collectives: no checkpoint can be written
             # now. This rank stops; theirs fail at once and leave quietly.

@@ -159,3 +159,17 @@ def test_apply_grid_puts_input_beside_output(tmp_path, cli):
     assert plain.shape == (40, 60, 3) and grid.shape == (40, 120, 3)
     assert np.array_equal(grid[:, 60:], plain)
     assert np.array_equal(grid[::2, :60:2], np.asarray(Image.open(src)))  # nearest-scaled input
+
+
+def test_backend_onnxruntime_writes_what_torch_writes(tmp_path, cli, run, error_line):
+    pytest.importorskip("onnxruntime")
+    src = _image(tmp_path / "in" / "x.png", size=40)
+    cli("apply", run, src, "-o", tmp_path / "torch", "--device", "cpu", "--precision", "fp32")
+    cli("apply", run, src, "-o", tmp_path / "ort", "--backend", "onnxruntime", "--direction", "b2a")
+    cli("apply", run, src, "-o", tmp_path / "torch_b2a", "--device", "cpu", "--precision", "fp32", "--direction", "b2a")
+    ours, theirs = (np.asarray(Image.open(tmp_path / d / "x.png"), dtype=int) for d in ("torch_b2a", "ort"))
+    assert np.abs(ours - theirs).max() <= 1  # float rounding in another runtime: at most one 8-bit step
+    assert not np.array_equal(ours, np.asarray(Image.open(tmp_path / "torch" / "x.png"), dtype=int))
+    text = error_line(cli("apply", run, src, "-o", tmp_path / "x", "--backend", "onnxruntime", "--precision", "bf16",
+                          ok=False))
+    assert "--backend onnxruntime" in text and "fp32" in text

@@ -59,7 +59,7 @@ def test_rows_normalised_as_they_finish_equal_the_whole_weight_map_bit_for_bit()
     torch.manual_seed(0)
     conv = nn.Conv2d(3, 3, 3, padding=1)
     for scale, (h, w, tile, overlap) in [(1, (129, 77, 40, 10)), (4, (50, 90, 16, 30)), (2, (64, 200, 48, 16))]:
-        fn = lambda t: torch.nn.functional.interpolate(conv(t), scale_factor=scale) * 1.7  # noqa: E731
+        fn = lambda t, s=scale: torch.nn.functional.interpolate(conv(t), scale_factor=s) * 1.7  # noqa: E731
         x = torch.rand(2, 3, h, w) * 2 - 1
         with torch.no_grad():
             assert torch.equal(tiled(fn, x, tile=tile, overlap=overlap, scale=scale),

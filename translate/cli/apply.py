@@ -195,12 +195,15 @@ def _check_writable(jobs: list[tuple[Path, Path]]) -> None:
                    "(0:100 = the first 100, 250: = from 250 on), to try a piece first")
 @click.option("--crf", type=click.IntRange(0, 51), default=None,
               help="video quality, lower is better and larger (x264's constant rate factor)  [default: 18]")
+@click.option("--backend", type=click.Choice(["torch", "onnxruntime"]), default="torch", show_default=True,
+              help="onnxruntime: export to ONNX first and run that on the CPU in fp32, faster than PyTorch on "
+                   "CPUs (docs/speed.md; pip install 'translate-gan[export]')")
 @click.option("--trust-code", is_flag=True,
               help="run CHECKPOINT even if it is a TorchScript .pt, a program that can do anything you can")
 @device_option
 @precision_option
 def apply(checkpoint, inputs, out, direction, tile, overlap, tta, batch_size, extra, suffix, fmt, overwrite, grid,
-          raw, frames, crf, trust_code, device, precision) -> None:
+          raw, frames, crf, backend, trust_code, device, precision) -> None:
     """Translate images with CHECKPOINT (a model.safetensors or its run folder, or a file from
     translate export: .onnx, or .pt with --trust-code). Videos (.mp4, .mov, .mkv, .webm, .avi;
     pip install 'translate-gan[video]') and GIFs are translated frame by frame, keeping their
@@ -219,6 +222,6 @@ def apply(checkpoint, inputs, out, direction, tile, overlap, tta, batch_size, ex
     written = apply_files(checkpoint, jobs, direction=direction, tile=tile, overlap=overlap,
                           batch_size=batch_size, use_ema=not raw, device=device, precision=precision,
                           extra=extra, grid=grid, trust_code=trust_code, tta=tta, frames=piece, crf=crf,
-                          overwrite=overwrite)
+                          overwrite=overwrite, backend=backend)
     counts = [f"{written - clips} image(s)"] * (written > clips) + [f"{clips} video(s)"] * bool(clips)
     click.echo(f"wrote {' and '.join(counts)} to {out}", err=True)

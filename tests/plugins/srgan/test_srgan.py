@@ -332,7 +332,7 @@ def test_gan_stage_errors(pretrained, tmp_path, monkeypatch):
                      "--out", tmp_path / "b", ok=False)
     assert "n-blocks 2" in result.output
     result = run_cli(*base, "--init", tmp_path / "none.safetensors", "--out", tmp_path / "c", ok=False)
-    assert "no such file" in result.output
+    assert "no such checkpoint file" in result.output and "translate models" in result.output
     result = run_cli(*base, "--init", pretrained, "--size", "40", "--content-loss", "mse",
                      "--out", tmp_path / "d", ok=False)
     assert "multiple of 16" in result.output
