@@ -11,7 +11,6 @@ Every case runs `python -m translate ...` in a subprocess on tiny data (a few mi
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal

@@ -141,6 +141,7 @@ def _applied(cli, run, src: Path, out: Path, *args: str) -> np.ndarray:
     return np.asarray(Image.open(out))
 
 
+@pytest.mark.slow  # a Gradio server and a headless browser: ~16 s on 2 cores
 def test_an_uploaded_image_shows_what_apply_writes_in_each_direction(cyclegan_page, request, cli, tmp_path):
     from selenium.webdriver.common.by import By
 

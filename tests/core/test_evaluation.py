@@ -189,6 +189,7 @@ def test_eval_pix2pix_of_a_trained_model_beats_an_untrained_one(tmp_path, incept
     assert all(m.training for m in untrained.values())  # evaluation put them in eval mode and back
 
 
+@pytest.mark.slow  # Inception features of both directions: ~7 s on 2 cores
 def test_eval_cyclegan_measures_both_directions(runs, cli, tmp_path, inception):
     out = tmp_path / "eval"
     saved, output = _eval(cli, runs["cyclegan"], out, "--a", "shapes", "--b", "shapes-inverted", "-n", "3")
@@ -207,6 +208,7 @@ def test_eval_cyclegan_measures_both_directions(runs, cli, tmp_path, inception):
     assert "--a DIR --b DIR" in missing.output
 
 
+@pytest.mark.slow  # Inception features: ~5 s
 def test_eval_srgan_keeps_its_y_metrics_and_adds_fid(runs, cli, tmp_path, inception):
     out = tmp_path / "eval"
     saved, output = _eval(cli, runs["srgan"], out, "--hr", "skimage-test")
@@ -237,6 +239,7 @@ def test_eval_srgan_lpips_with_weights_given(runs, tmp_path, inception):
     assert "fid" not in report.metrics and any("fid/kid skipped" in n for n in report.notes)  # 1 image
 
 
+@pytest.mark.slow  # Inception features: ~4 s
 def test_eval_gan_compares_samples_with_the_training_data(runs, cli, tmp_path, inception):
     out = tmp_path / "eval"
     saved, _ = _eval(cli, runs["gan"], out, "-n", "4")

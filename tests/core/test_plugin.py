@@ -302,6 +302,7 @@ class Hanging(Tiny):
 '''
 
 
+@pytest.mark.slow  # waits for the per-check timeout in a subprocess: ~5 s
 def test_plugin_check_prints_each_line_at_once_into_a_pipe_and_times_out(tmp_path):
     import inspect
 

@@ -296,6 +296,7 @@ def test_the_speed_is_the_terminals(tmp_path):
     assert report.curves(run).seconds_per_step == pytest.approx(3.0)
 
 
+@pytest.mark.slow  # a headless browser
 def test_the_page_script_steps_zooms_and_reloads_in_a_real_browser(run, tmp_path, monkeypatch):
     """The slider, the arrow keys, the step kept in the address, the full-resolution zoom and the
     live page's reload, in headless Chromium (skipped with a reason where it or its driver is absent)."""

@@ -56,6 +56,7 @@ def test_after():
 '''
 
 
+@pytest.mark.slow  # a pytest in a subprocess: ~9 s
 def test_ctrl_c_stops_pytest_during_in_process_training(tmp_path):
     """Ctrl-C while a test trains in-process ends the whole pytest session with its summary (the
     run saves first), instead of failing that one test and going on to the next."""
@@ -107,7 +108,8 @@ main()
 '''
 
 
-@pytest.mark.parametrize("steps", [100000, 1], ids=["during-the-loop", "at-the-end"])
+@pytest.mark.parametrize("steps", [100000, pytest.param(1, marks=pytest.mark.slow)],  # ~5 s each
+                         ids=["during-the-loop", "at-the-end"])
 def test_sigterm_during_an_evaluation_drops_it_saves_and_exits_at_once(tmp_path, steps):
     """docker stop waits 10 s and torchrun 30 s before they kill: a stop must not wait for an
     evaluation, whether it runs every --eval-every steps or after the last step."""

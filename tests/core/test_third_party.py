@@ -121,6 +121,7 @@ def test_vaegan_samples(installed, vaegan_runs, tmp_path):
     assert np.array_equal(_read(folder, ["00001.png"]), _read(again, ["00001.png"]))  # seeded
 
 
+@pytest.mark.slow  # several CLI subprocesses: ~8 s on 2 cores
 def test_broken_plugin_is_reported_and_others_still_work(installed, tmp_path):
     paths = [installed["vaegan"], installed["broken"]]
     proc = run("plugins", paths=paths)
@@ -142,6 +143,7 @@ def test_broken_plugin_is_reported_and_others_still_work(installed, tmp_path):
     assert "plugin 'broken'" in proc.stderr and "failed to import" in proc.stderr
 
 
+@pytest.mark.slow  # two full conformance runs: ~10 s on 2 cores
 def test_plugin_check_passes_the_example_and_fails_the_misspelt_hook(installed, tmp_path):
     paths = [installed["vaegan"], installed["broken"]]
     proc = run("plugin", "check", "vaegan", "--workdir", tmp_path / "vaegan", paths=paths)

@@ -37,6 +37,7 @@ def test_a_file_that_fails_while_training_costs_no_work(tmp_path, monkeypatch):
     assert translate.train("gan", resume=out, progress=False).step == 50
 
 
+@pytest.mark.slow  # a subprocess run: ~6 s
 def test_training_says_what_it_is_doing_before_the_first_step(tmp_path, cli_subprocess):
     proc = cli_subprocess("train", "gan", "--data", "shapes", "--steps", "3", "--size", "16", "--features", "8",
                           "--out", tmp_path / "run")

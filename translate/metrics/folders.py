@@ -23,7 +23,6 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..data.images import check_images, find_images, image_size, open_upright, pixel_rows, strips
 from ..errors import UserError, listing

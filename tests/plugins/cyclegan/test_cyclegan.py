@@ -249,6 +249,7 @@ class _CtrlCAtStep5(CycleGANPlugin):
         return logs
 
 
+@pytest.mark.slow  # ~4 s; resume exactness is also checked for every plugin by the conformance checks
 def test_resume_restores_weights_and_image_pools_exactly(tmp_path):
     plugin = _plugin()
     config = plugin.Config(pool_size=6, **TINY)  # 2 fakes a step: the pools fill by step 3, then swap

@@ -188,6 +188,7 @@ def trained(plugin, tmp_path_factory):
     return out, config, options
 
 
+@pytest.mark.slow  # ~15 s on 2 cores; the README's first-command test checks learning in the default set
 def test_short_training_beats_baselines_on_held_out_pairs(trained, plugin):
     out, config, options = trained
     size = QUALITY["size"]

@@ -218,6 +218,7 @@ def test_plugin_module_does_not_import_torch():
 
 # ---- training, evaluation and apply ---------------------------------------------------------
 
+@pytest.mark.slow  # trains on photos: ~20 s on 2 cores
 def test_pretrain_beats_bicubic_on_held_out_photos(pretrained, tmp_path):
     result = run_cli("eval", pretrained, "--hr", "skimage-test", "-o", tmp_path, "--device", "cpu")
     assert "coffee" in result.output and "rocket" in result.output  # per-image lines
@@ -306,6 +307,7 @@ def test_apply_keeps_alpha_and_reads_16_bit(pretrained, tmp_path):
     assert row[-4] > row[4] + 5  # the gradient survived: 16-bit input was read, not clipped
 
 
+@pytest.mark.slow  # VGG19 features: ~3 s
 def test_gan_stage_from_init_with_vgg54(pretrained, vgg_file, tmp_path):
     from translate.loading import load_model
 
