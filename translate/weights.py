@@ -20,7 +20,6 @@ dict with :func:`remap`, which names the first tensor that does not fit.
 
 from __future__ import annotations
 
-import pickle
 import re
 import warnings
 from collections.abc import Callable, Mapping
@@ -122,7 +121,9 @@ def _why(exc: BaseException) -> str:
         return f"it names the Python object {named.group(1)}, so reading it would run code"
     if "central directory" in text or "unexpected EOF" in text or isinstance(exc, EOFError):
         return "truncated or corrupt"
-    if isinstance(exc, pickle.UnpicklingError) or "weights_only" in text:
+    # torch's weights-only unpickler raises UnpicklingError; only its name is needed here, the
+    # pickle module itself is never used to read a file
+    if type(exc).__name__ == "UnpicklingError" or "weights_only" in text:
         detail = _torch_detail(text)
         return f"not a PyTorch weights file{f': {detail}' if detail else ''}"
     return f"not a PyTorch weights file: {type(exc).__name__} {_torch_detail(text)}".rstrip()

@@ -47,8 +47,8 @@ def demo(checkpoint, port, share, tile, overlap, raw, trust_code, device, precis
     try:
         page.queue().launch(server_name=HOST, server_port=port, share=share, inbrowser=False, show_error=True,
                             allowed_paths=[str(results.root)], quiet=True, **style)
-    except KeyboardInterrupt:
-        pass
+    except KeyboardInterrupt:  # Ctrl-C (or SIGTERM, above) is how a demo page is meant to end
+        click.echo("demo stopped", err=True)
     finally:
         signal.signal(signal.SIGTERM, before)
         results.remove()
