@@ -139,9 +139,9 @@ def ensure_model(entry: Entry, *, offline: bool | None = None, progress: bool = 
     source = fetch(entry.url, folder / entry.file_name, sha256=entry.sha256, offline=offline, progress=progress,
                    what=f"released model '{entry.qualified}'")
     target = folder / MODEL_FILE
-    from .importing import sha256_of
+    from .download import verified_sha256
 
-    digest = sha256_of(source)
+    digest = verified_sha256(source, entry.sha256)  # fetch checked it: no second read of the file
     if target.is_file() and _imported_from(target) == digest:
         return target
     return import_model(entry, source, target)

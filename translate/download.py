@@ -168,6 +168,12 @@ def _setting(value, env: str, default, kind):
         raise UserError(f"{env}={text!r} is not a number: fix or unset it") from None
 
 
+def verified_sha256(dest: Path, expected: str | None = None) -> str:
+    """The sha256 that :func:`fetch` has just checked ``dest`` against (the catalogue's, or the one
+    recorded beside it), so a caller need not read a large file a second time."""
+    return _normalised_sha(expected) or _recorded_sha(dest) or file_sha256(dest)
+
+
 def _recorded_sha(dest: Path) -> str | None:
     try:
         return sidecar(dest).read_text(encoding="utf-8").split()[0].lower()

@@ -29,7 +29,6 @@ This module names no plugin: what a layout means is entirely the plugins' busine
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import sys
 from dataclasses import dataclass
@@ -124,11 +123,9 @@ def parse_settings(pairs: tuple[str, ...] | list[str], arch: str | None) -> dict
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    from .download import file_sha256
+
+    return file_sha256(path)
 
 
 # ---- which plugin ---------------------------------------------------------------------------------
