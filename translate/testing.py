@@ -169,7 +169,11 @@ class _Checker:
             yield
         finally:
             if watchdog is not None:
+                # Wait for the cancelled thread to end: it holds the checker (and so the plugin's
+                # tensors) until then, and a tensor freed by a daemon thread while the interpreter
+                # shuts down aborts the process ("terminate called without an active exception").
                 watchdog.cancel()
+                watchdog.join()
             if alarm:
                 signal.setitimer(signal.ITIMER_REAL, 0)
                 signal.signal(signal.SIGALRM, previous)
