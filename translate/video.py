@@ -16,6 +16,7 @@ Pillow. Nothing here imports PyAV or torch until a clip is read.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -30,6 +31,8 @@ CLIP_EXTENSIONS = VIDEO_EXTENSIONS + (GIF_EXTENSION,)
 INSTALL_HINT = "pip install 'translate-gan[video]'"
 DEFAULT_CRF = 18  # x264's "visually lossless" end: a translated clip should not lose detail to the codec
 FALLBACK_RATE = Fraction(25)  # frames/s when a stream declares none
+# What a stream says about its colours (matrix, range, primaries, transfer), copied to the output.
+COLOUR_TAGS = ("colorspace", "color_range", "color_primaries", "color_trc")
 MPEG4_MAX_TICKS = 65535  # the finest time base MPEG-4 part 2 can code (1/60000 keeps NTSC's 1001/30000 exact)
 # Frames: a batch of float pixels in [0, 1] (H×W×C arrays) in, translated arrays out (see apply_files).
 Translate = Callable[[list], list]
@@ -246,6 +249,7 @@ class VideoWriter:
     def __init__(self, target, source_stream, audio_source, crf: int, piece: bool):
         self.target, self.source_stream, self.crf, self.piece = target, source_stream, crf, piece
         self.stream = None
+        self.colour = _colour_conversion(source_stream)
         self.audio = AudioCopy(audio_source, target)
         self.count, self.end = 0, 0
         self.offset: int | None = None  # subtracted from every timestamp, sound's too
@@ -258,7 +262,7 @@ class VideoWriter:
         if self.offset is None:  # a piece starts at 0; the whole clip keeps its own start (unless negative)
             self.offset = frame.pts if self.piece else min(frame.pts, 0)
         image = _even(image, self.stream.width, self.stream.height)
-        out = av.VideoFrame.from_ndarray(image, format="rgb24")
+        out = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p", **self.colour)
         out.pts, out.time_base = frame.pts - self.offset, self.source_stream.time_base
         self.target.mux(self.stream.encode(out))
         self.count += 1
@@ -286,6 +290,10 @@ class VideoWriter:
                   "repeating the last row/column (yuv420p video holds even sizes only)")
         self.stream.pix_fmt = "yuv420p"  # what every player decodes; it needs even sizes
         self.stream.time_base = self.stream.codec_context.time_base = source.time_base  # frames keep their pts
+        for tag in COLOUR_TAGS:  # a player shows the output's colours as it showed the input's
+            value = getattr(source.codec_context, tag, 0)
+            if value:
+                setattr(self.stream.codec_context, tag, value)
         self.stream.codec_context.options = options
         if codec == "mpeg4":
             self.stream.codec_context.qscale = True
@@ -293,6 +301,22 @@ class VideoWriter:
             if source.time_base.denominator > MPEG4_MAX_TICKS:  # e.g. a phone's 1/90000: MPEG-4 refuses it
                 self.stream.time_base = self.stream.codec_context.time_base = Fraction(1, 60000)
         self.audio.add_stream()
+
+
+def _colour_conversion(stream) -> dict:
+    """RGB → YUV as the source was made: its matrix (BT.709 for HD, BT.601 for SD, ...) and range
+    (limited or full), when it names them; an untagged source keeps FFmpeg's defaults, which
+    are also what decoding it assumed."""
+    from av.video.reformatter import ColorRange, Colorspace
+
+    context, conversion = stream.codec_context, {}
+    with contextlib.suppress(ValueError, TypeError):
+        if getattr(context, "colorspace", 0):
+            conversion["dst_colorspace"] = Colorspace(context.colorspace)
+    with contextlib.suppress(ValueError, TypeError):
+        if getattr(context, "color_range", 0):
+            conversion["dst_color_range"] = ColorRange(context.color_range)
+    return conversion
 
 
 def video_codec(target, crf: int) -> tuple[str, dict[str, str]]:

@@ -272,3 +272,42 @@ def test_clips_that_cannot_be_read_are_one_line_errors(tmp_path, cli, clip, tiny
     text = error_line(cli("apply", tiny_cyclegan_run, clip, "-o", tmp_path / "out.mp4", ok=False))
     assert "pip install 'translate-gan[video]'" in text
     assert not (tmp_path / "out.mp4").exists()
+
+
+def test_colour_tags_are_kept_and_the_colours_encoded_as_they_say(tmp_path, tiny_cyclegan_run):
+    """A full-range BT.709 clip (as phones write): the output says the same, and its pixels,
+    read as those tags say, are the model's output (not converted with another matrix or range)."""
+    import translate
+    from translate.video import translate_clip
+
+    src = tmp_path / "tagged.mp4"
+    colour = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    colour[:] = (200, 40, 90)
+    colour[: HEIGHT // 2] = (30, 180, 220)
+    with av.open(str(src), "w") as out:
+        video = out.add_stream("libx264" if "libx264" in av.codecs_available else "mpeg4", rate=FPS)
+        video.width, video.height, video.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        tags = {"colorspace": 1, "color_range": 2, "color_primaries": 1, "color_trc": 1}  # BT.709, full range
+        for name, value in tags.items():
+            setattr(video.codec_context, name, value)
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(colour, format="rgb24").reformat(
+                format="yuv420p", dst_colorspace="ITU709", dst_color_range="JPEG")
+            frame.pts, frame.time_base = i, Fraction(1, FPS)
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+    model = translate.load(tiny_cyclegan_run, device="cpu")
+    dst = tmp_path / "out.mp4"
+    translate_clip(src, dst, model, progress=False)
+    with av.open(str(dst)) as clip:
+        context = clip.streams.video[0].codec_context
+        assert {name: int(getattr(context, name)) for name in tags} == tags
+        shown = next(clip.decode(video=0)).to_ndarray(format="rgb24")
+    with av.open(str(src)) as clip:
+        decoded = next(clip.decode(video=0)).to_ndarray(format="rgb24")
+    inside = np.r_[2:HEIGHT // 2 - 2, HEIGHT // 2 + 2:HEIGHT - 2]  # away from the edge the codec blurs
+    assert np.abs(decoded[inside].astype(int) - colour[inside]).max() <= 3  # the source reads back as made
+    expected = (np.clip(model([decoded.astype(np.float32) / 255])[0], 0, 1) * 255 + 0.5).astype(np.uint8)
+    expected = av.VideoFrame.from_ndarray(expected, format="rgb24").reformat(  # as yuv420p holds it
+        format="yuv420p", dst_colorspace="ITU709", dst_color_range="JPEG").to_ndarray(format="rgb24")
+    assert psnr(shown, expected) > 33

@@ -181,6 +181,9 @@ def _check_writable(jobs: list[tuple[Path, Path]]) -> None:
 @click.option("--tta", is_flag=True,
               help="test-time augmentation: average over flipped/rotated copies (×8 or ×2 the time, as the "
                    "plugin declares)")
+@click.option("--tta-mode", type=click.Choice(["flips", "dihedral"]), default=None,
+              help="which test-time augmentation (implies --tta): flips ×2, or dihedral ×8 where the plugin "
+                   "allows it  [default: the plugin's]")
 @click.option("--batch-size", type=int, default=8, show_default=True, help="images of equal size per batch")
 @click.option("--set", "extra", multiple=True, metavar="NAME=VALUE",
               help="an option of the plugin's apply hook (repeatable), e.g. --set direction=b2a")
@@ -202,7 +205,7 @@ def _check_writable(jobs: list[tuple[Path, Path]]) -> None:
               help="run CHECKPOINT even if it is a TorchScript .pt, a program that can do anything you can")
 @device_option
 @precision_option
-def apply(checkpoint, inputs, out, direction, tile, overlap, tta, batch_size, extra, suffix, fmt, overwrite, grid,
+def apply(checkpoint, inputs, out, direction, tile, overlap, tta, tta_mode, batch_size, extra, suffix, fmt, overwrite, grid,
           raw, frames, crf, backend, trust_code, device, precision) -> None:
     """Translate images with CHECKPOINT (a model.safetensors or its run folder, or a file from
     translate export: .onnx, or .pt with --trust-code). Videos (.mp4, .mov, .mkv, .webm, .avi;
@@ -211,6 +214,7 @@ def apply(checkpoint, inputs, out, direction, tile, overlap, tta, batch_size, ex
     from ..inference import apply_files
     from ..video import is_clip, parse_frames
 
+    tta = tta_mode or tta
     if batch_size < 1:
         raise UserError(f"--batch-size must be at least 1 (got {batch_size})")
     piece = parse_frames(frames)

@@ -43,10 +43,13 @@ COMMAND_OPTIONS = ("n", "seed", "size", "inception_weights", "lpips_weights", "l
 @click.option("--tta", is_flag=True,
               help="test-time augmentation, as translate apply --tta: the networks average over flipped/rotated "
                    "copies (×8 or ×2 the time, as the plugin declares)")
+@click.option("--tta-mode", type=click.Choice(["flips", "dihedral"]), default=None,
+              help="which test-time augmentation (implies --tta): flips ×2, or dihedral ×8 where the plugin "
+                   "allows it  [default: the plugin's]")
 @device_option
 @click.pass_context
 def evaluate(ctx, checkpoint, out, count, no_fid, size, seed, inception_weights, lpips_weights, lpips_heads,
-             settings, as_json, raw, tta, device) -> None:
+             settings, as_json, raw, tta, tta_mode, device) -> None:
     """Evaluate CHECKPOINT and print its metrics, each with its protocol.
 
     Give the test data with the plugin's data flags, as for training (translate train PLUGIN
@@ -79,6 +82,7 @@ def evaluate(ctx, checkpoint, out, count, no_fid, size, seed, inception_weights,
         raise UserError(f"--size {size}: give a positive size")
     if count is not None and count < 1:
         raise UserError(f"--images {count}: give at least 1")
+    tta = tta_mode or tta
     if tta:
         from ..tta import mode_of
 

@@ -86,8 +86,11 @@ class VAEGANPlugin(Plugin):
     def preview(self, ctx: Any, batch: dict[str, Any]) -> Any:
         from .training import preview
 
+        from translate.plugin import Preview
+
         modules = ctx.inference_modules()
-        return preview(modules["encoder"], modules["generator"], batch["image"], ctx.preview_generator())
+        grid = preview(modules["encoder"], modules["generator"], batch["image"], ctx.preview_generator())
+        return Preview(grid, columns=("input", "reconstruction", "sample from the prior"))
 
     def sample(self, modules: dict[str, Any], config: VAEGANConfig, n: int, generator: Any) -> Any:
         from .training import sample

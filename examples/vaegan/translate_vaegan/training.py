@@ -89,9 +89,10 @@ def sample(decoder: torch.nn.Module, n: int, rng: torch.Generator) -> torch.Tens
 
 def preview(encoder: torch.nn.Module, decoder: torch.nn.Module, images: torch.Tensor,
             rng: torch.Generator) -> torch.Tensor:
-    """Rows of the preview grid: the inputs, their reconstructions, 16 samples from the prior."""
+    """The preview grid, one row per input: the input, its reconstruction, a sample from the prior."""
     recon = reconstruct(encoder, decoder, images)
-    return torch.cat([images, recon, sample(decoder, 16, rng).to(images.dtype)])
+    drawn = sample(decoder, images.shape[0], rng).to(images.dtype)
+    return torch.stack([images, recon, drawn], dim=1).flatten(0, 1)
 
 
 def reconstruct(encoder: torch.nn.Module, decoder: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:

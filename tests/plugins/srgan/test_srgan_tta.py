@@ -55,3 +55,17 @@ def test_eval_tta_scores_the_averaged_outputs(tiny_sr, tmp_path, cli, monkeypatc
     assert "dihedral" in saved["tta"]["protocol"]["tta"] and saved["tta"]["options"]["tta"] == "dihedral"
     assert saved["tta"]["metrics"]["psnr_y"] != saved["plain"]["metrics"]["psnr_y"]
     assert saved["tta"]["metrics"]["bicubic_psnr_y"] == saved["plain"]["metrics"]["bicubic_psnr_y"]
+
+
+def test_apply_tta_mode_flips_runs_two_passes_and_differs_from_the_full_ensemble(tiny_sr, tmp_path, cli):
+    Image.fromarray((np.random.default_rng(1).random((12, 16, 3)) * 255).astype(np.uint8)).save(tmp_path / "in.png")
+    outs = {}
+    for name, flags in (("flips", ("--tta-mode", "flips")), ("dihedral", ("--tta",))):
+        cli("apply", tiny_sr, tmp_path / "in.png", "-o", tmp_path / f"{name}.png", "--device", "cpu", *flags)
+        outs[name] = np.asarray(Image.open(tmp_path / f"{name}.png"))
+    assert outs["flips"].shape == outs["dihedral"].shape == (24, 32, 3)
+    assert not np.array_equal(outs["flips"], outs["dihedral"])
+    model = load_model(tiny_sr)
+    calls = forward_calls(model)
+    model.apply_tensor(torch.rand(1, 3, 10, 14) * 2 - 1, tta="flips")
+    assert len(calls) == 2
