@@ -47,6 +47,7 @@ import argparse
 import json
 import math
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -422,9 +423,11 @@ def big_photo(args, work: Path) -> None:
                str(work / "rrdb.safetensors"), str(folder / "big.png"), "-o", str(work / f"big_{precision}.png"),
                "--device", "cpu", "--precision", precision, *args.big_args.split()]
         done = subprocess.run(cmd, capture_output=True, text=True)
+        timing = done.stderr.strip().splitlines()[-1]
+        peak = re.search(r"(\d+) KB peak", timing)
         print(f"translate apply {args.big_size} ×4, {args.blocks} RRDBs of {args.features} features "
-              f"(growth {args.growth}), --precision {precision} {args.big_args}: "
-              f"{done.stderr.strip().splitlines()[-1]}", flush=True)
+              f"(growth {args.growth}), --precision {precision} {args.big_args}: {timing}"
+              + (f" ({int(peak.group(1)) / 2**20:.2f} GiB)" if peak else ""), flush=True)
 
 
 def main() -> None:

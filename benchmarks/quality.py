@@ -8,19 +8,29 @@ rounded to 8 bits, super-resolved, rounded, Y (BT.601) PSNR with ``scale`` borde
 The baseline is bicubic ×scale of the same LR image. ``--variants default,paper`` adds Ledig et
 al.'s plain SRResNet (``--no-residual --batch-norm``) beside the default (global bicubic skip, no BN);
 inline overrides ``key=value+key=value`` (e.g. ``batch_norm=true+lr=3e-4``) work too.
+``--train-dir DIR`` trains on a folder of photos instead (e.g. Debian's mate-backgrounds nature photos)
+and scores on 7 real photos from packages, none of them trained on (SR_TEST_PHOTOS: scikit-image's
+coffee, rocket, astronaut, chelsea; scikit-learn's china, flower; matplotlib's grace_hopper).
 
     python benchmarks/quality.py                                  # default budget: 600 steps, batch 16, 96 px
     python benchmarks/quality.py --steps 300 --size 48 --seeds 3 --variants default,paper
+    python benchmarks/quality.py --train-dir /usr/share/backgrounds/mate/nature --seeds 3   # real photos
 
 CycleGAN (``--task cyclegan``): an unpaired task whose answer is known, built from real photos.
-Domain A holds random crops (random scale, rescaled to ``--size``²) of 6 scikit-image photos
-(astronaut, chelsea, immunohistochemistry, retina, hubble_deep_field, stereo_motorcycle); domain B
-holds *other* random crops of the same photos with a known colour mapping applied (``--mappings``:
-``permute`` new (R, G, B) = old (G, B, R); ``invert`` 1 − x; ``matrix`` a fixed invertible 3×3 colour mix; ``gamma``
-x^0.5 per channel, a tone curve; ``sharpen``, a texture mapping: unsharp masking x + 2 (x − blur),
-whose floor is 0.09, see CG_SHARPEN_AMOUNT). Training goes through ``translate.train("cyclegan",
-a=..., b=..., size, batch_size, steps, seed)`` with the plugin's defaults otherwise; the score is
-mean |G_AB(x) − mapping(x)| over held-out crops of photos never trained on (coffee, rocket),
+Domain A holds random crops (random scale, rescaled to ``--size``²) of six of Debian's
+mate-backgrounds nature photos (Aqua … GreenMeadow; ``--mate-dir``), domain B random crops of the
+*other* six (LadyBird … YellowFlower) with a known mapping applied, so the domains differ in content
+as every real unpaired set does (``--cg-data mate``, the default). ``--cg-data skimage``, the older
+task, cuts both from the same 6 scikit-image photos (astronaut, chelsea, immunohistochemistry,
+retina, hubble_deep_field, stereo_motorcycle). Mappings (``--mappings``; real photos default to
+grade, fade, gamma, sharpen): ``grade`` a teal-and-orange colour grade (per-channel tone curves,
+saturation × 1.3, CG_GRADE_CURVES); ``fade`` a faded-film look (blacks lifted, whites lowered,
+saturation × 0.7); ``gamma`` x^0.5 per channel, a tone curve; ``sharpen``, a texture mapping:
+unsharp masking x + 2 (x − blur), whose floor is 0.09, see CG_SHARPEN_AMOUNT; ``permute`` new
+(R, G, B) = old (G, B, R); ``invert`` 1 − x; ``matrix`` a fixed invertible 3×3 colour mix.
+Training goes through ``translate.train("cyclegan", a=..., b=..., size, batch_size, steps, seed)`` with the plugin's defaults otherwise; the score is
+mean |G_AB(x) − mapping(x)| over held-out crops of photos never trained on (mate: coffee, rocket,
+astronaut, chelsea, sklearn's china and flower, matplotlib's grace_hopper; skimage: coffee, rocket),
 divided by mean |x − mapping(x)|, the error of doing nothing (identity = 1.00; the target is
 ≤ 0.25 after 800 steps at 64², batch 1). Beside it, the error's two parts: ``colour map``, how far
 the best per-pixel colour map fitted to G's outputs is from the true mapping (G learnt the wrong
@@ -33,6 +43,7 @@ adds config overrides beside the default: ``paper`` (Zhu et al.'s values), or in
     python benchmarks/quality.py --task cyclegan --reference DIR  # also the authors' code, same data and budget
     python benchmarks/quality.py --task cyclegan --size 32 --base gen_features=16+disc_features=16 \
         --seeds 2 --variants default,lambda_identity=0,lr=4e-4    # CPU proxy
+    python benchmarks/quality.py --task cyclegan --plugin cut --variants default,mode=fastcut  # CUT, FastCUT
 
 pix2pix (``--task pix2pix``): paired tasks whose answer is known, from the same photos: 200 training
 pairs of crops (``--pairs``: ``colourise``, grey BT.601 luma → the photo; ``deblur``, a Gaussian blur
@@ -60,6 +71,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import functools
 import os
 import statistics
 import sys
@@ -86,25 +98,71 @@ CG_MATRIX = ((0.6, 0.4, 0.0), (0.0, 0.6, 0.4), (0.4, 0.0, 0.6))
 # the exact mapping at that scale scores 0.09 × identity, the floor for this task.
 CG_SHARPEN_AMOUNT, CG_SHARPEN_SIGMA = 2.0, 1.5
 SR_PATCH = 64  # FID/KID of SR outputs: over the held-out photos' non-overlapping patches of this side
-CG_COLOUR_MAPPINGS = ("permute", "invert", "matrix", "gamma")
+# The real-photo unpaired task (``--cg-data mate``, the default): A is cut from six of Debian's
+# mate-backgrounds nature photos, B from the other six (then mapped), so the two domains differ in
+# content as real unpaired sets do; the held-out photos are neither (scikit-image's and matplotlib's).
+# ``--cg-data skimage`` is the older task, A and B cut from the same six photos (a regression check).
+MATE_DIRS = (Path("/usr/share/backgrounds/mate/nature"), Path("/tmp/photos_src/root/usr/share/backgrounds/mate/nature"))
+MATE_A = ("Aqua", "Blinds", "Dune", "FreshFlower", "Garden", "GreenMeadow")  # alphabetical halves
+MATE_B = ("LadyBird", "RainDrops", "Storm", "TwoWings", "Wood", "YellowFlower")
+MATE_TEST_PHOTOS = ("coffee", "rocket", "astronaut", "chelsea", "sklearn:china", "sklearn:flower",
+                    "matplotlib:grace_hopper")  # as SR_TEST_PHOTOS
+# The mate photos are 1.3-5 MP; they are area-reduced to this shorter side on load, the scale of the
+# held-out photos (300-512 px), so a crop of a given side holds as much of the scene in every set.
+MATE_SHORT_SIDE = 512
+# A realistic colour grade (``grade``, the "teal and orange" look): per-channel tone curves, warm
+# highlights (red lifted, blue lowered) over teal shadows (blue lifted, red crushed), then saturation
+# × 1.3 about BT.601 luma. ``fade``, a faded-film look: blacks lifted to 0.12, whites down to 0.9,
+# saturation × 0.7.
+CG_GRADE_CURVES = ((0.85, 0.0, 1.0), (0.95, 0.02, 0.98), (1.2, 0.1, 0.82))  # (exponent, black, white) per RGB
+CG_GRADE_SATURATION = 1.3
+CG_FADE = (0.12, 0.9, 0.7)  # black, white, saturation
+CG_COLOUR_MAPPINGS = ("permute", "invert", "matrix", "gamma", "grade", "fade")
 CG_MAPPINGS = (*CG_COLOUR_MAPPINGS, "sharpen")
+# Real photos: two colour grades, a tone curve and a texture change; the older task: its two mappings.
+CG_DEFAULT_MAPPINGS = {"mate": "grade,fade,gamma,sharpen", "skimage": "permute,invert"}
 
 
-def sr_scores(generator: torch.nn.Module, scale: int, fid: bool) -> dict[str, float]:
+# SR trained on a folder of photos (``--train-dir``, e.g. the mate-backgrounds photos) is scored on
+# these real photos, all different from the training photos and shipped inside packages: scikit-image's
+# data, scikit-learn's two sample images, matplotlib's sample data.
+SR_TEST_PHOTOS = ("coffee", "rocket", "astronaut", "chelsea", "sklearn:china", "sklearn:flower",
+                  "matplotlib:grace_hopper")
+
+
+def sr_test_images(train_dir: str | None) -> list["np.ndarray"]:
+    """The held-out HR photos (H×W×3 uint8): SR_TEST_PHOTOS after training on ``train_dir``,
+    else the plugin's skimage-test pair (coffee, rocket; the training set skimage holds astronaut and chelsea)."""
+    if not train_dir:
+        from translate_plugins.srgan.data import open_hr
+
+        source = open_hr("skimage-test", "--hr")
+        return [source.load(i, 3) for i in range(len(source))]
+    images = []
+    for name in SR_TEST_PHOTOS:
+        if name.startswith("sklearn:"):
+            from sklearn.datasets import load_sample_image
+
+            images.append(load_sample_image(name.split(":", 1)[1] + ".jpg"))
+        else:
+            images.append(load_photo(name))
+    return images
+
+
+def sr_scores(generator: torch.nn.Module, scale: int, fid: bool, photos: list["np.ndarray"]) -> dict[str, float]:
     """Mean Y-PSNR of the model (``psnr_y``) and of bicubic (``bicubic_psnr_y``) on the held-out
-    photos, as the module docstring describes; with ``fid``, FID/KID of both against the HR photos
+    ``photos``, as the module docstring describes; with ``fid``, FID/KID of both against the HR photos
     over non-overlapping 64² patches (:func:`distribution_scores`)."""
+    import numpy as np
     import torch.nn.functional as F
 
     from translate.metrics.image_quality import luma_psnr, quantize
-    from translate_plugins.srgan.data import open_hr
 
-    source = open_hr("skimage-test", "--hr")
     model, bicubic = [], []
     patches: dict[str, list] = {"hr": [], "model": [], "bicubic": []}
     generator.eval()
-    for i in range(len(source)):
-        hr = torch.from_numpy(source.load(i, 3)).permute(2, 0, 1)[None].float() / 255
+    for photo in photos:
+        hr = torch.from_numpy(np.array(photo)).permute(2, 0, 1)[None].float() / 255
         hr = hr[..., : hr.shape[-2] // scale * scale, : hr.shape[-1] // scale * scale]
         lr = F.interpolate(hr, scale_factor=1 / scale, mode="bicubic", antialias=True, align_corners=False)
         lr = (lr.clamp(0, 1) * 255).round() / 255
@@ -136,7 +194,7 @@ def run_sr(variant: str, seed: int, args: argparse.Namespace, out: Path) -> dict
     from translate.api import train
 
     torch.set_num_threads(args.threads)
-    flags = {"data": "skimage", "stage": "pretrain", "seed": seed, "steps": args.steps, "size": args.size,
+    flags = {"data": args.train_dir or "skimage", "stage": "pretrain", "seed": seed, "steps": args.steps, "size": args.size,
              "batch_size": args.batch_size, "precision": args.precision, "sample_every": 0,
              **parse_variant(variant, VARIANTS)}
     if args.n_blocks is not None:
@@ -144,7 +202,7 @@ def run_sr(variant: str, seed: int, args: argparse.Namespace, out: Path) -> dict
     t0 = time.perf_counter()
     model = train("srgan", out=out, progress=False, **flags)
     seconds = time.perf_counter() - t0
-    scores = sr_scores(model.modules["generator"], model.config.scale, args.fid)
+    scores = sr_scores(model.modules["generator"], model.config.scale, args.fid, sr_test_images(args.train_dir))
     return {"variant": variant, "seed": seed, **scores, "seconds": seconds}
 
 
@@ -212,6 +270,13 @@ def colour_mapping(name: str, x: "np.ndarray") -> "np.ndarray":
         return x @ np.asarray(CG_MATRIX, dtype=x.dtype).T
     if name == "gamma":
         return np.sqrt(x)
+    if name == "grade":
+        curved = np.stack([black + (white - black) * x[..., c] ** exponent
+                           for c, (exponent, black, white) in enumerate(CG_GRADE_CURVES)], -1)
+        return np.clip(saturate(curved, CG_GRADE_SATURATION), 0, 1)
+    if name == "fade":
+        black, white, saturation = CG_FADE
+        return np.clip(saturate(black + (white - black) * x, saturation), 0, 1)
     if name == "sharpen":
         from scipy.ndimage import gaussian_filter
 
@@ -220,19 +285,52 @@ def colour_mapping(name: str, x: "np.ndarray") -> "np.ndarray":
     raise ValueError(f"unknown mapping {name!r}: {', '.join(CG_MAPPINGS)}")
 
 
-def photo_crops(photos: tuple[str, ...], count: int, size: int, seed: int) -> "np.ndarray":
-    """``count`` random square crops (side 96 px up to the photo's shorter side, uniform in log
-    scale) of the given scikit-image photos, area-resized to size², as N×size×size×3 floats in
-    [0, 1]. Nearly flat crops (pixel std < 0.04, e.g. black sky) are redrawn."""
+def saturate(x: "np.ndarray", factor: float) -> "np.ndarray":
+    """Colours pushed away from (factor > 1) or towards (< 1) their BT.601 luma."""
     import numpy as np
-    import skimage.data
+
+    luma = x @ np.asarray((0.299, 0.587, 0.114), dtype=x.dtype)
+    return luma[..., None] + factor * (x - luma[..., None])
+
+
+@functools.cache
+def load_photo(name: str) -> "np.ndarray":
+    """An H×W×3 uint8 photo by name: a scikit-image photo (``coffee``), ``sklearn:NAME`` or
+    ``matplotlib:NAME`` (their sample NAME.jpg), or a path (a mate-backgrounds photo, reduced to
+    MATE_SHORT_SIDE)."""
+    import numpy as np
     from PIL import Image
 
-    images = []
-    for name in photos:
-        img = getattr(skimage.data, name)()
-        img = img[0] if isinstance(img, tuple) else img  # stereo_motorcycle: (left, right, disparity)
-        images.append(np.ascontiguousarray(img[..., :3]))
+    if name.startswith("sklearn:"):
+        from sklearn.datasets import load_sample_image
+
+        return load_sample_image(name.split(":", 1)[1] + ".jpg")
+    if name.startswith("matplotlib:"):
+        import matplotlib.cbook
+
+        return np.asarray(Image.open(matplotlib.cbook.get_sample_data(name.split(":", 1)[1] + ".jpg")).convert("RGB"))
+    if "/" in name:
+        with Image.open(name) as img:
+            img = img.convert("RGB")
+            scale = MATE_SHORT_SIDE / min(img.size)
+            if scale < 1:
+                img = img.resize((round(img.width * scale), round(img.height * scale)), Image.BOX)
+            return np.asarray(img)
+    import skimage.data
+
+    img = getattr(skimage.data, name)()
+    img = img[0] if isinstance(img, tuple) else img  # stereo_motorcycle: (left, right, disparity)
+    return np.ascontiguousarray(img[..., :3])
+
+
+def photo_crops(photos: tuple[str, ...], count: int, size: int, seed: int) -> "np.ndarray":
+    """``count`` random square crops (side 96 px up to the photo's shorter side, uniform in log
+    scale) of the given photos (:func:`load_photo` names), area-resized to size², as N×size×size×3 floats in
+    [0, 1]. Nearly flat crops (pixel std < 0.04, e.g. black sky) are redrawn."""
+    import numpy as np
+    from PIL import Image
+
+    images = [load_photo(name) for name in photos]
     rng = np.random.default_rng(seed)
     crops = []
     while len(crops) < count:
@@ -247,14 +345,15 @@ def photo_crops(photos: tuple[str, ...], count: int, size: int, seed: int) -> "n
     return np.stack(crops)
 
 
-def write_domains(mapping: str, size: int, root: Path) -> tuple[Path, Path]:
-    """Folders A (crops) and B (the mapping of other crops, drawn from another seed) as PNGs."""
+def write_domains(mapping: str, size: int, root: Path, photos: dict[str, tuple[str, ...]]) -> tuple[Path, Path]:
+    """Folders A (crops of ``photos["a"]``) and B (the mapping of crops of ``photos["b"]``, drawn
+    with another seed: other crops, of other photos unless the two sets are the same) as PNGs."""
     import numpy as np
     from PIL import Image
 
     folders = []
     for name, seed, fn in (("a", 1, None), ("b", 2, mapping)):
-        crops = photo_crops(CG_TRAIN_PHOTOS, CG_TRAIN_CROPS, size, seed)
+        crops = photo_crops(photos[name], CG_TRAIN_CROPS, size, seed)
         if fn:
             crops = colour_mapping(fn, crops)
         folder = root / f"{mapping}-{name}"
@@ -283,15 +382,17 @@ def colour_map_split(x: "np.ndarray", y: "np.ndarray", truth: "np.ndarray") -> t
     return float(np.abs(fit - truth).mean()), float(np.abs(y - fit).mean())
 
 
-def cyclegan_scores(model, mapping: str, size: int, fid: bool = False) -> dict[str, float]:
+def cyclegan_scores(model, mapping: str, size: int, photos: dict[str, tuple[str, ...]],
+                    fid: bool = False) -> dict[str, float]:
     """Mean |G_AB(x) − mapping(x)| (``error``) and mean |x − mapping(x)| (``identity``) over the
     held-out crops, in [0, 1] units, on 8-bit inputs and outputs as a user's PNGs would be; the
     error's two parts from :func:`colour_map_split` (``colour_map``, ``artefacts``); and the error
     on new crops of the training photos (``held_in``, ÷ its own identity error): far below the
     held-out figure, G learnt the mapping only for the colours it saw. With ``fid``, FID/KID of
-    G's held-out outputs and of the inputs themselves (``identity_fid``) against the true mappings."""
-    scores = _mapping_scores(model, mapping, CG_TEST_PHOTOS, size, seed=3, fid=fid)
-    held_in = _mapping_scores(model, mapping, CG_TRAIN_PHOTOS, size, seed=4)
+    G's held-out outputs and of the inputs themselves (``identity_fid``) against the true mappings.
+    ``photos``: ``test`` (held out) and ``a`` (domain A's, for held-in)."""
+    scores = _mapping_scores(model, mapping, photos["test"], size, seed=3, fid=fid)
+    held_in = _mapping_scores(model, mapping, photos["a"], size, seed=4)
     return {**scores, "held_in": held_in["error"] / held_in["identity"]}
 
 
@@ -357,8 +458,9 @@ def train_two_folders(plugin: str, variant: str, seed: int, args: argparse.Names
 
 def run_cyclegan(variant: str, mapping: str, seed: int, args: argparse.Namespace, out: Path,
                  domains: tuple[Path, Path]) -> dict[str, Any]:
-    model, seconds = train_two_folders("cyclegan", variant, seed, args, out, domains)
-    return cyclegan_result(variant, mapping, seed, cyclegan_scores(model, mapping, args.size, args.fid), seconds)
+    model, seconds = train_two_folders(args.plugin, variant, seed, args, out, domains)
+    scores = cyclegan_scores(model, mapping, args.size, args.cg_photos, args.fid)
+    return cyclegan_result(variant, mapping, seed, scores, seconds)
 
 
 def run_reference_cyclegan(mapping: str, seed: int, args: argparse.Namespace, out: Path,
@@ -400,19 +502,35 @@ def run_reference_cyclegan(mapping: str, seed: int, args: argparse.Namespace, ou
             with torch.no_grad():
                 return model.netG_A(x)
 
-    return cyclegan_result(REFERENCE, mapping, seed, cyclegan_scores(GeneratorA, mapping, args.size, args.fid),
-                           seconds)
+    return cyclegan_result(REFERENCE, mapping, seed,
+                           cyclegan_scores(GeneratorA, mapping, args.size, args.cg_photos, args.fid), seconds)
+
+
+def print_palette_gaps(mappings: list[str], size: int, photos: dict[str, tuple[str, ...]]) -> None:
+    """When A and B come from different photos their colours differ before any mapping: a line per
+    mapping gives the mean RGB shift the mapping makes on A's crops and the shift from A's crops to
+    B's training crops (what matching B's colour distribution asks of G). Where the two differ by as
+    much as the first is large, the domains' content, not the mapping, sets most of what D sees."""
+    a, b = (photo_crops(photos[k], CG_TRAIN_CROPS, size, seed) for k, seed in (("a", 1), ("b", 2)))
+    mean_a = a.mean((0, 1, 2))
+    print("# mean RGB shift: the mapping's on A's crops | A's crops → B's (what D sees)")
+    for m in mappings:
+        by_mapping, by_data = colour_mapping(m, a).mean((0, 1, 2)) - mean_a, colour_mapping(m, b).mean((0, 1, 2)) - mean_a
+        print(f"#   {m:<8} ({', '.join(f'{v:+.3f}' for v in by_mapping)}) | ({', '.join(f'{v:+.3f}' for v in by_data)})")
 
 
 def main_cyclegan(args: argparse.Namespace) -> None:
     variants, mappings = [v for v in args.variants.split(",") if v], args.mappings.split(",")  # "": reference only
-    print_header(args, "CycleGAN", f"{CG_TRAIN_CROPS} crops per domain of {', '.join(CG_TRAIN_PHOTOS)}; "
-                                   f"{CG_TEST_CROPS} held-out crops of {', '.join(CG_TEST_PHOTOS)}")
+    photos = {k: ", ".join(Path(p).stem for p in v) for k, v in args.cg_photos.items()}
+    print_header(args, {"cyclegan": "CycleGAN", "cut": "CUT"}[args.plugin], f"{CG_TRAIN_CROPS} crops per domain, A of {photos['a']}, B of {photos['b']}; "
+                                   f"{CG_TEST_CROPS} held-out crops of {photos['test']}")
     rows = variants + ([REFERENCE] if args.reference else [])
     results: dict[tuple[str, str], list[dict[str, Any]]] = {(v, m): [] for m in mappings for v in rows}
     seeds = range(args.first_seed, args.first_seed + args.seeds)
+    if args.cg_photos["a"] != args.cg_photos["b"]:
+        print_palette_gaps(mappings, args.size, args.cg_photos)
     with tempfile.TemporaryDirectory() as tmp, concurrent.futures.ProcessPoolExecutor(args.jobs) as pool:
-        domains = {m: write_domains(m, args.size, Path(tmp) / "data") for m in mappings}
+        domains = {m: write_domains(m, args.size, Path(tmp) / "data", args.cg_photos) for m in mappings}
         futures = [pool.submit(run_cyclegan, v, m, seed, args, Path(tmp) / f"{m}-{i}-{seed}", domains[m])
                    if v != REFERENCE else
                    pool.submit(run_reference_cyclegan, m, seed, args, Path(tmp) / f"{m}-ref-{seed}", domains[m])
@@ -549,6 +667,22 @@ def main_pix2pix(args: argparse.Namespace) -> None:
         print("FID / KID: model / identity / mean image against the held-out targets (lower is better)")
 
 
+def cyclegan_photos(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, tuple[str, ...]]:
+    """The photos of domains A and B and the held-out ones (``a``, ``b``, ``test``) of ``--cg-data``,
+    as :func:`load_photo` names; a missing mate-backgrounds folder is one line through ``parser.error``."""
+    if args.cg_data == "skimage":
+        return {"a": CG_TRAIN_PHOTOS, "b": CG_TRAIN_PHOTOS, "test": CG_TEST_PHOTOS}
+    folder = args.mate_dir or next((d for d in MATE_DIRS if d.is_dir()), MATE_DIRS[0])
+    paths = {name: folder / f"{name}.jpg" for name in (*MATE_A, *MATE_B)}
+    missing = [p.name for p in paths.values() if not p.is_file()]
+    if missing:
+        parser.error(f"{folder}: no {', '.join(missing)}; install the photos (apt-get install mate-backgrounds, "
+                     "or apt-get download mate-backgrounds && dpkg-deb -x mate-backgrounds_*.deb DIR) and pass "
+                     "--mate-dir DIR/usr/share/backgrounds/mate/nature, or use --cg-data skimage")
+    return {"a": tuple(str(paths[n]) for n in MATE_A), "b": tuple(str(paths[n]) for n in MATE_B),
+            "test": MATE_TEST_PHOTOS}
+
+
 def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """One line per mistake in --variants, --mappings, --reference, through ``parser.error``."""
     import numpy as np
@@ -586,15 +720,28 @@ def main(argv: list[str] | None = None) -> None:
                                                                "CycleGAN: 64; pix2pix: 64)")
     parser.add_argument("--batch-size", type=int, default=None, help="SR: 16, CycleGAN and pix2pix: 1")
     parser.add_argument("--n-blocks", type=int, default=None, help="SR generator blocks (default: the plugin's)")
+    parser.add_argument("--train-dir", help="SR: train on this folder of photos (e.g. the mate-backgrounds nature "
+                                            "photos) and score on the held-out real photos of SR_TEST_PHOTOS "
+                                            "(default: train on skimage, score on skimage-test)")
     parser.add_argument("--variants", default="default",
                         help=f"comma-separated; SR: {', '.join(VARIANTS)}; CycleGAN: {', '.join(CG_VARIANTS)}; "
                              "either: key=value+key=value config overrides")
-    parser.add_argument("--mappings", default="permute,invert", help=f"CycleGAN: {', '.join(CG_MAPPINGS)}")
+    parser.add_argument("--mappings", default=None, help=f"CycleGAN: {', '.join(CG_MAPPINGS)} (default: "
+                                                          f"{CG_DEFAULT_MAPPINGS['mate']}; with --cg-data skimage "
+                                                          f"{CG_DEFAULT_MAPPINGS['skimage']})")
+    parser.add_argument("--cg-data", choices=("mate", "skimage"), default="mate",
+                        help="CycleGAN: mate = A and B cut from different mate-backgrounds photos (real unpaired "
+                             "data); skimage = A and B cut from the same scikit-image photos (the older task)")
+    parser.add_argument("--mate-dir", type=Path, help="the mate-backgrounds nature photos (default: "
+                                                      + " or ".join(str(d) for d in MATE_DIRS) + ")")
     parser.add_argument("--pairs", default="colourise,deblur", help=f"pix2pix: {', '.join(P2P_TASKS)}")
     parser.add_argument("--no-fid", dest="fid", action="store_false",
                         help="skip FID/KID (they need the metrics extra: pip install -e '.[metrics]')")
     parser.add_argument("--base", default="", help="CycleGAN, pix2pix: overrides for every variant, key=value+key=value "
                                                    "(e.g. gen_features=16+disc_features=16 for a fast proxy)")
+    parser.add_argument("--plugin", choices=("cyclegan", "cut"), default="cyclegan",
+                        help="--task cyclegan: the unpaired plugin trained and scored on its task (cut: Park et "
+                             "al. 2020's one-sided CUT; variants such as mode=fastcut apply to it)")
     parser.add_argument("--reference", metavar="DIR", help="CycleGAN: also train the reference implementation "
                                                            "(a clone of junyanz/pytorch-CycleGAN-and-pix2pix at DIR) "
                                                            "at its defaults on the same data and budget")
@@ -607,13 +754,16 @@ def main(argv: list[str] | None = None) -> None:
     args.steps = args.steps or defaults[0]
     args.size = args.size or defaults[1]
     args.batch_size = args.batch_size or defaults[2]
+    args.mappings = args.mappings or CG_DEFAULT_MAPPINGS[args.cg_data]
     check_args(parser, args)  # typos and a wrong --reference fail here, before any training
     if args.task == "cyclegan":
+        args.cg_photos = cyclegan_photos(parser, args)
         return main_cyclegan(args)
     if args.task == "pix2pix":
         return main_pix2pix(args)
     variants = args.variants.split(",")
-    print_header(args, "SR ×4 pretrain", "trained on --data skimage, scored on skimage-test")
+    test_set = f"held-out photos {','.join(SR_TEST_PHOTOS)}" if args.train_dir else "skimage-test"
+    print_header(args, "SR ×4 pretrain", f"trained on --data {args.train_dir or 'skimage'}, scored on {test_set}")
     results: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
     with tempfile.TemporaryDirectory() as tmp, concurrent.futures.ProcessPoolExecutor(args.jobs) as pool:
         futures = [pool.submit(run_sr, v, seed, args, Path(tmp) / f"{v}-{seed}")
@@ -627,7 +777,7 @@ def main(argv: list[str] | None = None) -> None:
     for v, rows in results.items():
         rows.sort(key=lambda r: r["seed"])
         gains = [r["psnr_y"] - r["bicubic_psnr_y"] for r in rows]
-        label = f"SR ×4 skimage-test, {v}"
+        label = f"SR ×4 {'photos' if args.train_dir else 'skimage-test'}, {v}"
         print(f"{label:<34} {spread([r['psnr_y'] for r in rows]):>16} {rows[0]['bicubic_psnr_y']:8.2f} "
               f"{spread(gains):>16}  {' '.join(f'{g:+.2f}' for g in gains)}" + fid_cells(rows, ("model", "bicubic")))
     if args.fid:

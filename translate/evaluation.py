@@ -449,7 +449,7 @@ FOLDER_KEYS = ("fid", "kid", "kid_std", "psnr", "ssim", "lpips")
 
 def folder_metrics(real_dir: str | Path, fake_dir: str | Path, *, suffix: str = "", keys: Sequence[str] = FOLDER_KEYS,
                    fid: bool | str = "auto", paired: bool | str = "auto", lpips: bool | None = None,
-                   inception_weights: str | Path | None = None, lpips_net: str = "alex",
+                   inception_weights: str | Path | None = None, lpips_net: str = "auto",
                    lpips_weights: str | Path | None = None, lpips_heads: str | Path | None = None,
                    y_channel: bool = False, crop_border: int = 0, batch_size: int = 32,
                    device: str | torch.device = "cpu", seed: int = 0, label: str = "") -> dict[str, float]:

@@ -13,6 +13,7 @@ channel is carried through.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -128,16 +129,18 @@ class Model:
         the hook's keyword parameters (``direction``, ``tile``, ...); others are refused. ``tta``:
         average over the flips and rotations the plugin declares (True), or name them
         ("flips", "dihedral"); 8 or 2 passes (:mod:`translate.tta`)."""
+        from .tiling import default_tile
         from .tta import ensembled
 
         self.require("apply")
         modules = ensembled(self.plugin, self.modules, tta)
-        options = filter_options(self.plugin, "apply", APPLY_DEFAULTS,
-                                 {k: v for k, v in options.items() if v is not None})
+        options = {k: v for k, v in options.items() if v is not None}
         if options.get("tile", MIN_TILE) < MIN_TILE or options.get("overlap", 0) < 0:
             raise UserError(f"--tile must be at least {MIN_TILE} and --overlap at least 0 "
                             f"(got {options.get('tile')} and {options.get('overlap')})")
-        with torch.no_grad(), self.runtime.autocast():
+        chosen = default_tile() if options.get("tile") is None else contextlib.nullcontext()
+        options = filter_options(self.plugin, "apply", APPLY_DEFAULTS, options)
+        with torch.no_grad(), self.runtime.autocast(), chosen:
             out = call_hook(self.plugin, "apply", modules, self.config, self.runtime.tensor(images), **options)
         return out.float().cpu()
 

@@ -61,3 +61,21 @@ def test_sr_patches_tile_the_image_without_overlap():
     patches = quality.to_patches(image, 32)
     assert patches.shape == (2 * 4, 32, 32, 3)
     assert np.array_equal(patches[5], image[0, :, 32:64, 32:64].permute(1, 2, 0).numpy())  # row 1, column 1
+
+
+def test_cyclegan_scores_put_the_true_colour_grade_at_zero_and_the_copy_at_one():
+    """The real-photo grades are per-pixel colour maps that move the photo (identity error well above 8-bit
+    rounding): the true map scores ~0 with nothing left to either part of the split, the copy 1 × identity."""
+    photos = {"a": quality.CG_TRAIN_PHOTOS[:1], "test": quality.CG_TEST_PHOTOS}
+
+    def mapped(name):
+        def fn(b):
+            x = ((b + 1) / 2).permute(0, 2, 3, 1).numpy()
+            return torch.from_numpy(quality.colour_mapping(name, x)).permute(0, 3, 1, 2) * 2 - 1
+        return Known(fn)
+
+    true = quality.cyclegan_scores(mapped("grade"), "grade", 16, photos)
+    assert true["identity"] > 0.04 and true["error"] < 2 / 255 and true["held_in"] < 0.05
+    assert true["colour_map"] < 0.01 and true["artefacts"] < 2 / 255
+    copy = quality.cyclegan_scores(Known(lambda b: b), "fade", 16, photos)
+    assert copy["identity"] > 0.04 and copy["error"] == pytest.approx(copy["identity"], rel=0.02)

@@ -13,7 +13,7 @@ from pathlib import Path
 CORE = Path(__file__).resolve().parents[2] / "translate"
 
 # Plugin names, data flags and metric names that belong to the built-in plugins, not to the core.
-BUILTIN_PLUGINS = {"pix2pix", "cyclegan", "srgan"}
+BUILTIN_PLUGINS = {"pix2pix", "cyclegan", "srgan", "cut"}
 BUILTIN_DATA_FLAGS = {"aligned", "hr", "--aligned", "--hr", "--a", "--b", "eval_a", "eval_b", "eval_hr"}
 BUILTIN_METRICS = {"modes", "hq_percent", "reverse_kl", "psnr_y", "ssim_y", "fid_a2b", "fid_b2a", "kid_a2b",
                    "kid_b2a", "high_quality"}

@@ -451,6 +451,7 @@ def test_compare_folders_skips_missing_lpips_with_a_note_unless_asked(tmp_path, 
 
     real, fake = _write_folders(tmp_path)
     monkeypatch.setattr(lpips_module, "installed_heads_file", lambda net: lpips_files[1])  # lpips may be absent
+    monkeypatch.setattr(lpips_module, "bundled_file", lambda net: None)  # nor the shift-tolerant network
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "empty-hub"))
     result = compare_folders(real, fake, fid=False)
     assert result["lpips"] is None and result["psnr"] is not None
@@ -632,10 +633,12 @@ def test_lpips_is_left_out_for_images_too_large_to_run_whole():
 
     from translate.metrics.folders import LPIPS_MAX_PIXELS, lpips_problem
 
-    alex = SimpleNamespace(net="alex", spec=SimpleNamespace(min_size=31))
+    alex = SimpleNamespace(net="alex", spec=BACKBONES["alex"])
     assert lpips_problem(alex, "x.png", (512, 512)) is None
     assert "smaller than the 31×31" in lpips_problem(alex, "x.png", (20, 400))
     assert "--no-lpips" in lpips_problem(alex, "x.png", (4096, LPIPS_MAX_PIXELS["alex"] // 4096 + 1))
+    shift_tolerant = SimpleNamespace(net="st-alex", spec=BACKBONES["st-alex"])  # full-resolution first layer
+    assert "LPIPS (ST-Alex) runs" in lpips_problem(shift_tolerant, "x.png", (2048, 1024))
 
 
 def test_fid_preprocessing_of_a_file_read_in_strips_equals_the_whole_image(tmp_path, monkeypatch):

@@ -190,9 +190,10 @@ def test_the_contract_module_imports_no_torch():
     assert out.strip() == "False"
 
 
-# Two of the four in the slow set: each trains, resumes and reloads its plugin end to end.
+# Three of the five in the slow set: each trains, resumes and reloads its plugin end to end.
 @pytest.mark.parametrize("name", ["gan", "srgan", pytest.param("pix2pix", marks=pytest.mark.slow),
-                                  pytest.param("cyclegan", marks=pytest.mark.slow)])
+                                  pytest.param("cyclegan", marks=pytest.mark.slow),
+                                  pytest.param("cut", marks=pytest.mark.slow)])
 def test_builtin_plugins_pass_the_conformance_checks(name, tmp_path):
     results = check_plugin(name, tmp_path)
     assert all(r.ok for r in results), "\n".join(r.line() for r in results)

@@ -176,7 +176,8 @@ def _check_writable(jobs: list[tuple[Path, Path]]) -> None:
               help="output folder (or a file name when there is one input)")
 @click.option("--direction", default=None, help="for two-way models: a2b or b2a")
 @click.option("--tile", type=int, default=None,
-              help="process larger images in overlapping tiles of this size (bounds memory)  [default: 512]")
+              help="process larger images in overlapping tiles of this size (bounds memory)  [default: 512, "
+                   "smaller for a model that upscales: 384 for ×4, so a tile's output is at most 1536 px]")
 @click.option("--overlap", type=int, default=None, help="tile overlap in pixels, blended  [default: 32]")
 @click.option("--tta", is_flag=True,
               help="test-time augmentation: average over flipped/rotated copies (×8 or ×2 the time, as the "

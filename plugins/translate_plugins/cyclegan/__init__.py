@@ -52,6 +52,12 @@ class CycleGANConfig:
                                    "(ours; the paper's generator has none: --no-image-skip, --paper; "
                                    "docs/results/cyclegan.md)",
                              absent=False)
+    residual: bool = param(False, "the generator's last convolution adds a correction to the input image "
+                                  "(out = clamp(x + conv, -1, 1), that conv zero at the start), so it starts as "
+                                  "the identity and barely leaves it: no invented texture on domains whose photos "
+                                  "differ, but little of the mapping learnt either (ours; docs/results/cyclegan.md, "
+                                  "Real photos)",
+                           absent=False)
     disc_features: int = param(64, "discriminator width: filters of its first layer C64 (Zhu et al. 2017, §7.2: 64)", positive=True)
     disc_norm: Literal["instance", "none"] = param(
         "none", "normalisation in the PatchGANs after their first layer: none (ours), which lets D see absolute "

@@ -19,6 +19,14 @@ identity (1 − x) has a floor it cannot train below. With the image beside the 
 layer can learn the per-pixel part of a mapping directly; it also makes copying the input easy,
 which a constant identity loss then rewards: the plugin's default fades that loss out
 (docs/results/cyclegan.md).
+
+``residual`` (ours, an option, off by default): the last convolution's output, no Tanh, is a correction
+added to the input, clamped to [-1, 1], and that convolution starts at zero, so the untrained
+generator is the identity. When A's and B's photos differ in content, the discriminator's signal is
+mostly B's palette and content; a generator that starts anywhere else paints texture it invents,
+one that starts at the input only moves where the signal agrees (docs/results/cyclegan.md, "Real
+photos"). Its cost: it barely moves at all, so mappings the default learns when the domains' content
+matches (a channel permutation, a tone curve, 1 - x) stay close to a copy.
 """
 
 from __future__ import annotations
@@ -59,8 +67,12 @@ class ResnetGenerator(Generator):
     """Image (N×C×H×W in [-1, 1], H and W multiples of 4) in, image of the same size out."""
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, features: int = 64, n_blocks: int = 9,
-                 norm: str = "instance", image_skip: bool = False):
+                 norm: str = "instance", image_skip: bool = False, residual: bool = False):
         super().__init__()
+        # residual: the last convolution's output is a correction added to the input, out = clamp(x +
+        # conv, -1, 1) with no Tanh, so an untrained G (that conv zero) is the identity; a linear
+        # colour map, even 1 - x, stays one weight per channel away (needs in = out channels).
+        self.residual = residual and in_channels == out_channels
         f = features
         layers: list[nn.Module] = _conv_block(in_channels, f, 7, 1, norm)  # c7s1-64
         layers += _conv_block(f, 2 * f, 3, 2, norm)  # d128
@@ -75,13 +87,18 @@ class ResnetGenerator(Generator):
                    nn.Tanh()]  # c7s1-3
         self.net = nn.Sequential(*layers)  # one Sequential either way: the paper's weight names stay
         self.apply(init_normal)  # N(0, 0.02) (Zhu et al. 2017, §7.1)
+        if self.residual:  # a zero correction: the untrained generator is the identity
+            nn.init.zeros_(self.net[-2].weight)
+            nn.init.zeros_(self.net[-2].bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.skip_at is None:
+        if self.skip_at is None and not self.residual:
             return self.net(x)
         h = x
-        for i, layer in enumerate(self.net):
+        for i, layer in enumerate(self.net[:-1] if self.residual else self.net):
             h = layer(torch.cat([h, x], 1) if i == self.skip_at else h)
+        if self.residual:  # the net's Tanh is left out: the correction is unbounded, the sum clamped
+            return (x + h).clamp(-1, 1)
         return h
 
 
@@ -89,7 +106,8 @@ def build_networks(config, n_blocks: int, discriminators: bool = True) -> dict[s
     """``g_ab`` and ``g_ba``, and unless only inference needs them (apply, export) ``d_a`` and ``d_b``."""
     c = config.channels
     modules: dict[str, nn.Module] = {
-        name: ResnetGenerator(c, c, config.gen_features, n_blocks, image_skip=config.image_skip)
+        name: ResnetGenerator(c, c, config.gen_features, n_blocks, image_skip=config.image_skip,
+                              residual=config.residual)
         for name in ("g_ab", "g_ba")}
     if discriminators:
         modules.update({name: PatchDiscriminator(c, config.disc_features, config.disc_layers, norm=config.disc_norm)

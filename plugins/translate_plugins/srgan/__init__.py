@@ -4,7 +4,7 @@ with ESRGAN's RRDBNet (``--arch rrdb``; Wang et al. 2018, "ESRGAN: Enhanced Supe
 Generative Adversarial Networks").
 
 Two stages, as in the papers:
-  ``--stage pretrain``            SRResNet trained on a pixel loss (MSE by default; rrdb: L1);
+  ``--stage pretrain``            SRResNet trained on a pixel loss (L1 by default; --paper: MSE);
   ``--stage gan --init CKPT``     SRGAN: content loss (VGG54 by default) + 1e-3 · adversarial,
                                   starting from the pretrained generator's weights; rrdb:
                                   content + 5e-3 · relativistic adversarial + 1e-2 · L1 (ESRGAN).
@@ -17,7 +17,8 @@ adversarial losses), data.py (HR crops and their LR inputs), training.py (the st
 evaluation.py (PSNR/SSIM and more), reference.py (released ESRGAN weights).
 
 ``--size`` is the HR crop size (96 px in the paper); the LR input is made from each crop on the
-fly by antialiased bicubic downscaling by ``--scale``. ``translate apply`` super-resolves images of
+fly by antialiased bicubic downscaling by ``--scale``. Crops are the most detailed of ``--crop-tries``
+random ones, at a random scale down to 1/``--zoom-out`` of the photo's own (data.py). ``translate apply`` super-resolves images of
 any size in tiles; ``translate eval CKPT --hr DIR`` reports Y-channel PSNR/SSIM next to bicubic.
 
 This module stays free of torch imports so that ``translate train srgan --help`` is instant.
@@ -71,8 +72,8 @@ class SRGANConfig:
                                    "artefacts); --init runs keep their own",
                              shown_default="off for new runs; --init: as that run")
     content_loss: Literal["auto", "mse", "l1", "vgg54"] = param(
-        "auto", "content loss; auto = mse for pretrain (SRResNet-MSE; rrdb: l1, ESRGAN's PSNR-oriented model, "
-        "Wang et al. 2018, §4.1), vgg54 for gan (SRGAN-VGG54: VGG19 φ5,4 features after the ReLU rescaled by "
+        "auto", "content loss; auto = l1 for pretrain (EDSR, Lim et al. 2017, §4.2, and ESRGAN's PSNR-oriented "
+        "model, Wang et al. 2018, §4.1; --paper: mse, SRResNet-MSE), vgg54 for gan (SRGAN-VGG54: VGG19 φ5,4 features after the ReLU rescaled by "
         "1/12.75, MSE, Ledig et al. 2017, §2.2.1; rrdb uses it too: ESRGAN's own perceptual loss takes conv5_4 "
         "before the activation with an L1 distance, Wang et al. 2018, §3.3, which is not offered here)")
     gan_loss: Literal["auto", "standard", "ragan"] = param(
@@ -84,10 +85,30 @@ class SRGANConfig:
     pixel_weight: float = param(0.0, "gan stage: weight of an L1 pixel loss added to the content loss; 0 for "
                                      "srresnet (SRGAN has none), rrdb: 1e-2 unless set (Wang et al. 2018, eq. 3 "
                                      "and §4.1: η = 10^-2)", min=0)
-    lr: float = param(1e-4, "Adam learning rate (Ledig et al. 2017, §3.2: 10^-4); rrdb pretrain: 2e-4 unless set "
+    lr: float = param(1e-4, "Adam learning rate (Ledig et al. 2017, §3.2: 10^-4, the gan stage's); srresnet pretrain: "
+                            "5e-4 unless set, after --warmup (BasicSR's MSRResNet: 2e-4; 2e-4 and 5e-4 measured alike, "
+                            "docs/results/srgan.md; --paper: 1e-4); rrdb pretrain: 2e-4 unless set "
                             "(Wang et al. 2018, §4.1)", positive=True)
     beta1: float = param(0.9, "Adam beta1 (Ledig et al. 2017, §3.2: 0.9)", min=0, max=0.9999)
     beta2: float = param(0.999, "Adam beta2 (Kingma & Ba 2015 default)", min=0, max=0.9999)
+    warmup: int = param(20, "pretrain: steps over which the learning rate rises linearly from 0 to --lr (Goyal et "
+                            "al. 2017's gradual warm-up; --paper: 0)", min=0, absent=0)
+    lr_schedule: Literal["constant", "cosine"] = param(
+        "cosine", "pretrain: cosine = half a cosine from --lr down to 0 over the run's --steps (Loshchilov & Hutter "
+                  "2017; BasicSR's MSRResNet recipe, train_MSRResNet_x4.yml), or constant (--paper: Ledig et al. "
+                  "2017, §3.2)", absent="constant")
+    res_scale: float = param(1.0, "srresnet: factor on each residual block's branch before its skip is added "
+                                  "(EDSR's residual scaling, Lim et al. 2017, §3.2: 0.1)", positive=True)
+    crop_tries: int = param(4, "random HR crops drawn per training item, the one with the most detail (mean "
+                               "neighbour difference) kept: large photos are mostly sky and blurred background, "
+                               "which bicubic already gets right (docs/results/srgan.md, Real photos); 1 = uniform "
+                               "random crops, as every SR paper and --paper", positive=True, absent=1)
+    zoom_out: float = param(4.0, "HR crops from square windows of a random side between --size and zoom-out × "
+                                 "--size (uniform in log scale), area-downscaled to --size: scale augmentation, as "
+                                 "Real-ESRGAN's multi-scale training photos (Wang et al. 2021: ×1, 0.75, 0.5, 1/3); a "
+                                 "5-MP photo's own pixels hold a fifth of the detail of a typical photo "
+                                 "(docs/results/srgan.md, Real photos); 1 = the photos' own scale, as --paper",
+                             min=1, max=8, absent=1.0)
     lr_decay_at: float = param(0.5, "gan stage: multiply the learning rate by 0.1 after this fraction of the "
                                     "steps (Ledig et al. 2017, §3.2: 10^5 steps at 10^-4, then 10^5 at 10^-5)", min=0, max=1)
     leak: float = param(0.2, "LeakyReLU slope in the discriminator (Ledig et al. 2017, Fig. 4: α = 0.2)", min=0)
@@ -104,9 +125,31 @@ class SRGANConfig:
 # pretraining on L1 at a learning rate of 2e-4 (the gan stage keeps 1e-4).
 ESRGAN_DEFAULTS = {"n_blocks": 23, "adversarial_weight": 5e-3, "pixel_weight": 1e-2}
 ESRGAN_PRETRAIN_LR = 2e-4
+# SRResNet pretraining without --paper: L1 at 5e-4 after a 20-step warm-up, then a cosine (measured on
+# real photos, docs/results/srgan.md; BasicSR trains its MSRResNet on L1 at 2e-4 with a cosine).
+PRETRAIN_LR = 5e-4
+# What --paper restores for the pretraining recipe (Ledig et al. 2017, §3.2: MSE, constant 10^-4, uniform
+# 96 px crops at the photos' own scale); content_loss and lr are resolved in finalize_config (the gan
+# stage keeps its own: vgg54 at 1e-4).
+PAPER_DATA = {"warmup": 0, "lr_schedule": "constant", "crop_tries": 1, "zoom_out": 1.0}
 SCALES = {"srresnet": (2, 4, 8), "rrdb": (1, 2, 4)}
 # Config fields that fix the generator's layout: an --init run takes them from its checkpoint.
-ARCHITECTURE = ("arch", "scale", "n_blocks", "features", "growth", "residual", "value_range")
+ARCHITECTURE = ("arch", "scale", "n_blocks", "features", "growth", "residual", "value_range", "res_scale")
+
+
+def pretrain_lr_factor(warmup: int, schedule: str, total_steps: int):
+    """step → multiplier of --lr: linear warm-up over ``warmup`` steps, then constant or half a
+    cosine down to 0 at ``total_steps``."""
+    import math
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if schedule == "cosine":
+            done = (step - warmup) / max(1, total_steps - warmup)
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
+        return 1.0
+    return factor
 
 
 def _as_init_run(config: SRGANConfig, explicit: set[str], saved: dict[str, Any],
@@ -141,7 +184,7 @@ class SRGANPlugin(Plugin):
     # upscaler has no preferred orientation, and its training crops are flipped and rotated (--flip).
     tta = "dihedral"
     # --paper: Ledig et al. 2017's SRResNet (no bicubic skip, batch norm in the residual blocks).
-    paper = {"residual": False, "batch_norm": True}
+    paper = {"residual": False, "batch_norm": True, **PAPER_DATA}
 
     def finalize_config(self, config: SRGANConfig, explicit: set[str], data: dict[str, str],
                         options: Any) -> SRGANConfig:
@@ -150,10 +193,10 @@ class SRGANPlugin(Plugin):
         if config.stage == "gan" and not options.init:
             print("warning: --stage gan without --init starts from random weights; the paper starts from a "
                   "pretrained SRResNet (--init RUN/model.safetensors)", file=sys.stderr)
-        rrdb = config.arch == "rrdb"
+        rrdb, paper = config.arch == "rrdb", getattr(options, "paper", False)
         content = config.content_loss
         if content == "auto":
-            content = "vgg54" if config.stage == "gan" else ("l1" if rrdb else "mse")
+            content = "vgg54" if config.stage == "gan" else ("mse" if paper and not rrdb else "l1")
         changes: dict[str, Any] = {"content_loss": content,
                                    "gan_loss": ("ragan" if rrdb else "standard") if config.gan_loss == "auto"
                                    else config.gan_loss}
@@ -169,6 +212,8 @@ class SRGANPlugin(Plugin):
             changes["residual"] = False  # the bicubic skip is srresnet's default only
             if config.stage == "pretrain" and "lr" not in explicit:
                 changes["lr"] = ESRGAN_PRETRAIN_LR
+        elif config.stage == "pretrain" and "lr" not in explicit and not paper:
+            changes["lr"] = PRETRAIN_LR
         return dataclasses.replace(config, **changes)
 
     def check_config(self, config: SRGANConfig, options: Any) -> None:
@@ -201,7 +246,8 @@ class SRGANPlugin(Plugin):
         from .data import SRDataset, open_hr
 
         source = open_hr(data["data"], "--data", skip_bad=options.skip_bad_images)
-        return SRDataset(source, options.size, config.scale, flip=config.flip, degrade=config.degrade)
+        return SRDataset(source, options.size, config.scale, flip=config.flip, degrade=config.degrade,
+                         crop_tries=config.crop_tries, zoom_out=config.zoom_out)
 
     def optimizers(self, config: SRGANConfig, modules: dict[str, Any]) -> dict[str, Any]:
         from translate.optim import adam
@@ -214,9 +260,13 @@ class SRGANPlugin(Plugin):
         return {name: adam(m.parameters(), lr=config.lr, betas=betas) for name, m in modules.items()}
 
     def schedulers(self, config: SRGANConfig, optimizers: dict[str, Any], total_steps: int) -> dict[str, Any]:
-        if config.stage != "gan":
-            return {}  # SRResNet: constant 10^-4 (Ledig et al. 2017, §3.2)
         import torch
+
+        if config.stage != "gan":
+            if not config.warmup and config.lr_schedule == "constant":
+                return {}  # SRResNet: constant 10^-4 (Ledig et al. 2017, §3.2)
+            factor = pretrain_lr_factor(config.warmup, config.lr_schedule, total_steps)
+            return {name: torch.optim.lr_scheduler.LambdaLR(opt, factor) for name, opt in optimizers.items()}
 
         drop = round(total_steps * config.lr_decay_at)
         return {name: torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 if step < drop else 0.1)

@@ -85,22 +85,67 @@ def _seeded(transform: A.Compose, seed: int, image: np.ndarray) -> np.ndarray:
     return transform(image=image)["image"]
 
 
+# Decoded photos kept in memory, up to this many bytes per dataset: every item is a small crop of a
+# whole photo, and decoding a 5-MP JPEG for each crop took longer than the training step itself.
+DECODED_CACHE_BYTES = 2 << 30
+
+
+def detail(patch: np.ndarray) -> float:
+    """Mean absolute difference between neighbouring pixels: how much texture a crop holds."""
+    x = patch.astype(np.int16)
+    return float(np.abs(np.diff(x, axis=0)).mean() + np.abs(np.diff(x, axis=1)).mean())
+
+
 class SRDataset(Dataset):
-    """Items ``{"hr": 3×crop×crop, "lr": 3×(crop/scale)×(crop/scale)}``, both in [-1, 1]."""
+    """Items ``{"hr": 3×crop×crop, "lr": 3×(crop/scale)×(crop/scale)}``, both in [-1, 1].
+    ``crop_tries`` > 1 draws that many random crops of the photo and keeps the one with the most
+    detail, so fewer training crops are flat sky or out-of-focus background. ``zoom_out`` > 1 takes
+    each crop from a square window of a random side between ``crop`` and ``zoom_out`` × ``crop``
+    (uniform in log scale) and area-downscales it to ``crop``: the photo seen at a random smaller
+    scale, where each pixel holds more detail."""
 
     def __init__(self, source: ImageSource, crop: int, scale: int, flip: bool = True,
-                 degrade: tuple[str, ...] = ()):
+                 degrade: tuple[str, ...] = (), crop_tries: int = 1, zoom_out: float = 1.0):
         if crop % scale:
             raise UserError(f"--size {crop}: the HR crop must be a multiple of --scale {scale}")
-        self.source, self.scale = source, scale
+        self.source, self.scale, self.crop_tries = source, scale, max(1, crop_tries)
+        self.side, self.zoom_out = crop, max(1.0, zoom_out)
         self.crop = crop_transform(crop, flip)
         self.before, self.after = degradation_transforms(degrade)
+        self._decoded: dict[int, np.ndarray] = {}
+        self._decoded_bytes = 0
 
     def __len__(self) -> int:
         return len(self.source)
 
+    def _photo(self, index: int) -> np.ndarray:
+        if index in self._decoded:
+            return self._decoded[index]
+        image = self.source.load(index, 3)
+        if self.source.paths and self._decoded_bytes + image.nbytes <= DECODED_CACHE_BYTES:
+            self._decoded[index] = image
+            self._decoded_bytes += image.nbytes
+        return image
+
+    def _hr_crop(self, index: int, seed: int) -> np.ndarray:
+        photo = self._photo(index)
+        crops = [_seeded(self.crop, seed + 1000 * k, self._window(photo, seed + 1000 * k))
+                 for k in range(self.crop_tries)]
+        return max(crops, key=detail) if len(crops) > 1 else crops[0]
+
+    def _window(self, photo: np.ndarray, seed: int) -> np.ndarray:
+        """The whole photo, or (``zoom_out``) a random window of it area-downscaled to the crop side."""
+        if self.zoom_out == 1:
+            return photo
+        rng = np.random.default_rng([seed, 7])
+        side = min(round(self.side * self.zoom_out ** rng.uniform()), *photo.shape[:2])
+        if side <= self.side:
+            return photo
+        y, x = (int(rng.integers(0, n - side + 1)) for n in photo.shape[:2])
+        return cv2.resize(photo[y:y + side, x:x + side], (self.side, self.side), interpolation=cv2.INTER_AREA)
+
     def get(self, index: int, seed: int) -> dict[str, Any]:
-        hr = _seeded(self.crop, seed, self.source.load(index, 3))
+        hr = self._hr_crop(index, seed)
         blurred = _seeded(self.before, seed + 1, hr) if self.before else hr
         lr = downscale(uint8_to_tensor(blurred).add(1).div(2)[None], self.scale)[0]
         if self.after:

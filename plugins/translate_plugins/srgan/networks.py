@@ -56,17 +56,20 @@ def _norm(channels: int, batch_norm: bool) -> nn.Module:
 class ResidualBlock(nn.Module):
     """conv3×3 → BN → PReLU → conv3×3 → BN, plus the identity (Ledig et al. 2017, Fig. 4;
     the block of He et al. 2016 as laid out by Gross & Wilber 2016). Without ``batch_norm`` the
-    BNs are left out, as EDSR does (Lim et al. 2017, §3.1)."""
+    BNs are left out, as EDSR does (Lim et al. 2017, §3.1). ``res_scale`` multiplies the block's
+    branch before the identity is added (EDSR's residual scaling, Lim et al. 2017, §3.2: 0.1)."""
 
-    def __init__(self, channels: int, batch_norm: bool = True):
+    def __init__(self, channels: int, batch_norm: bool = True, res_scale: float = 1.0):
         super().__init__()
+        self.res_scale = res_scale
         self.body = nn.Sequential(
             nn.Conv2d(channels, channels, 3, padding=1), _norm(channels, batch_norm), nn.PReLU(channels),
             nn.Conv2d(channels, channels, 3, padding=1), _norm(channels, batch_norm),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
+        branch = self.body(x)
+        return x + (branch * self.res_scale if self.res_scale != 1 else branch)
 
 
 def upsample_x2(channels: int) -> nn.Sequential:
@@ -94,7 +97,7 @@ class SRResNet(Generator):
     quality, which short trainings need."""
 
     def __init__(self, scale: int = 4, n_blocks: int = 16, channels: int = 64, image_channels: int = 3,
-                 residual: bool = False, batch_norm: bool = True):
+                 residual: bool = False, batch_norm: bool = True, res_scale: float = 1.0):
         super().__init__()
         self.residual = residual
         stages = int(round(math.log2(scale)))
@@ -102,7 +105,7 @@ class SRResNet(Generator):
             raise ValueError(f"scale must be a power of two ≥ 2, got {scale}")
         self.scale = scale
         self.head = nn.Sequential(nn.Conv2d(image_channels, channels, 9, padding=4), nn.PReLU(channels))
-        self.blocks = nn.Sequential(*[ResidualBlock(channels, batch_norm) for _ in range(n_blocks)])
+        self.blocks = nn.Sequential(*[ResidualBlock(channels, batch_norm, res_scale) for _ in range(n_blocks)])
         # After the blocks: conv + BN, then the long skip from the head (Fig. 4).
         self.post = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), _norm(channels, batch_norm))
         self.upsample = nn.Sequential(*[upsample_x2(channels) for _ in range(stages)])
@@ -270,10 +273,11 @@ def build_rrdb(scale: int = 4, n_blocks: int = N_BLOCKS, features: int = FEATURE
 
 
 def build_generator(arch: str, scale: int, n_blocks: int, features: int, growth: int = GROWTH,
-                    residual: bool = False, value_range: str = "-1,1", batch_norm: bool = True) -> Generator:
+                    residual: bool = False, value_range: str = "-1,1", batch_norm: bool = True,
+                    res_scale: float = 1.0) -> Generator:
     """The srgan plugin's generator for ``arch``: SRResNet (Ledig et al. 2017) or RRDBNet."""
     if arch == "srresnet":
-        return SRResNet(scale, n_blocks, features, residual=residual, batch_norm=batch_norm)
+        return SRResNet(scale, n_blocks, features, residual=residual, batch_norm=batch_norm, res_scale=res_scale)
     if arch == "rrdb":
         # residual is an SRResNet option: RRDBNet has its own long skip (finalize_config refuses
         # an explicit --residual with rrdb; imported configs may carry the srresnet default)
@@ -285,7 +289,7 @@ def build_networks(config, size: int, training: bool = True) -> dict[str, nn.Mod
     """The generator of ``config.arch``, and the discriminator for a gan-stage run (``training``)."""
     modules = {"generator": build_generator(config.arch, config.scale, config.n_blocks, config.features,
                                             config.growth, config.residual, config.value_range,
-                                            config.batch_norm)}
+                                            config.batch_norm, getattr(config, "res_scale", 1.0))}
     if training and config.stage == "gan":
         modules["discriminator"] = SRDiscriminator(size, leak=config.leak)
     # channels_last for the 64-channel SRResNet and the discriminator on every device, not only

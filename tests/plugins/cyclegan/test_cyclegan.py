@@ -91,6 +91,24 @@ def test_image_skip_shows_the_generator_the_colours_instance_norm_removes(cli):
     assert recorded_request(plugin, {**old, "config": json.dumps(config)}, "old.safetensors").config.image_skip is False
 
 
+def test_residual_generator_starts_as_the_identity_and_learns_a_correction():
+    """--residual: out = clamp(x + last conv), that conv zero at start, so the untrained generator
+    returns its input exactly (black and white included); one optimiser step moves it; the weight
+    names stay the paper's, so files load either way."""
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 16, 20) * 2 - 1
+    x[0, :, 0, 0], x[0, :, 0, 1] = -1.0, 1.0
+    g = ResnetGenerator(3, 3, 8, 1, image_skip=True, residual=True)
+    with torch.no_grad():
+        assert torch.equal(g(x), x)
+    assert set(g.state_dict()) == set(ResnetGenerator(3, 3, 8, 1, image_skip=True).state_dict())
+    opt = torch.optim.Adam(g.parameters(), lr=1e-2)
+    (g(x) - (x * 0.5)).abs().mean().backward()
+    opt.step()
+    with torch.no_grad():
+        assert (g(x) - x).abs().mean() > 1e-3
+
+
 def test_disc_norm_none_takes_the_instance_norm_out_of_both_patchgans(cli):
     """--disc-norm none (the default) builds the PatchGANs without normalisation (so they see
     absolute colour and contrast); instance is the paper's; an unknown value is one line."""
