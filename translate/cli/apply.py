@@ -200,8 +200,8 @@ def _check_writable(jobs: list[tuple[Path, Path]]) -> None:
 @click.option("--crf", type=click.IntRange(0, 51), default=None,
               help="video quality, lower is better and larger (x264's constant rate factor)  [default: 18]")
 @click.option("--backend", type=click.Choice(["torch", "onnxruntime"]), default="torch", show_default=True,
-              help="onnxruntime: export to ONNX first and run that on the CPU in fp32, faster than PyTorch on "
-                   "CPUs (docs/speed.md; pip install 'translate-gan[export]')")
+              help="onnxruntime: export to ONNX first and run that on the CPU in fp32, 1.1-1.3× PyTorch's fp32 "
+                   "(docs/speed.md; pip install 'translate-gan[export]')")
 @click.option("--trust-code", is_flag=True,
               help="run CHECKPOINT even if it is a TorchScript .pt, a program that can do anything you can")
 @device_option

@@ -26,7 +26,6 @@ This module stays free of torch imports so that ``translate train cut --help`` i
 from __future__ import annotations
 
 import dataclasses
-import sys
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -126,13 +125,9 @@ class CUTPlugin(Plugin):
 
     def finalize_config(self, config: CUTConfig, explicit: set[str], data: dict[str, str],
                         options: Any) -> CUTConfig:
-        missing = [f"--{flag}" for flag in self.data_flags if not data.get(flag)]
-        if missing:
-            raise UserError(f"cut needs both domains: add {' '.join(f'{m} DIR' for m in missing)} "
-                            "(folders of images, e.g. --a horses/ --b zebras/)")
-        if data["a"] == data["b"]:
-            print(f"warning: --a and --b are the same ({data['a']}): the model can only learn the identity",
-                  file=sys.stderr)
+        from translate_plugins.cyclegan import check_two_domains
+
+        check_two_domains("cut", data)
         n_blocks = _blocks(config, options.size)
         by_mode = {k: v for k, v in MODES[config.mode].items() if k not in explicit}
         layers = config.nce_layers

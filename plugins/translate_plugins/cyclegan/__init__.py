@@ -88,6 +88,17 @@ class CycleGANConfig:
     flip: bool = param(True, "random horizontal flips (Zhu et al. 2017 reference code: on)")
 
 
+def check_two_domains(plugin: str, data: dict[str, str]) -> None:
+    """Both --a and --b given (one line naming what is missing); a warning when they are one folder."""
+    missing = [f"--{flag}" for flag in ("a", "b") if not data.get(flag)]
+    if missing:
+        raise UserError(f"{plugin} needs both domains: add {' '.join(f'{m} DIR' for m in missing)} "
+                        "(folders of images, e.g. --a horses/ --b zebras/)")
+    if data["a"] == data["b"]:
+        print(f"warning: --a and --b are the same ({data['a']}): the model can only learn the identity",
+              file=sys.stderr)
+
+
 def _blocks(config: CycleGANConfig, size: int) -> int:
     """Residual blocks: the config's, or the paper's choice for the image size (§7.2)."""
     return config.n_blocks or (9 if size >= 256 else 6)
@@ -116,13 +127,7 @@ class CycleGANPlugin(Plugin):
 
     def finalize_config(self, config: CycleGANConfig, explicit: set[str], data: dict[str, str],
                         options: Any) -> CycleGANConfig:
-        missing = [f"--{flag}" for flag in self.data_flags if not data.get(flag)]
-        if missing:
-            raise UserError(f"cyclegan needs both domains: add {' '.join(f'{m} DIR' for m in missing)} "
-                            "(folders of images, e.g. --a horses/ --b zebras/)")
-        if data["a"] == data["b"]:
-            print(f"warning: --a and --b are the same ({data['a']}): the model can only learn the identity",
-                  file=sys.stderr)
+        check_two_domains("cyclegan", data)
         return dataclasses.replace(config, n_blocks=_blocks(config, options.size),
                                    resize=config.resize or round(options.size * 286 / 256))
 
