@@ -18,7 +18,9 @@ Departures from the authors' code (taesungp/contrastive-unpaired-translation), b
 generator and PatchGAN downsample with strided convolutions, not its anti-aliased (blurred)
 resampling, which its ``--no_antialias --no_antialias_up`` flags also train; and the networks start
 from N(0, 0.02) (as CycleGAN), where its default is Xavier with gain 0.02. Its released .pth files
-hold the anti-aliased generator, so ``translate import`` does not take them.
+hold the anti-aliased generator, so ``translate import`` does not take them. Two defaults are the
+cyclegan plugin's measured departures (the input joins G's output convolution; no instance norm in
+the PatchGAN; docs/results/cut.md); ``--paper`` restores the authors' networks.
 
 This module stays free of torch imports so that ``translate train cut --help`` is instant.
 """
@@ -58,12 +60,15 @@ class CUTConfig:
                              "(Park et al. 2020, appendix: resnet_9blocks at 256²; Zhu et al. 2017: 6 at 128²)", min=0)
     gen_features: int = param(64, "generator width: filters of c7s1-k, then 2k, 4k (Park et al. 2020 code: ngf 64)",
                               positive=True)
-    image_skip: bool = param(False, "the input image joins the features at the generator's output convolution "
-                                    "(the cyclegan plugin's option; the paper's generator has none)")
+    image_skip: bool = param(True, "the input image joins the features at the generator's output convolution, "
+                                   "so a young model starts near its input, not from noise (the cyclegan plugin's "
+                                   "default; the paper's generator has none: --no-image-skip, --paper; on the "
+                                   "real-photo proxy 0.95× identity against 1.30×, docs/results/cut.md)")
     disc_features: int = param(64, "discriminator width: filters of its first layer (Park et al. 2020 code: ndf 64)",
                                positive=True)
     disc_norm: Literal["instance", "none"] = param(
-        "instance", "normalisation in the PatchGAN after its first layer (Park et al. 2020 code: instance)")
+        "none", "normalisation in the PatchGAN after its first layer: none (the cyclegan plugin's default: D "
+                "sees absolute colour), or instance (Park et al. 2020 code; --paper)")
     disc_layers: int = param(3, "PatchGAN strided blocks: 3 = 70×70 patches (Park et al. 2020 code: basic, n_layers 3)",
                              min=0, max=6)
     lambda_gan: float = param(1.0, "weight of the LSGAN generator loss (Park et al. 2020, §3: λ_GAN 1)", min=0)
@@ -122,6 +127,8 @@ class CUTPlugin(Plugin):
     inference_modules = ("generator",)
     # --tta: the image and its mirror (photos have an up and a down; training flips left-right only).
     tta = "flips"
+    # --paper: the authors' generator (no image skip) and PatchGAN (instance norm).
+    paper = {"image_skip": False, "disc_norm": "instance"}
 
     def finalize_config(self, config: CUTConfig, explicit: set[str], data: dict[str, str],
                         options: Any) -> CUTConfig:
