@@ -144,24 +144,14 @@ class CUTPlugin(Plugin):
                                    resize=config.resize or round(options.size * 286 / 256))
 
     def check_config(self, config: CUTConfig, options: Any) -> None:
-        from translate.nn.patchgan import check_image_size
-        from translate_plugins.cyclegan.networks import MULTIPLE
+        from translate_plugins.cyclegan import check_image_options
 
-        if config.channels not in (1, 3):
-            raise UserError(f"--channels {config.channels}: use 3 (RGB) or 1 (grayscale)")
-        if options.size % MULTIPLE:
-            nearest = max(MULTIPLE, options.size // MULTIPLE * MULTIPLE)
-            raise UserError(f"--size {options.size}: the ResNet generator halves the image twice, so the size "
-                            f"must be a multiple of {MULTIPLE} (e.g. {nearest})")
-        check_image_size(options.size, config.disc_layers, "--disc-layers")
+        check_image_options(config, options.size)
         last = encoder_end(_blocks(config, options.size))
         bad = [i for i in config.nce_layers if not 0 <= i <= last]
         if bad or not config.nce_layers or len(set(config.nce_layers)) != len(config.nce_layers):
             raise UserError(f"--nce-layers {','.join(map(str, config.nce_layers))}: give distinct encoder layer "
                             f"indices from 0 to {last} (the last residual block), e.g. 0,4,7,10")
-        if config.resize and config.resize < options.size:
-            raise UserError(f"--resize {config.resize} is smaller than --size {options.size}; use at least "
-                            f"{options.size} (or 0 for auto)")
 
     def build(self, config: CUTConfig, options: Any, training: bool = True) -> dict[str, Any]:
         from .networks import build_networks

@@ -99,6 +99,24 @@ def check_two_domains(plugin: str, data: dict[str, str]) -> None:
               file=sys.stderr)
 
 
+def check_image_options(config: Any, size: int) -> None:
+    """Channels, --size, --disc-layers and --resize that the ResNet generator and PatchGAN can run
+    (a config with ``channels``, ``disc_layers`` and ``resize``: cyclegan's, or cut's)."""
+    from translate.nn.patchgan import check_image_size
+
+    from .networks import MULTIPLE
+
+    if config.channels not in (1, 3):
+        raise UserError(f"--channels {config.channels}: use 3 (RGB) or 1 (grayscale)")
+    if size % MULTIPLE:  # else the cycle's reconstruction comes back a different size
+        nearest = max(MULTIPLE, size // MULTIPLE * MULTIPLE)
+        raise UserError(f"--size {size}: the ResNet generator halves the image twice, so the size "
+                        f"must be a multiple of {MULTIPLE} (e.g. {nearest})")
+    check_image_size(size, config.disc_layers, "--disc-layers")
+    if config.resize and config.resize < size:
+        raise UserError(f"--resize {config.resize} is smaller than --size {size}; use at least {size} (or 0 for auto)")
+
+
 def _blocks(config: CycleGANConfig, size: int) -> int:
     """Residual blocks: the config's, or the paper's choice for the image size (§7.2)."""
     return config.n_blocks or (9 if size >= 256 else 6)
@@ -132,21 +150,7 @@ class CycleGANPlugin(Plugin):
                                    resize=config.resize or round(options.size * 286 / 256))
 
     def check_config(self, config: CycleGANConfig, options: Any) -> None:
-        if config.channels not in (1, 3):
-            raise UserError(f"--channels {config.channels}: use 3 (RGB) or 1 (grayscale)")
-        from translate.nn.patchgan import check_image_size
-
-        from .networks import MULTIPLE
-
-        if options.size % MULTIPLE:  # else the cycle's reconstruction comes back a different size
-            nearest = max(MULTIPLE, options.size // MULTIPLE * MULTIPLE)
-            raise UserError(f"--size {options.size}: the ResNet generator halves the image twice, so the size "
-                            f"must be a multiple of {MULTIPLE} (e.g. {nearest})")
-
-        check_image_size(options.size, config.disc_layers, "--disc-layers")
-        if config.resize and config.resize < options.size:
-            raise UserError(f"--resize {config.resize} is smaller than --size {options.size}; use at least "
-                            f"{options.size} (or 0 for auto)")
+        check_image_options(config, options.size)
 
     def build(self, config: CycleGANConfig, options: Any, training: bool = True) -> dict[str, Any]:
         from .networks import build_networks
