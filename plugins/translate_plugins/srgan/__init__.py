@@ -18,7 +18,8 @@ evaluation.py (PSNR/SSIM and more), reference.py (released ESRGAN weights).
 
 ``--size`` is the HR crop size (96 px in the paper); the LR input is made from each crop on the
 fly by antialiased bicubic downscaling by ``--scale``. Crops are the most detailed of ``--crop-tries``
-random ones, at a random scale down to 1/``--zoom-out`` of the photo's own (data.py). ``translate apply`` super-resolves images of
+random ones, at a random scale down to 1/``--zoom-out`` of the photo's own, less for photos whose own
+pixels already hold display detail (``--zoom-target``, data.py). ``translate apply`` super-resolves images of
 any size in tiles; ``translate eval CKPT --hr DIR`` reports Y-channel PSNR/SSIM next to bicubic.
 
 This module stays free of torch imports so that ``translate train srgan --help`` is instant.
@@ -99,16 +100,21 @@ class SRGANConfig:
                   "2017, §3.2)", absent="constant")
     res_scale: float = param(1.0, "srresnet: factor on each residual block's branch before its skip is added "
                                   "(EDSR's residual scaling, Lim et al. 2017, §3.2: 0.1)", positive=True)
-    crop_tries: int = param(4, "random HR crops drawn per training item, the one with the most detail (mean "
+    crop_tries: int = param(8, "random HR crops drawn per training item, the one with the most detail (mean "
                                "neighbour difference) kept: large photos are mostly sky and blurred background, "
                                "which bicubic already gets right (docs/results/srgan.md, Real photos); 1 = uniform "
                                "random crops, as every SR paper and --paper", positive=True, absent=1)
-    zoom_out: float = param(4.0, "HR crops from square windows of a random side between --size and zoom-out × "
+    zoom_out: float = param(8.0, "HR crops from square windows of a random side between --size and zoom-out × "
                                  "--size (uniform in log scale), area-downscaled to --size: scale augmentation, as "
                                  "Real-ESRGAN's multi-scale training photos (Wang et al. 2021: ×1, 0.75, 0.5, 1/3); a "
                                  "5-MP photo's own pixels hold a fifth of the detail of a typical photo "
                                  "(docs/results/srgan.md, Real photos); 1 = the photos' own scale, as --paper",
                              min=1, max=8, absent=1.0)
+    zoom_target: float = param(12.0, "bound --zoom-out per photo by the zoom that brings the photo's detail (mean "
+                                     "neighbour difference) to this, the detail of photos at display scale "
+                                     "(scikit-image's: 9-15), so soft 5-MP photos are seen smaller and photos "
+                                     "already at display scale keep their pixels; 0 = --zoom-out for every photo",
+                               min=0, absent=0.0)
     lr_decay_at: float = param(0.5, "gan stage: multiply the learning rate by 0.1 after this fraction of the "
                                     "steps (Ledig et al. 2017, §3.2: 10^5 steps at 10^-4, then 10^5 at 10^-5)", min=0, max=1)
     leak: float = param(0.2, "LeakyReLU slope in the discriminator (Ledig et al. 2017, Fig. 4: α = 0.2)", min=0)
@@ -131,7 +137,7 @@ PRETRAIN_LR = 5e-4
 # What --paper restores for the pretraining recipe (Ledig et al. 2017, §3.2: MSE, constant 10^-4, uniform
 # 96 px crops at the photos' own scale); content_loss and lr are resolved in finalize_config (the gan
 # stage keeps its own: vgg54 at 1e-4).
-PAPER_DATA = {"warmup": 0, "lr_schedule": "constant", "crop_tries": 1, "zoom_out": 1.0}
+PAPER_DATA = {"warmup": 0, "lr_schedule": "constant", "crop_tries": 1, "zoom_out": 1.0, "zoom_target": 0.0}
 SCALES = {"srresnet": (2, 4, 8), "rrdb": (1, 2, 4)}
 # Config fields that fix the generator's layout: an --init run takes them from its checkpoint.
 ARCHITECTURE = ("arch", "scale", "n_blocks", "features", "growth", "residual", "value_range", "res_scale")
@@ -247,7 +253,8 @@ class SRGANPlugin(Plugin):
 
         source = open_hr(data["data"], "--data", skip_bad=options.skip_bad_images)
         return SRDataset(source, options.size, config.scale, flip=config.flip, degrade=config.degrade,
-                         crop_tries=config.crop_tries, zoom_out=config.zoom_out)
+                         crop_tries=config.crop_tries, zoom_out=config.zoom_out,
+                         zoom_target=config.zoom_target)
 
     def optimizers(self, config: SRGANConfig, modules: dict[str, Any]) -> dict[str, Any]:
         from translate.optim import adam

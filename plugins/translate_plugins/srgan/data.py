@@ -90,6 +90,11 @@ def _seeded(transform: A.Compose, seed: int, image: np.ndarray) -> np.ndarray:
 DECODED_CACHE_BYTES = 2 << 30
 
 
+# Mean neighbour difference of photos at the scale people view them (scikit-image's photos: 9-15;
+# large camera photos at their own pixels: 1.4-7, docs/results/srgan.md): --zoom-target's default.
+DISPLAY_DETAIL = 12.0
+
+
 def detail(patch: np.ndarray) -> float:
     """Mean absolute difference between neighbouring pixels: how much texture a crop holds."""
     x = patch.astype(np.int16)
@@ -102,14 +107,18 @@ class SRDataset(Dataset):
     detail, so fewer training crops are flat sky or out-of-focus background. ``zoom_out`` > 1 takes
     each crop from a square window of a random side between ``crop`` and ``zoom_out`` × ``crop``
     (uniform in log scale) and area-downscales it to ``crop``: the photo seen at a random smaller
-    scale, where each pixel holds more detail."""
+    scale, where each pixel holds more detail. ``zoom_target`` > 0 bounds that zoom per photo: at most
+    what brings the photo's detail to ``zoom_target`` (and never more than ``zoom_out``), so a 5-MP
+    photo of soft focus is seen smaller while one already at display scale keeps its own pixels."""
 
     def __init__(self, source: ImageSource, crop: int, scale: int, flip: bool = True,
-                 degrade: tuple[str, ...] = (), crop_tries: int = 1, zoom_out: float = 1.0):
+                 degrade: tuple[str, ...] = (), crop_tries: int = 1, zoom_out: float = 1.0,
+                 zoom_target: float = 0.0):
         if crop % scale:
             raise UserError(f"--size {crop}: the HR crop must be a multiple of --scale {scale}")
         self.source, self.scale, self.crop_tries = source, scale, max(1, crop_tries)
-        self.side, self.zoom_out = crop, max(1.0, zoom_out)
+        self.side, self.zoom_out, self.zoom_target = crop, max(1.0, zoom_out), zoom_target
+        self._zoom_limits: dict[int, float] = {}
         self.crop = crop_transform(crop, flip)
         self.before, self.after = degradation_transforms(degrade)
         self._decoded: dict[int, np.ndarray] = {}
@@ -129,16 +138,27 @@ class SRDataset(Dataset):
 
     def _hr_crop(self, index: int, seed: int) -> np.ndarray:
         photo = self._photo(index)
-        crops = [_seeded(self.crop, seed + 1000 * k, self._window(photo, seed + 1000 * k))
+        crops = [_seeded(self.crop, seed + 1000 * k, self._window(photo, seed + 1000 * k, self._zoom_limit(index)))
                  for k in range(self.crop_tries)]
         return max(crops, key=detail) if len(crops) > 1 else crops[0]
 
-    def _window(self, photo: np.ndarray, seed: int) -> np.ndarray:
-        """The whole photo, or (``zoom_out``) a random window of it area-downscaled to the crop side."""
-        if self.zoom_out == 1:
+    def _zoom_limit(self, index: int) -> float:
+        """The largest zoom-out for this photo: ``zoom_out``, or (``zoom_target``) the zoom that brings
+        its detail to the target, assuming detail grows in proportion to the zoom (it does for photos
+        whose finest texture is softer than a pixel, the ones that need it)."""
+        if not self.zoom_target or self.zoom_out == 1:
+            return self.zoom_out
+        if index not in self._zoom_limits:
+            own = detail(self._photo(index))
+            self._zoom_limits[index] = float(np.clip(self.zoom_target / max(own, 1e-3), 1.0, self.zoom_out))
+        return self._zoom_limits[index]
+
+    def _window(self, photo: np.ndarray, seed: int, zoom: float) -> np.ndarray:
+        """The whole photo, or (``zoom`` > 1) a random window of it area-downscaled to the crop side."""
+        if zoom == 1:
             return photo
         rng = np.random.default_rng([seed, 7])
-        side = min(round(self.side * self.zoom_out ** rng.uniform()), *photo.shape[:2])
+        side = min(round(self.side * zoom ** rng.uniform()), *photo.shape[:2])
         if side <= self.side:
             return photo
         y, x = (int(rng.integers(0, n - side + 1)) for n in photo.shape[:2])

@@ -123,10 +123,10 @@ def test_pretrain_recipe_defaults_and_the_paper_recipe():
 
     def resolved(**values):
         c = new_request(plugin, {"data": "skimage", **values}).config
-        return c.content_loss, c.lr, c.warmup, c.lr_schedule, c.crop_tries, c.zoom_out
+        return c.content_loss, c.lr, c.warmup, c.lr_schedule, c.crop_tries, c.zoom_out, c.zoom_target
 
-    assert resolved() == ("l1", 5e-4, 20, "cosine", 4, 4.0)
-    assert resolved(paper=True) == ("mse", 1e-4, 0, "constant", 1, 1.0)
+    assert resolved() == ("l1", 5e-4, 20, "cosine", 8, 8.0, 12.0)
+    assert resolved(paper=True) == ("mse", 1e-4, 0, "constant", 1, 1.0, 0.0)
     assert resolved(lr=1e-3)[1] == 1e-3 and resolved(arch="rrdb")[:2] == ("l1", 2e-4)
     assert resolved(stage="gan")[:2] == ("vgg54", 1e-4)
 
@@ -190,6 +190,29 @@ def test_crop_tries_keeps_the_most_detailed_crop_and_photos_decode_once(tmp_path
     assert not any(detail(((picky[(0, s)]["hr"] + 1) * 127.5).permute(1, 2, 0).numpy()) < 1 for s in range(40))
     assert len(decodes) == 2  # one decode per dataset: the photo is kept, not read for every crop
     assert torch.equal(SRDataset(source, 16, 4, False, crop_tries=1)[(0, 3)]["hr"], uniform[(0, 3)]["hr"])
+
+
+def test_zoom_target_zooms_out_soft_photos_and_keeps_sharp_ones_at_their_scale(tmp_path):
+    """--zoom-target bounds the zoom per photo: a soft photo (detail 1.5) may be seen up to
+    --zoom-out smaller, a photo at display detail keeps its own pixels (a zoom of 1)."""
+    from translate_plugins.srgan.data import detail
+
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(0, 255 * 1.5 * 255 / 256, 256)  # 1.5 grey levels a pixel along each axis
+    soft = (ramp[:, None, None] / 2 + ramp[None, :, None] / 2 + np.zeros(3)).astype(np.uint8)
+    sharp = rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    Image.fromarray(soft).save(tmp_path / "a_soft.png")
+    Image.fromarray(sharp).save(tmp_path / "b_sharp.png")
+    source = open_hr(str(tmp_path))
+    adaptive = SRDataset(source, 32, 4, False, zoom_out=4.0, zoom_target=12.0)
+    assert adaptive._zoom_limit(0) == 4.0 and adaptive._zoom_limit(1) == 1.0
+    fixed = SRDataset(source, 32, 4, False, zoom_out=4.0)
+    assert fixed._zoom_limit(1) == 4.0
+    # the sharp photo's crops are its own pixels with the target, area-averaged (smoother) without it
+    own = [detail(((adaptive[(1, s)]["hr"] + 1) * 127.5).permute(1, 2, 0).numpy()) for s in range(6)]
+    zoomed = [detail(((fixed[(1, s)]["hr"] + 1) * 127.5).permute(1, 2, 0).numpy()) for s in range(6)]
+    assert min(own) > 150 > 100 > max(zoomed)
+    assert detail(soft) < 4 and detail(sharp) > 100
 
 
 def test_pretrain_learning_rate_warms_up_then_follows_a_cosine():
