@@ -26,7 +26,8 @@ class TrainOptions:
     init: str = param("", "start this new run from a checkpoint's weights: a model.safetensors, its run folder, or a "
                           "released model's name ('translate models'); the modules it holds load (EMA weights where "
                           "it has them), the rest start fresh; not the optimiser or step (that is --resume)")
-    ema: float = param(0.0, "EMA decay of the generator weights, used by apply/sample (0 = off; 0.999 is typical)")
+    ema: float = param(0.0, "EMA decay of the generator weights, used by apply/sample (0 = off; 0.999 is typical); "
+                            "warmed up as min(decay, (1 + step) / (10 + step)) so short runs are not their start")
     checkpoint_every: int = param(1000, "write a checkpoint every N steps (and always at the end)")
     sample_every: int = param(500, "write a sample grid PNG every N steps (0 = only at the end)")
     log_every: int = param(10, "append losses to log.jsonl every N steps")
