@@ -20,7 +20,10 @@ CycleGAN (``--task cyclegan``): an unpaired task whose answer is known, built fr
 Domain A holds random crops (random scale, rescaled to ``--size``²) of six of Debian's
 mate-backgrounds nature photos (Aqua … GreenMeadow; ``--mate-dir``), domain B random crops of the
 *other* six (LadyBird … YellowFlower) with a known mapping applied, so the domains differ in content
-as every real unpaired set does (``--cg-data mate``, the default). ``--cg-data skimage``, the older
+as every real unpaired set does (``--cg-data mate``, the default); ``--cg-data mate-shared`` cuts both
+domains from all twelve (other crops: the same palettes, the control). Each mapping's line first
+gives per-channel histogram matching from A's crops to B's, the no-network baseline that also shows
+how far the two sets' colours define a per-channel mapping. ``--cg-data skimage``, the older
 task, cuts both from the same 6 scikit-image photos (astronaut, chelsea, immunohistochemistry,
 retina, hubble_deep_field, stereo_motorcycle). Mappings (``--mappings``; real photos default to
 grade, fade, gamma, sharpen): ``grade`` a teal-and-orange colour grade (per-channel tone curves,
