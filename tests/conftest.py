@@ -37,6 +37,26 @@ def _stopped_by_signal(result) -> bool:
     return aborted or result.exit_code in (128 + signal.SIGINT, 128 + signal.SIGTERM)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def ctrl_c_in_process_commands_stops_the_suite():
+    """A Ctrl-C during a command run in-process with click's runner (through the ``cli`` fixture
+    or a test's own helper) ends as that command's exit code, which click's runner returns: raise
+    it again, so the suite stops instead of one test failing and the next starting."""
+    from click.testing import CliRunner
+
+    invoke = CliRunner.invoke
+
+    def invoke_then_check(self, *args, **kwargs):
+        result = invoke(self, *args, **kwargs)
+        if _stopped_by_signal(result):
+            raise KeyboardInterrupt
+        return result
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(CliRunner, "invoke", invoke_then_check)
+        yield
+
+
 @pytest.fixture
 def cli():
     """Run ``translate ARGS...`` in-process with click's runner; returns the click Result.
@@ -47,8 +67,6 @@ def cli():
 
     def run(*args: str, ok: bool = True):
         result = CliRunner().invoke(command, [str(a) for a in args], catch_exceptions=False)
-        if _stopped_by_signal(result):
-            raise KeyboardInterrupt  # Ctrl-C during an in-process command stops the suite, not just this test
         if ok:
             assert result.exit_code == 0, result.output
         return result
