@@ -90,11 +90,6 @@ def _seeded(transform: A.Compose, seed: int, image: np.ndarray) -> np.ndarray:
 DECODED_CACHE_BYTES = 2 << 30
 
 
-# Mean neighbour difference of photos at the scale people view them (scikit-image's photos: 9-15;
-# large camera photos at their own pixels: 1.4-7, docs/results/srgan.md): --zoom-target's default.
-DISPLAY_DETAIL = 12.0
-
-
 def detail(patch: np.ndarray) -> float:
     """Mean absolute difference between neighbouring pixels: how much texture a crop holds."""
     x = patch.astype(np.int16)
@@ -138,18 +133,19 @@ class SRDataset(Dataset):
 
     def _hr_crop(self, index: int, seed: int) -> np.ndarray:
         photo = self._photo(index)
-        crops = [_seeded(self.crop, seed + 1000 * k, self._window(photo, seed + 1000 * k, self._zoom_limit(index)))
+        zoom = self._zoom_limit(index, photo)
+        crops = [_seeded(self.crop, seed + 1000 * k, self._window(photo, seed + 1000 * k, zoom))
                  for k in range(self.crop_tries)]
         return max(crops, key=detail) if len(crops) > 1 else crops[0]
 
-    def _zoom_limit(self, index: int) -> float:
+    def _zoom_limit(self, index: int, photo: np.ndarray) -> float:
         """The largest zoom-out for this photo: ``zoom_out``, or (``zoom_target``) the zoom that brings
         its detail to the target, assuming detail grows in proportion to the zoom (it does for photos
         whose finest texture is softer than a pixel, the ones that need it)."""
         if not self.zoom_target or self.zoom_out == 1:
             return self.zoom_out
         if index not in self._zoom_limits:
-            own = detail(self._photo(index))
+            own = detail(photo)  # once per photo: a 5-MP photo's takes ~0.1 s
             self._zoom_limits[index] = float(np.clip(self.zoom_target / max(own, 1e-3), 1.0, self.zoom_out))
         return self._zoom_limits[index]
 

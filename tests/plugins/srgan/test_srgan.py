@@ -205,9 +205,9 @@ def test_zoom_target_zooms_out_soft_photos_and_keeps_sharp_ones_at_their_scale(t
     Image.fromarray(sharp).save(tmp_path / "b_sharp.png")
     source = open_hr(str(tmp_path))
     adaptive = SRDataset(source, 32, 4, False, zoom_out=4.0, zoom_target=12.0)
-    assert adaptive._zoom_limit(0) == 4.0 and adaptive._zoom_limit(1) == 1.0
+    assert adaptive._zoom_limit(0, soft) == 4.0 and adaptive._zoom_limit(1, sharp) == 1.0
     fixed = SRDataset(source, 32, 4, False, zoom_out=4.0)
-    assert fixed._zoom_limit(1) == 4.0
+    assert fixed._zoom_limit(1, sharp) == 4.0
     # the sharp photo's crops are its own pixels with the target, area-averaged (smoother) without it
     own = [detail(((adaptive[(1, s)]["hr"] + 1) * 127.5).permute(1, 2, 0).numpy()) for s in range(6)]
     zoomed = [detail(((fixed[(1, s)]["hr"] + 1) * 127.5).permute(1, 2, 0).numpy()) for s in range(6)]
