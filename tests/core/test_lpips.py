@@ -69,7 +69,8 @@ def _pairs(tmp_path, size=32, count=1):
     return real, fake
 
 
-def test_shift_tolerant_lpips_equals_the_stlpips_package():
+@pytest.mark.parametrize("net", ["alex", "vgg"])
+def test_shift_tolerant_lpips_equals_the_stlpips_package(net):
     if importlib.util.find_spec("stlpips_pytorch") is None:
         pytest.skip("stlpips-pytorch is not installed (pip install 'translate-gan[metrics]')")
     # its modules import IPython.embed and torchsummary.summary at the top without declaring
@@ -79,10 +80,10 @@ def test_shift_tolerant_lpips_equals_the_stlpips_package():
         for name, attribute in stand_ins.items():
             patch.setitem(sys.modules, name, types.SimpleNamespace(**{attribute: None}))
         from stlpips_pytorch import stlpips
-    reference = stlpips.LPIPS(net="alex", variant="shift_tolerant", verbose=False).eval()
-    ours = load_lpips("st-alex")  # its released file, through translate's weights-only reader
+    reference = stlpips.LPIPS(net=net, variant="shift_tolerant", verbose=False).eval()
+    ours = load_lpips(f"st-{net}")  # its released file, through translate's weights-only reader
     generator = torch.Generator().manual_seed(0)
-    for shape in ((2, 3, 32, 32), (1, 3, 21, 27)):
+    for shape in ((2, 3, 32, 32), (1, 3, BACKBONES[f"st-{net}"].min_size, 27)):
         x = torch.rand(shape, generator=generator)
         near = (x + 0.1 * torch.randn(shape, generator=generator)).clamp(0, 1)
         for y in (near, torch.rand(shape, generator=generator)):

@@ -19,14 +19,15 @@ from .common import device_option
               help="LPIPS over the pairs; default: whenever a network is here (the metrics extra ships one), "
                    "else a note saying how to get it")
 # the names of translate.metrics.lpips.NET_CHOICES, spelled out: --help must not import torch
-@click.option("--lpips-net", type=click.Choice(["auto", "alex", "vgg", "st-alex"]), default="auto",
+@click.option("--lpips-net", type=click.Choice(["auto", "alex", "vgg", "st-alex", "st-vgg"]), default="auto",
               show_default=True,
               help="LPIPS network: alex/vgg are the papers' torchvision backbones (their file from outside); "
-                   "st-alex the shift-tolerant AlexNet that the metrics extra ships; auto: alex when its file is "
+                   "st-alex / st-vgg the shift-tolerant AlexNet / VGG16 that the metrics extra ships; auto: alex "
+                   "when its file is "
                    "here, else st-alex (printed as LPIPS (ST-Alex))")
 @click.option("--lpips-weights", type=click.Path(), default=None,
               help="LPIPS network file: torchvision's alexnet-owt-7be5be79.pth / vgg16-397923af.pth, or with "
-                   "--lpips-net st-alex stlpips' alex_shift_tolerant.pth; default: torch's hub cache / the "
+                   "--lpips-net st-alex / st-vgg stlpips' alex_shift_tolerant.pth / vgg_shift_tolerant.pth; default: torch's hub cache / the "
                    "installed package")
 @click.option("--lpips-heads", type=click.Path(), default=None,
               help="LPIPS linear heads (lpips/weights/v0.1/NET.pth); default: the installed lpips package's")

@@ -85,7 +85,7 @@ def first_images(real_root: Path, real: list[Path], fake_root: Path, fake: list[
 
 # LPIPS runs its backbone on whole images: above these sizes its activations alone pass ~1 GB
 # (the shift-tolerant AlexNet's first layer runs at full resolution: 1 MP peaks at ~1.1 GB)
-LPIPS_MAX_PIXELS = {"alex": 4 * 2**20, "vgg": 2**20, "st-alex": 2**20}
+LPIPS_MAX_PIXELS = {"alex": 4 * 2**20, "vgg": 2**20, "st-alex": 2**20, "st-vgg": 2**20}
 
 
 def open_pair(real_path: Path, fake_path: Path):

@@ -6,7 +6,7 @@ tap l, unit-normalised along channels; w_l are the learned per-channel weights (
 without bias, the "linear heads"); the spatial mean of each layer's map is summed over layers.
 Inputs go from [0, 1] to [−1, 1] and then through the authors' scaling layer (shift, scale).
 
-Two networks, and nothing is downloaded:
+Two kinds of network, and nothing is downloaded:
 
 * ``alex`` (``vgg``), the standard LPIPS that papers report: the linear heads (a few KB) ship
   inside the ``lpips`` wheel (``lpips/weights/v0.1/NET.pth``, read from the installed package's
@@ -19,7 +19,9 @@ Two networks, and nothing is downloaded:
   a reflect-padded [1 2 1]² blur with stride 2, trained with its own heads. The whole network
   (backbone and heads, 9.9 MB) ships inside the ``stlpips-pytorch`` wheel, so it works with only
   ``pip install "translate-gan[metrics]"``. Its values are not those of the standard LPIPS (Alex):
-  reports name it "LPIPS (ST-Alex)".
+  reports name it "LPIPS (ST-Alex)". ``st-vgg``, the same project's shift-tolerant VGG16 (58.9 MB,
+  same wheel), is there too; srgan's gan stage uses its features as a content loss where
+  torchvision's VGG19 is not on the machine.
 
 ``auto`` (the default everywhere) takes the standard AlexNet when its backbone is on this machine,
 else the shift-tolerant one, else a one-line error saying how to get either. AlexNet is the
@@ -44,6 +46,7 @@ SCALE = (0.458, 0.448, 0.450)
 NORM_EPS = 1e-10  # added to the channel norm before dividing, as lpips.normalize_tensor does
 HEADS_VERSION = "0.1"
 ST_MIN_SIZE = 21  # below this the shift-tolerant AlexNet's third blur has under 3 pixels to reflect-pad
+ST_VGG_MIN_SIZE = 18  # below this the shift-tolerant VGG16's last blur has under 3 pixels to reflect-pad
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,16 @@ def _vgg16_layout() -> tuple:
     return tuple(layers)
 
 
+def _shift_tolerant_vgg16_layout() -> tuple:
+    """The layout of :func:`_vgg16_layout` with each 2×2 max-pool of stride 2 turned into one of
+    stride 1 and a blur of stride 2 (Zhang 2019's MaxBlurPool); the last pool, after relu5_3, is
+    not in the released network."""
+    layers = []
+    for item in _vgg16_layout()[:-1]:
+        layers += [("maxpool", 2, 1), ("blur", layers[-2][2])] if item[0] == "maxpool" else [item]
+    return tuple(layers)
+
+
 BACKBONES = {
     # torchvision alexnet().features; taps relu1..relu5 (lpips.pretrained_networks.alexnet)
     "alex": Backbone(
@@ -101,6 +114,15 @@ BACKBONES = {
                     "reflect-padded [1 2 1]² blur before each stride 2) with its own linear heads",
         bundled="stlpips_pytorch/weights/vST0.0/alex_shift_tolerant.pth",
         remark="LPIPS (ST-Alex), the shift-tolerant network: not comparable with published LPIPS (Alex) figures"),
+    # stlpips_pytorch invariant_networks.vggnet(variant="shift_tolerant"): VGG16 whose max-pools have
+    # stride 1, each followed by the same blur with stride 2; taps relu1_2 .. relu5_3
+    "st-vgg": Backbone(
+        layout=_shift_tolerant_vgg16_layout(), taps=(3, 9, 17, 25, 33), channels=(64, 128, 256, 512, 512),
+        min_size=ST_VGG_MIN_SIZE, label="LPIPS (ST-VGG)",
+        description="stlpips-pytorch's shift-tolerant VGG16 (Ghildyal & Liu 2022: stride-1 max-pools, each "
+                    "followed by a reflect-padded [1 2 1]² blur with stride 2) with its own linear heads",
+        bundled="stlpips_pytorch/weights/vST0.0/vgg_shift_tolerant.pth",
+        remark="LPIPS (ST-VGG), the shift-tolerant network: not comparable with published LPIPS (VGG) figures"),
 }
 
 
@@ -326,6 +348,15 @@ def load_lpips(net: str = "auto", *, backbone: str | Path | None = None, heads: 
         what = f"the {model.spec.label} linear heads (lpips/weights/v{HEADS_VERSION}/{model.net}.pth)"
         _load_heads(model, read_torch_weights(heads_path, flag="--lpips-heads", what=what), heads_path)
     return model.to(device).eval().requires_grad_(False)
+
+
+def load_features(net: str, path: str | Path | None = None) -> nn.Sequential:
+    """A backbone alone, up to its last tap, with its weights (``path``, else as :func:`find_backbone`
+    finds them), frozen, in eval mode: for using its features elsewhere (srgan's st-vgg content
+    loss). Its inputs are in the scaling layer's space: ``(x − SHIFT) / SCALE`` for x in [−1, 1]."""
+    model = LPIPS(net)
+    _load_backbone(model, find_backbone(net, path))
+    return model.features.eval().requires_grad_(False)
 
 
 def lpips_distance(model: LPIPS, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

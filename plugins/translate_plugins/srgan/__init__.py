@@ -5,7 +5,8 @@ Generative Adversarial Networks").
 
 Two stages, as in the papers:
   ``--stage pretrain``            SRResNet trained on a pixel loss (L1 by default; --paper: MSE);
-  ``--stage gan --init CKPT``     SRGAN: content loss (VGG54 by default) + 1e-3 · adversarial,
+  ``--stage gan --init CKPT``     SRGAN: content loss (VGG54, or where VGG19's weights are missing the
+                                  shift-tolerant VGG16 of the metrics extra) + 1e-3 · adversarial,
                                   starting from the pretrained generator's weights; rrdb:
                                   content + 5e-3 · relativistic adversarial + 1e-2 · L1 (ESRGAN).
 
@@ -72,11 +73,15 @@ class SRGANConfig:
                                    "§3.1, and ESRGAN, Wang et al. 2018, §3.1: BN costs PSNR and brings GAN "
                                    "artefacts); --init runs keep their own",
                              shown_default="off for new runs; --init: as that run")
-    content_loss: Literal["auto", "mse", "l1", "vgg54"] = param(
+    content_loss: Literal["auto", "mse", "l1", "vgg54", "st-vgg"] = param(
         "auto", "content loss; auto = l1 for pretrain (EDSR, Lim et al. 2017, §4.2, and ESRGAN's PSNR-oriented "
-        "model, Wang et al. 2018, §4.1; --paper: mse, SRResNet-MSE), vgg54 for gan (SRGAN-VGG54: VGG19 φ5,4 features after the ReLU rescaled by "
-        "1/12.75, MSE, Ledig et al. 2017, §2.2.1; rrdb uses it too: ESRGAN's own perceptual loss takes conv5_4 "
-        "before the activation with an L1 distance, Wang et al. 2018, §3.3, which is not offered here)")
+        "model, Wang et al. 2018, §4.1; --paper: mse, SRResNet-MSE); for gan, vgg54 when torchvision's VGG19 "
+        "ImageNet weights are here (SRGAN-VGG54: VGG19 φ5,4 features after the ReLU rescaled by 1/12.75, MSE, "
+        "Ledig et al. 2017, §2.2.1; rrdb uses it too: ESRGAN's own perceptual loss takes conv5_4 before the "
+        "activation with an L1 distance, Wang et al. 2018, §3.3, which is not offered here, and against this "
+        "loss ESRGAN's weights let the discriminator win: docs/results/srgan.md), else st-vgg: "
+        "relu5_3 of the shift-tolerant VGG16 that the metrics extra ships (Ghildyal & Liu 2022), the same MSE, "
+        "rescaled by 1/128 (nothing to download)")
     gan_loss: Literal["auto", "standard", "ragan"] = param(
         "auto", "gan stage adversarial loss: standard = -log D(G(x)) (Ledig et al. 2017, eq. 6); ragan = the "
         "relativistic average GAN, D_Ra(x_r, x_f) = σ(C(x_r) − E[C(x_f)]) in both the D and the G loss (Wang et "
@@ -143,6 +148,21 @@ SCALES = {"srresnet": (2, 4, 8), "rrdb": (1, 2, 4)}
 ARCHITECTURE = ("arch", "scale", "n_blocks", "features", "growth", "residual", "value_range", "res_scale")
 
 
+def gan_content_loss(config: SRGANConfig) -> str:
+    """The gan stage's perceptual loss: the paper's VGG54 when its VGG19 weights are on this
+    machine (given or in torchvision's cache), else the shift-tolerant VGG16 that the metrics
+    extra ships, else vgg54, whose loading says where to put the weights."""
+    from .losses import st_vgg_available, vgg19_available
+
+    if vgg19_available(config.vgg_weights):
+        return "vgg54"
+    if st_vgg_available():
+        print("srgan: torchvision's VGG19 weights are not here; the content loss is st-vgg (the shift-tolerant "
+              "VGG16 of the metrics extra); --vgg-weights FILE for the paper's vgg54", file=sys.stderr)
+        return "st-vgg"
+    return "vgg54"
+
+
 def pretrain_lr_factor(warmup: int, schedule: str, total_steps: int):
     """step → multiplier of --lr: linear warm-up over ``warmup`` steps, then constant or half a
     cosine down to 0 at ``total_steps``."""
@@ -202,7 +222,7 @@ class SRGANPlugin(Plugin):
         rrdb, paper = config.arch == "rrdb", getattr(options, "paper", False)
         content = config.content_loss
         if content == "auto":
-            content = "vgg54" if config.stage == "gan" else ("mse" if paper and not rrdb else "l1")
+            content = gan_content_loss(config) if config.stage == "gan" else ("mse" if paper and not rrdb else "l1")
         changes: dict[str, Any] = {"content_loss": content,
                                    "gan_loss": ("ragan" if rrdb else "standard") if config.gan_loss == "auto"
                                    else config.gan_loss}

@@ -4,7 +4,9 @@
 VGG54: φ5,4 is the feature map of VGG19's 4th convolution (after its ReLU) before the 5th
 max-pool, i.e. ``torchvision.models.vgg19().features[:36]``; features are rescaled by 1/12.75 so
 that the loss is of the same order as the pixel MSE. Nothing is downloaded: the weights are torchvision's
-ImageNet file found in its hub cache, or a file given with ``--vgg-weights``.
+ImageNet file found in its hub cache, or a file given with ``--vgg-weights``. No registry package
+ships them, so where they are missing the gan stage takes ``st-vgg``: relu5_3 of the shift-tolerant
+VGG16 whose weights ship inside the ``stlpips-pytorch`` wheel (the metrics extra), the same MSE.
 
 RaGAN: the relativistic average GAN loss of ESRGAN (Wang et al. 2018, §3.2, eqs. 1-2; after
 Jolicoeur-Martineau 2018, "The relativistic discriminator: a key element missing from standard GAN").
@@ -44,6 +46,10 @@ VGG19_LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 5
                 512, 512, 512, 512, "M")
 VGG54_DEPTH = 36  # features[:36] ends with the ReLU after conv5_4, before the 5th max-pool
 FEATURE_SCALE = 1 / 12.75  # Ledig et al. 2017, §2.2.1
+# The paper's reason for 1/12.75, applied to the shift-tolerant VGG16 (whose relu5_3 features are
+# larger): bicubic ×4 upscalings of 96² training crops of the 12 mate-backgrounds photos score the
+# same on this loss as on the pixel MSE (mean feature MSE 93.7 against pixel MSE 0.0056, in [-1, 1]).
+ST_VGG_FEATURE_SCALE = 1 / 128
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 TORCHVISION_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"  # VGG19_Weights.IMAGENET1K_V1
@@ -87,7 +93,7 @@ def find_weights(explicit: str | None) -> Path:
         return cached
     raise UserError(f"the vgg54 content loss needs VGG19 ImageNet weights: download {TORCHVISION_URL} to "
                     f"{cached} (torchvision's cache) or pass --vgg-weights FILE (.safetensors or .pth), "
-                    "or use --content-loss mse")
+                    "or pip install 'translate-gan[metrics]' for --content-loss st-vgg, or use --content-loss mse")
 
 
 def read_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -128,12 +134,55 @@ class VGG54Loss(nn.Module):
         return F.mse_loss(self.embed(sr).float(), target.float())
 
 
+class ShiftTolerantVGGLoss(nn.Module):
+    """MSE between rescaled relu5_3 features of the shift-tolerant VGG16 that ships inside the
+    ``stlpips-pytorch`` wheel (Ghildyal & Liu 2022), for images in [-1, 1]: the deepest features
+    before its last pool, as φ5,4 is VGG19's. A perceptual content loss that needs no download,
+    where torchvision's VGG19 is not on the machine. Its inputs go through the LPIPS scaling layer
+    the network was trained with, not ImageNet's mean and std."""
+
+    def __init__(self, features: nn.Sequential):
+        super().__init__()
+        from translate.metrics.lpips import SCALE, SHIFT
+
+        self.features = features
+        self.register_buffer("shift", torch.tensor(SHIFT).view(1, 3, 1, 1))
+        self.register_buffer("scale", torch.tensor(SCALE).view(1, 3, 1, 1))
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features((x - self.shift) / self.scale) * ST_VGG_FEATURE_SCALE
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            target = self.embed(hr)
+        return F.mse_loss(self.embed(sr).float(), target.float())
+
+
+def load_st_vgg53() -> nn.Sequential:
+    """The shift-tolerant VGG16 up to relu5_3 with the wheel's weights, frozen."""
+    from translate.metrics.lpips import load_features
+
+    return load_features("st-vgg")
+
+
+def vgg19_available(explicit: str | None) -> bool:
+    return bool(explicit) or torchvision_cache_file().is_file()
+
+
+def st_vgg_available() -> bool:
+    from translate.metrics.lpips import bundled_file
+
+    return bundled_file("st-vgg") is not None
+
+
 def make_content_loss(config, device: torch.device):
     """A callable (sr, hr) → scalar. VGG weights are read here, at training time only."""
     if config.content_loss == "mse":
         return lambda sr, hr: F.mse_loss(sr.float(), hr.float())
     if config.content_loss == "l1":
         return lambda sr, hr: F.l1_loss(sr.float(), hr.float())
+    if config.content_loss == "st-vgg":
+        return ShiftTolerantVGGLoss(load_st_vgg53()).to(device)
     return VGG54Loss(load_vgg54(find_weights(config.vgg_weights))).to(device)
 
 

@@ -128,7 +128,30 @@ def test_pretrain_recipe_defaults_and_the_paper_recipe():
     assert resolved() == ("l1", 5e-4, 20, "cosine", 8, 8.0, 12.0)
     assert resolved(paper=True) == ("mse", 1e-4, 0, "constant", 1, 1.0, 0.0)
     assert resolved(lr=1e-3)[1] == 1e-3 and resolved(arch="rrdb")[:2] == ("l1", 2e-4)
-    assert resolved(stage="gan")[:2] == ("vgg54", 1e-4)
+    assert resolved(stage="gan", content_loss="vgg54")[:2] == ("vgg54", 1e-4)
+
+
+def test_gan_content_loss_is_vgg54_when_its_weights_are_here_else_the_bundled_st_vgg(tmp_path, monkeypatch):
+    from translate.metrics import lpips as lpips_module
+    from translate.registry import load_plugin
+    from translate.request import new_request
+
+    plugin = load_plugin("srgan")
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setattr(lpips_module, "bundled_file", lambda net: tmp_path / "vgg_shift_tolerant.pth")
+
+    def content(**values):
+        return new_request(plugin, {"data": "skimage", "stage": "gan", **values}).config.content_loss
+
+    assert content() == "st-vgg"
+    assert content(vgg_weights=str(tmp_path / "vgg19.safetensors")) == "vgg54"  # a file given: the paper's
+    cache = tmp_path / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth"
+    cache.parent.mkdir(parents=True)
+    cache.write_bytes(b"")
+    assert content() == "vgg54"
+    cache.unlink()
+    monkeypatch.setattr(lpips_module, "bundled_file", lambda net: None)
+    assert content() == "vgg54"  # neither: vgg54, whose loading says where to put its weights
 
 
 # ---- metrics --------------------------------------------------------------------------------
@@ -269,6 +292,34 @@ def test_vgg_weights_load_from_safetensors_and_pth(vgg_file, tmp_path):
     assert value.item() > 0 and a.grad.abs().sum() > 0
 
 
+def test_st_vgg_content_loss_reads_the_bundled_network_and_is_scaled_like_the_pixel_mse():
+    """The shift-tolerant VGG16 of stlpips-pytorch as a content loss: frozen, zero on identical
+    images, with gradients; its 1/128 scale puts bicubic ×4's loss on the order of the pixel MSE
+    on photos other than those it was calibrated on."""
+    from translate.metrics.lpips import bundled_file
+    from translate_plugins.srgan.data import upscale_bicubic
+    from translate_plugins.srgan.losses import ShiftTolerantVGGLoss, load_st_vgg53
+
+    if bundled_file("st-vgg") is None:
+        pytest.skip("stlpips-pytorch is not installed (pip install 'translate-gan[metrics]')")
+    features = load_st_vgg53()
+    assert isinstance(features[-1], torch.nn.ReLU) and not any(p.requires_grad for p in features.parameters())
+    loss = ShiftTolerantVGGLoss(features)
+    source = open_hr("skimage-test")
+    ratios = []
+    for index in range(len(source)):
+        photo = torch.from_numpy(source.load(index, 3)[:192, :192]).permute(2, 0, 1)[None].float() / 255
+        bicubic = upscale_bicubic(downscale(photo, 4), 4)
+        hr, sr = photo * 2 - 1, bicubic * 2 - 1
+        with torch.no_grad():
+            assert loss(hr, hr).item() == 0.0
+            ratios.append(loss(sr, hr).item() / torch.nn.functional.mse_loss(sr, hr).item())
+    assert all(0.2 < r < 5 for r in ratios), ratios
+    a = torch.rand(1, 3, 32, 32, requires_grad=True)
+    loss(a * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1).backward()
+    assert a.grad.abs().sum() > 0
+
+
 def test_missing_vgg_weights_say_where_to_put_them(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     with pytest.raises(UserError) as err:
@@ -386,14 +437,21 @@ def test_apply_keeps_alpha_and_reads_16_bit(pretrained, tmp_path):
     assert row[-4] > row[4] + 5  # the gradient survived: 16-bit input was read, not clipped
 
 
-@pytest.mark.slow  # VGG19 features: ~3 s
-def test_gan_stage_from_init_with_vgg54(pretrained, vgg_file, tmp_path):
+@pytest.mark.slow  # VGG features: ~3 s
+@pytest.mark.parametrize("content", ["vgg54", "st-vgg"])
+def test_gan_stage_from_init_with_a_perceptual_loss(pretrained, vgg_file, tmp_path, monkeypatch, content):
     from translate.loading import load_model
+    from translate.metrics.lpips import bundled_file
 
+    if content == "st-vgg" and bundled_file("st-vgg") is None:
+        pytest.skip("stlpips-pytorch is not installed (pip install 'translate-gan[metrics]')")
     vgg_path, _ = vgg_file
     out = tmp_path / "gan"
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))  # no VGG19 in the cache
+    chosen = ("--vgg-weights", vgg_path) if content == "vgg54" else ()  # st-vgg: auto picks it
     run_cli("train", "srgan", *QUICK, "--stage", "gan", "--init", pretrained / "model.safetensors",
-            "--vgg-weights", vgg_path, "--steps", "4", "--log-every", "1", "--out", out)
+            *chosen, "--steps", "4", "--log-every", "1", "--out", out)
+    assert load_model(out).config.content_loss == content
     logs = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert len(logs) == 4 and all(np.isfinite([r["loss_d"], r["loss_adv"], r["loss_content"]]).all() for r in logs)
     # The generator started from the pretrained weights: after 4 small steps it is still close.
@@ -407,7 +465,7 @@ def test_gan_stage_from_init_with_vgg54(pretrained, vgg_file, tmp_path):
 def test_gan_stage_errors(pretrained, tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     base = ("train", "srgan", *QUICK, "--steps", "1", "--stage", "gan")
-    result = run_cli(*base, "--init", pretrained, "--out", tmp_path / "a", ok=False)
+    result = run_cli(*base, "--init", pretrained, "--content-loss", "vgg54", "--out", tmp_path / "a", ok=False)
     assert "vgg19-dcbb9e9d.pth" in result.output and "--vgg-weights" in result.output
     result = run_cli(*base, "--init", pretrained, "--n-blocks", "3", "--content-loss", "mse",
                      "--out", tmp_path / "b", ok=False)
