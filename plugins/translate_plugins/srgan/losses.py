@@ -116,17 +116,18 @@ def load_vgg54(path: Path) -> nn.Sequential:
     return net.eval().requires_grad_(False)
 
 
-class VGG54Loss(nn.Module):
-    """MSE between rescaled φ5,4 features of two images in [-1, 1]."""
+class FeatureMSELoss(nn.Module):
+    """MSE between rescaled features of two images in [-1, 1], the target's without gradients.
+    ``shift``/``scale`` map [-1, 1] to the statistics the network was trained on."""
 
-    def __init__(self, features: nn.Sequential):
+    def __init__(self, features: nn.Sequential, shift, scale, feature_scale: float):
         super().__init__()
-        self.features = features
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+        self.features, self.feature_scale = features, feature_scale
+        self.register_buffer("shift", torch.tensor(shift).view(1, 3, 1, 1))
+        self.register_buffer("scale", torch.tensor(scale).view(1, 3, 1, 1))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(((x + 1) / 2 - self.mean) / self.std) * FEATURE_SCALE
+        return self.features((x - self.shift) / self.scale) * self.feature_scale
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -134,28 +135,23 @@ class VGG54Loss(nn.Module):
         return F.mse_loss(self.embed(sr).float(), target.float())
 
 
-class ShiftTolerantVGGLoss(nn.Module):
-    """MSE between rescaled relu5_3 features of the shift-tolerant VGG16 that ships inside the
-    ``stlpips-pytorch`` wheel (Ghildyal & Liu 2022), for images in [-1, 1]: the deepest features
-    before its last pool, as φ5,4 is VGG19's. A perceptual content loss that needs no download,
-    where torchvision's VGG19 is not on the machine. Its inputs go through the LPIPS scaling layer
-    the network was trained with, not ImageNet's mean and std."""
+class VGG54Loss(FeatureMSELoss):
+    """VGG19's φ5,4 on ImageNet-normalised inputs, rescaled by 1/12.75 (Ledig et al. 2017, §2.2.1)."""
 
     def __init__(self, features: nn.Sequential):
-        super().__init__()
+        super().__init__(features, [2 * m - 1 for m in IMAGENET_MEAN], [2 * s for s in IMAGENET_STD], FEATURE_SCALE)
+
+
+class ShiftTolerantVGGLoss(FeatureMSELoss):
+    """relu5_3 of the shift-tolerant VGG16 that ships inside the ``stlpips-pytorch`` wheel
+    (Ghildyal & Liu 2022): the deepest features before its last pool, as φ5,4 is VGG19's. A
+    perceptual content loss that needs no download, where torchvision's VGG19 is not on the
+    machine. Inputs go through the LPIPS scaling layer the network was trained with."""
+
+    def __init__(self, features: nn.Sequential):
         from translate.metrics.lpips import SCALE, SHIFT
 
-        self.features = features
-        self.register_buffer("shift", torch.tensor(SHIFT).view(1, 3, 1, 1))
-        self.register_buffer("scale", torch.tensor(SCALE).view(1, 3, 1, 1))
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features((x - self.shift) / self.scale) * ST_VGG_FEATURE_SCALE
-
-    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            target = self.embed(hr)
-        return F.mse_loss(self.embed(sr).float(), target.float())
+        super().__init__(features, SHIFT, SCALE, ST_VGG_FEATURE_SCALE)
 
 
 def load_st_vgg53() -> nn.Sequential:
