@@ -77,11 +77,10 @@ class SRGANConfig:
         "auto", "content loss; auto = l1 for pretrain (EDSR, Lim et al. 2017, §4.2, and ESRGAN's PSNR-oriented "
         "model, Wang et al. 2018, §4.1; --paper: mse, SRResNet-MSE); for gan, vgg54 when torchvision's VGG19 "
         "ImageNet weights are here (SRGAN-VGG54: VGG19 φ5,4 features after the ReLU rescaled by 1/12.75, MSE, "
-        "Ledig et al. 2017, §2.2.1; rrdb uses it too: ESRGAN's own perceptual loss takes conv5_4 before the "
-        "activation with an L1 distance, Wang et al. 2018, §3.3, which is not offered here, and against this "
-        "loss ESRGAN's weights let the discriminator win: docs/results/srgan.md), else st-vgg: "
-        "relu5_3 of the shift-tolerant VGG16 that the metrics extra ships (Ghildyal & Liu 2022), the same MSE, "
-        "rescaled by 1/128 (nothing to download)")
+        "Ledig et al. 2017, §2.2.1), else st-vgg: relu5_3 of the shift-tolerant VGG16 that the metrics extra "
+        "ships (Ghildyal & Liu 2022), the same MSE, rescaled by 1/128 (nothing to download); with rrdb either "
+        "takes ESRGAN's form: the same layer before its ReLU, unscaled, L1 (Wang et al. 2018, §3.3), the loss "
+        "ESRGAN's weights are set against")
     gan_loss: Literal["auto", "standard", "ragan"] = param(
         "auto", "gan stage adversarial loss: standard = -log D(G(x)) (Ledig et al. 2017, eq. 6); ragan = the "
         "relativistic average GAN, D_Ra(x_r, x_f) = σ(C(x_r) − E[C(x_f)]) in both the D and the G loss (Wang et "
@@ -223,6 +222,10 @@ class SRGANPlugin(Plugin):
         content = config.content_loss
         if content == "auto":
             content = gan_content_loss(config) if config.stage == "gan" else ("mse" if paper and not rrdb else "l1")
+        if rrdb and config.stage == "gan" and content == "st-vgg":
+            print("warning: rrdb's gan stage on st-vgg is not a working recipe: on real photos it drifted from its "
+                  "pretrained colours within 10 steps, adversarial loss or not (docs/results/srgan.md); ESRGAN's "
+                  "weights are set for VGG19's features (--vgg-weights FILE)", file=sys.stderr)
         changes: dict[str, Any] = {"content_loss": content,
                                    "gan_loss": ("ragan" if rrdb else "standard") if config.gan_loss == "auto"
                                    else config.gan_loss}

@@ -116,13 +116,20 @@ def load_vgg54(path: Path) -> nn.Sequential:
     return net.eval().requires_grad_(False)
 
 
-class FeatureMSELoss(nn.Module):
-    """MSE between rescaled features of two images in [-1, 1], the target's without gradients.
-    ``shift``/``scale`` map [-1, 1] to the statistics the network was trained on."""
+class FeatureLoss(nn.Module):
+    """Distance between rescaled features of two images in [-1, 1], the target's without gradients.
+    ``shift``/``scale`` map [-1, 1] to the statistics the network was trained on. SRGAN's form
+    (``esrgan=False``): the features after their last ReLU, times ``feature_scale``, MSE (Ledig et
+    al. 2017, §2.2.1). ESRGAN's (``esrgan=True``): the same layer *before* its ReLU, unscaled, L1
+    (Wang et al. 2018, §3.3: denser and more informative before the activation; BasicSR's
+    PerceptualLoss, weight 1), the scale against which ESRGAN's λ = 5·10⁻³ and η = 10⁻² are set."""
 
-    def __init__(self, features: nn.Sequential, shift, scale, feature_scale: float):
+    def __init__(self, features: nn.Sequential, shift, scale, feature_scale: float, esrgan: bool = False):
         super().__init__()
+        if esrgan:
+            features, feature_scale = features[:-1], 1.0  # drop the last ReLU
         self.features, self.feature_scale = features, feature_scale
+        self.distance = F.l1_loss if esrgan else F.mse_loss
         self.register_buffer("shift", torch.tensor(shift).view(1, 3, 1, 1))
         self.register_buffer("scale", torch.tensor(scale).view(1, 3, 1, 1))
 
@@ -132,32 +139,36 @@ class FeatureMSELoss(nn.Module):
     def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             target = self.embed(hr)
-        return F.mse_loss(self.embed(sr).float(), target.float())
+        return self.distance(self.embed(sr).float(), target.float())
 
 
-class VGG54Loss(FeatureMSELoss):
+class VGG54Loss(FeatureLoss):
     """VGG19's φ5,4 on ImageNet-normalised inputs, rescaled by 1/12.75 (Ledig et al. 2017, §2.2.1)."""
 
-    def __init__(self, features: nn.Sequential):
-        super().__init__(features, [2 * m - 1 for m in IMAGENET_MEAN], [2 * s for s in IMAGENET_STD], FEATURE_SCALE)
+    def __init__(self, features: nn.Sequential, esrgan: bool = False):
+        super().__init__(features, [2 * m - 1 for m in IMAGENET_MEAN], [2 * s for s in IMAGENET_STD], FEATURE_SCALE,
+                         esrgan)
 
 
-class ShiftTolerantVGGLoss(FeatureMSELoss):
+class ShiftTolerantVGGLoss(FeatureLoss):
     """relu5_3 of the shift-tolerant VGG16 that ships inside the ``stlpips-pytorch`` wheel
     (Ghildyal & Liu 2022): the deepest features before its last pool, as φ5,4 is VGG19's. A
     perceptual content loss that needs no download, where torchvision's VGG19 is not on the
     machine. Inputs go through the LPIPS scaling layer the network was trained with."""
 
-    def __init__(self, features: nn.Sequential):
+    def __init__(self, features: nn.Sequential, esrgan: bool = False):
         from translate.metrics.lpips import SCALE, SHIFT
 
-        super().__init__(features, SHIFT, SCALE, ST_VGG_FEATURE_SCALE)
+        super().__init__(features, SHIFT, SCALE, ST_VGG_FEATURE_SCALE, esrgan)
 
 
 def load_st_vgg53() -> nn.Sequential:
     """The shift-tolerant VGG16 up to relu5_3 with the wheel's weights, frozen."""
     from translate.metrics.lpips import load_features
 
+    if not st_vgg_available():
+        raise UserError("--content-loss st-vgg needs the shift-tolerant VGG16 that stlpips-pytorch ships: pip install "
+                        "'translate-gan[metrics]', or use --content-loss vgg54 with --vgg-weights FILE")
     return load_features("st-vgg")
 
 
@@ -177,9 +188,10 @@ def make_content_loss(config, device: torch.device):
         return lambda sr, hr: F.mse_loss(sr.float(), hr.float())
     if config.content_loss == "l1":
         return lambda sr, hr: F.l1_loss(sr.float(), hr.float())
+    esrgan = config.arch == "rrdb"  # ESRGAN's perceptual loss, the one its loss weights are set against
     if config.content_loss == "st-vgg":
-        return ShiftTolerantVGGLoss(load_st_vgg53()).to(device)
-    return VGG54Loss(load_vgg54(find_weights(config.vgg_weights))).to(device)
+        return ShiftTolerantVGGLoss(load_st_vgg53(), esrgan).to(device)
+    return VGG54Loss(load_vgg54(find_weights(config.vgg_weights)), esrgan).to(device)
 
 
 # ---- adversarial losses -------------------------------------------------------------------------

@@ -131,7 +131,7 @@ def test_pretrain_recipe_defaults_and_the_paper_recipe():
     assert resolved(stage="gan", content_loss="vgg54")[:2] == ("vgg54", 1e-4)
 
 
-def test_gan_content_loss_is_vgg54_when_its_weights_are_here_else_the_bundled_st_vgg(tmp_path, monkeypatch):
+def test_gan_content_loss_is_vgg54_when_its_weights_are_here_else_the_bundled_st_vgg(tmp_path, monkeypatch, capsys):
     from translate.metrics import lpips as lpips_module
     from translate.registry import load_plugin
     from translate.request import new_request
@@ -144,6 +144,8 @@ def test_gan_content_loss_is_vgg54_when_its_weights_are_here_else_the_bundled_st
         return new_request(plugin, {"data": "skimage", "stage": "gan", **values}).config.content_loss
 
     assert content() == "st-vgg"
+    capsys.readouterr()
+    assert content(arch="rrdb") == "st-vgg" and "not a working recipe" in capsys.readouterr().err
     assert content(vgg_weights=str(tmp_path / "vgg19.safetensors")) == "vgg54"  # a file given: the paper's
     cache = tmp_path / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth"
     cache.parent.mkdir(parents=True)
@@ -318,6 +320,25 @@ def test_st_vgg_content_loss_reads_the_bundled_network_and_is_scaled_like_the_pi
     a = torch.rand(1, 3, 32, 32, requires_grad=True)
     loss(a * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1).backward()
     assert a.grad.abs().sum() > 0
+
+
+def test_rrdb_takes_esrgans_perceptual_loss_before_the_activation(vgg_file):
+    """ESRGAN's form (Wang et al. 2018, §3.3): conv5_4 before its ReLU, unscaled, L1; srresnet keeps
+    SRGAN's φ5,4 after the ReLU, /12.75, MSE."""
+    from types import SimpleNamespace
+
+    from translate_plugins.srgan.losses import make_content_loss
+
+    path, full = vgg_file
+    a, b = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+    normalise = VGG54Loss(full[:36])  # only its shift/scale are used below
+    x, y = ((t - normalise.shift) / normalise.scale for t in (a, b))
+    with torch.no_grad():
+        srgan = make_content_loss(SimpleNamespace(content_loss="vgg54", vgg_weights=str(path), arch="srresnet"), "cpu")
+        esrgan = make_content_loss(SimpleNamespace(content_loss="vgg54", vgg_weights=str(path), arch="rrdb"), "cpu")
+        torch.testing.assert_close(srgan(a, b), torch.nn.functional.mse_loss(full[:36](x) / 12.75, full[:36](y) / 12.75))
+        torch.testing.assert_close(esrgan(a, b), torch.nn.functional.l1_loss(full[:35](x), full[:35](y)))
+    assert isinstance(esrgan.features[-1], torch.nn.Conv2d)
 
 
 def test_missing_vgg_weights_say_where_to_put_them(tmp_path, monkeypatch):
