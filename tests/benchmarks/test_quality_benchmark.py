@@ -54,6 +54,9 @@ def test_pix2pix_scores_rank_the_right_answer_above_both_baselines():
     assert copy["model"] == pytest.approx(copy["identity"], abs=1e-6)  # the identity baseline is the copy
     flat = quality.pix2pix_scores(Known(torch.zeros_like), "deblur", size, mean_target, fid=False)
     assert flat["model"] == pytest.approx(flat["mean_image"], abs=1 / 255)  # 0 in [-1, 1] is the 0.5 image
+    if quality.lpips_network() is not None:
+        assert perfect["model_lpips"] < 1e-3 < perfect["identity_lpips"]
+        assert copy["model_lpips"] == pytest.approx(copy["identity_lpips"], abs=1e-4)
 
 
 def test_sr_patches_tile_the_image_without_overlap():
@@ -74,8 +77,31 @@ def test_cyclegan_scores_put_the_true_colour_grade_at_zero_and_the_copy_at_one()
             return torch.from_numpy(quality.colour_mapping(name, x)).permute(0, 3, 1, 2) * 2 - 1
         return Known(fn)
 
-    true = quality.cyclegan_scores(mapped("grade"), "grade", 16, photos)
+    true = quality.cyclegan_scores(mapped("grade"), "grade", 32, photos)
     assert true["identity"] > 0.04 and true["error"] < 2 / 255 and true["held_in"] < 0.05
     assert true["colour_map"] < 0.01 and true["artefacts"] < 2 / 255
-    copy = quality.cyclegan_scores(Known(lambda b: b), "fade", 16, photos)
+    copy = quality.cyclegan_scores(Known(lambda b: b), "fade", 32, photos)
     assert copy["identity"] > 0.04 and copy["error"] == pytest.approx(copy["identity"], rel=0.02)
+    if quality.lpips_network() is not None:  # LPIPS too: the copy scores as the input, the true map ~0
+        assert copy["lpips"] == pytest.approx(copy["identity_lpips"], abs=0.005) and copy["identity_lpips"] > 0.01
+        assert true["lpips"] < 0.25 * true["identity_lpips"]
+
+
+def test_sr_scores_give_a_bicubic_stand_in_the_bicubic_row_on_every_metric():
+    """PSNR, SSIM and LPIPS of the model and of the baseline go through the same code: a "model" that
+    is bicubic itself scores as bicubic on each (LPIPS nan, with a line saying why, without a network)."""
+    import torch.nn.functional as F
+
+    class Bicubic(torch.nn.Module):
+        def forward(self, x):
+            return F.interpolate(x, scale_factor=4, mode="bicubic", antialias=True, align_corners=False)
+
+    photos = [photo[:96, :128] for photo in quality.sr_test_images(None)]
+    scores = quality.sr_scores(Bicubic(), 4, False, photos)
+    for key in ("psnr_y", "ssim_y"):
+        assert scores[key] == pytest.approx(scores[f"bicubic_{key}"], abs=0.01), key
+    assert 0.3 < scores["bicubic_ssim_y"] < 1 and scores["bicubic_psnr_y"] > 15
+    if quality.lpips_network() is None:
+        assert np.isnan(scores["lpips"]) and "not measured" in quality.lpips_line()
+    else:
+        assert scores["lpips"] == pytest.approx(scores["bicubic_lpips"], abs=0.005) and scores["lpips"] > 0.01
