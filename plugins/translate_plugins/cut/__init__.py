@@ -34,6 +34,7 @@ from typing import Any, Literal
 from translate.config import param
 from translate.errors import UserError
 from translate.plugin import Plugin
+from translate_plugins.cyclegan import guided_eps_param, guided_radius_param
 
 # Park et al. 2020, §4 / the authors' code: CUT trains 400 epochs (200 constant + 200 decaying),
 # FastCUT 200 (150 + 50), at batch size 1; horse2zebra's ~1,100 images make an epoch ~1,100 steps.
@@ -64,6 +65,8 @@ class CUTConfig:
                                    "so a young model starts near its input, not from noise (the cyclegan plugin's "
                                    "default; the paper's generator has none: --no-image-skip, --paper; on the "
                                    "real-photo proxy 0.95× identity against 1.30×, docs/results/cut.md)")
+    guided_radius: int = guided_radius_param()
+    guided_eps: float = guided_eps_param()
     disc_features: int = param(64, "discriminator width: filters of its first layer (Park et al. 2020 code: ndf 64)",
                                positive=True)
     disc_norm: Literal["instance", "none"] = param(

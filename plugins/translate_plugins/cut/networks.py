@@ -65,7 +65,8 @@ def nce_channels(generator: ResnetGenerator, layers: tuple[int, ...], in_channel
 def build_networks(config, n_blocks: int, training: bool = True) -> dict[str, nn.Module]:
     """``generator``, and for training ``discriminator`` and ``projection`` (the MLP heads)."""
     c = config.channels
-    generator = ResnetGenerator(c, c, config.gen_features, n_blocks, image_skip=config.image_skip)
+    generator = ResnetGenerator(c, c, config.gen_features, n_blocks, image_skip=config.image_skip,
+                                guided=(config.guided_radius, config.guided_eps) if config.guided_radius else None)
     modules: dict[str, nn.Module] = {"generator": generator}
     if training:
         modules["discriminator"] = PatchDiscriminator(c, config.disc_features, config.disc_layers,

@@ -39,6 +39,22 @@ from translate.plugin import Plugin
 PAPER_STEPS = 200_000
 
 
+def guided_radius_param() -> Any:
+    """The ``guided_radius`` field of an image-to-image config whose generator is the ResNet one
+    (cyclegan's and cut's): one definition, one help text."""
+    return param(0, "keep the input's detail: the generator's output becomes the local affine colour map of its "
+                    "input that best fits it, in windows of this radius in pixels (a guided filter, He et al. "
+                    "2010, trained through as Wu et al. 2018), so texture G invents cannot pass; for colour, tone "
+                    "and light changes, not new structure (stripes); 0 = off (ours; 16 at 64² crops in "
+                    "docs/results/cyclegan.md)", min=0, absent=0)
+
+
+def guided_eps_param() -> Any:
+    """The ``guided_eps`` field beside :func:`guided_radius_param`."""
+    return param(1e-3, "the guided filter's regulariser in [0, 1]² units (He et al. 2010 use 0.1² .. 0.4² for "
+                       "smoothing; a colour map needs less): larger gives smoother, flatter colour maps", positive=True)
+
+
 @dataclass
 class CycleGANConfig:
     """CycleGAN: two ResNet generators and two PatchGANs trained with cycle consistency (Zhu et al. 2017)."""
@@ -58,6 +74,8 @@ class CycleGANConfig:
                                   "differ, but little of the mapping learnt either (ours; docs/results/cyclegan.md, "
                                   "Real photos)",
                            absent=False)
+    guided_radius: int = guided_radius_param()
+    guided_eps: float = guided_eps_param()
     disc_features: int = param(64, "discriminator width: filters of its first layer C64 (Zhu et al. 2017, §7.2: 64)", positive=True)
     disc_norm: Literal["instance", "none"] = param(
         "none", "normalisation in the PatchGANs after their first layer: none (ours), which lets D see absolute "

@@ -67,8 +67,12 @@ class ResnetGenerator(Generator):
     """Image (N×C×H×W in [-1, 1], H and W multiples of 4) in, image of the same size out."""
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, features: int = 64, n_blocks: int = 9,
-                 norm: str = "instance", image_skip: bool = False, residual: bool = False):
+                 norm: str = "instance", image_skip: bool = False, residual: bool = False,
+                 guided: tuple[int, float] | None = None):
         super().__init__()
+        # guided: (radius, eps) of a guided filter with the input as guide on the output
+        # (translate.nn.guided); no weights, so the paper's weight names stay.
+        self.guided = guided
         # residual: the last convolution's output is a correction added to the input, out = clamp(x +
         # conv, -1, 1) with no Tanh, so an untrained G (that conv zero) is the identity; a linear
         # colour map, even 1 - x, stays one weight per channel away (needs in = out channels).
@@ -92,6 +96,15 @@ class ResnetGenerator(Generator):
             nn.init.zeros_(self.net[-2].bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.unfiltered(x)
+        if self.guided:
+            from translate.nn.guided import guided
+
+            return guided(x, out, *self.guided)
+        return out
+
+    def unfiltered(self, x: torch.Tensor) -> torch.Tensor:
+        """The output before the guided filter (the whole output when there is none)."""
         if self.skip_at is None and not self.residual:
             return self.net(x)
         h = x
@@ -107,7 +120,8 @@ def build_networks(config, n_blocks: int, discriminators: bool = True) -> dict[s
     c = config.channels
     modules: dict[str, nn.Module] = {
         name: ResnetGenerator(c, c, config.gen_features, n_blocks, image_skip=config.image_skip,
-                              residual=config.residual)
+                              residual=config.residual,
+                              guided=(config.guided_radius, config.guided_eps) if config.guided_radius else None)
         for name in ("g_ab", "g_ba")}
     if discriminators:
         modules.update({name: PatchDiscriminator(c, config.disc_features, config.disc_layers, norm=config.disc_norm)
