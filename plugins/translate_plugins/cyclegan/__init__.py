@@ -53,7 +53,7 @@ def guided_radius_param() -> Any:
 
 def guided_eps_param() -> Any:
     """The ``guided_eps`` field beside :func:`guided_radius_param`."""
-    return param(1e-4, "the guided filter's regulariser in [0, 1]² units (He et al. 2010 use 0.1² .. 0.4² for "
+    return param(1e-3, "the guided filter's regulariser in [0, 1]² units (He et al. 2010 use 0.1² .. 0.4² for "
                        "smoothing; a colour map needs less): larger gives smoother, flatter colour maps", positive=True)
 
 

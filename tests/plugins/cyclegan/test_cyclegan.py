@@ -133,7 +133,7 @@ def test_guided_output_keeps_the_inputs_detail_and_reloads_to_identical_outputs(
                  "--sample-every", "0", "--out", str(tmp_path / "run"))
     assert result.exit_code == 0, result.output
     model = load_model(tmp_path / "run")
-    assert (model.config.guided_radius, model.config.guided_eps) == (6, 1e-4)
+    assert (model.config.guided_radius, model.config.guided_eps) == (6, 1e-3)
     image = torch.rand(1, 3, 36, 44) * 2 - 1
     assert torch.equal(model.apply_tensor(image), load_model(tmp_path / "run").apply_tensor(image))
     if importlib.util.find_spec("onnxruntime"):  # the filter is written to export: it does, with parity
