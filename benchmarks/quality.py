@@ -261,12 +261,12 @@ def run_sr(variant: str, seed: int, args: argparse.Namespace, out: Path) -> list
     if args.gan_steps:
         stages.append((f"{variant}+gan", out / "gan", {"stage": "gan", "steps": args.gan_steps,
                                                         "init": str(out / "model.safetensors")}))
-    rows = []
+    rows, photos = [], sr_test_images(args.train_dir)  # loaded once for both stages
     for name, folder, stage in stages:
         t0 = time.perf_counter()
         model = train("srgan", out=folder, progress=False, **flags, **stage)
         seconds = time.perf_counter() - t0
-        scores = sr_scores(model.modules["generator"], model.config.scale, args.fid, sr_test_images(args.train_dir))
+        scores = sr_scores(model.modules["generator"], model.config.scale, args.fid, photos)
         rows.append({"variant": name, "seed": seed, **scores, "seconds": seconds})
     return rows
 

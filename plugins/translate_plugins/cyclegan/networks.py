@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from translate.interfaces import Generator
+from translate.nn.guided import guided
 from translate.nn.layers import init_normal, norm_layer
 from translate.nn.patchgan import PatchDiscriminator
 
@@ -98,8 +99,6 @@ class ResnetGenerator(Generator):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.unfiltered(x)
         if self.guided:
-            from translate.nn.guided import guided
-
             return guided(x, out, *self.guided)
         return out
 
