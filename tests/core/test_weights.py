@@ -359,7 +359,7 @@ def test_real_esrgan_rrdbnet_matches_the_formula(tmp_path, scale):
     torch.save({"params_ema": ema, "params": plain}, path)  # as BasicSR saves; EMA is preferred
     converted = convert_esrgan_rrdb(read_torch_weights(path))
     assert converted.config == {"arch": "rrdb", "scale": scale, "n_blocks": 2, "features": 16, "growth": 8,
-                                "value_range": "0,1"}
+                                "value_range": "0,1", "bicubic_skip": False}
     c = converted.config
     ours = build_rrdb(c["scale"], c["n_blocks"], c["features"], c["growth"], value_range=c["value_range"])
     ours.load_state_dict(converted.state_dict, strict=True)

@@ -9,6 +9,8 @@ Two stages, as in the papers:
                                   shift-tolerant VGG16 of the metrics extra) + 1e-3 · adversarial,
                                   starting from the pretrained generator's weights; rrdb:
                                   content + 5e-3 · relativistic adversarial + 1e-2 · L1 (ESRGAN).
+Both generators add the bicubic upscaling of their input to their output and start at exactly bicubic
+(srresnet ``--residual``, rrdb ``--bicubic-skip``; ``--paper``: the papers' networks, without it).
 
 ``translate import`` turns released ESRGAN / Real-ESRGAN weights (RealESRGAN_x4plus.pth, ...)
 into rrdb checkpoints (``import_weights``; the layouts are in ``reference.py``).
@@ -67,7 +69,12 @@ class SRGANConfig:
                                  "al. 2016); it starts at exactly bicubic (zero last conv, ICNR sub-pixel "
                                  "convs). Not in Ledig et al. 2017: --no-residual is the paper's SRResNet, which "
                                  "starts far below bicubic and is still below it after 600 steps (×4, batch 16; "
-                                 "docs/results/srgan.md); rrdb has its own long skip and ignores the default")
+                                 "docs/results/srgan.md); rrdb ignores it: its skip is --bicubic-skip")
+    bicubic_skip: bool = param(True, "rrdb: add the bicubic upscaling of the input to the output and start at "
+                                     "exactly bicubic (zero last conv), as srresnet's --residual (Kim et al. 2016); not "
+                                     "in Wang et al. 2018 (--paper and imported ESRGAN weights: off). Pretrained 600 "
+                                     "steps on real photos it is ahead of the paper's RRDBNet (docs/results/srgan.md)",
+                               absent=False)
     batch_norm: bool = param(True, "srresnet: batch norm in the residual blocks, as Ledig et al. 2017, Fig. 4. "
                                    "New runs leave it out unless --batch-norm is given (EDSR, Lim et al. 2017, "
                                    "§3.1, and ESRGAN, Wang et al. 2018, §3.1: BN costs PSNR and brings GAN "
@@ -144,7 +151,8 @@ PRETRAIN_LR = 5e-4
 PAPER_DATA = {"warmup": 0, "lr_schedule": "constant", "crop_tries": 1, "zoom_out": 1.0, "zoom_target": 0.0}
 SCALES = {"srresnet": (2, 4, 8), "rrdb": (1, 2, 4)}
 # Config fields that fix the generator's layout: an --init run takes them from its checkpoint.
-ARCHITECTURE = ("arch", "scale", "n_blocks", "features", "growth", "residual", "value_range", "res_scale")
+ARCHITECTURE = ("arch", "scale", "n_blocks", "features", "growth", "residual", "value_range", "res_scale",
+                "bicubic_skip")
 
 
 def gan_content_loss(config: SRGANConfig) -> str:
@@ -182,6 +190,10 @@ def _as_init_run(config: SRGANConfig, explicit: set[str], saved: dict[str, Any],
     """An --init run takes the generator layout its weights have (arch, scale, blocks, value range,
     skip; Ledig et al. 2017, §3.2: SRGAN starts from the trained SRResNet), unless a flag sets it:
     then it must agree, as a value range (which shapes cannot show) would silently be wrong."""
+    from translate.config import absent_values
+
+    if saved:
+        saved = absent_values(SRGANConfig, saved)  # runs recorded before a field existed: what they meant
     inherited = {}
     for key in ARCHITECTURE:
         if key not in saved or (key == "residual" and saved.get("arch") == "rrdb"):
@@ -222,10 +234,12 @@ class SRGANPlugin(Plugin):
         content = config.content_loss
         if content == "auto":
             content = gan_content_loss(config) if config.stage == "gan" else ("mse" if paper and not rrdb else "l1")
-        if rrdb and config.stage == "gan" and content == "st-vgg":
-            print("warning: rrdb's gan stage on st-vgg is not a working recipe: on real photos it drifted from its "
-                  "pretrained colours within 10 steps, adversarial loss or not (docs/results/srgan.md); ESRGAN's "
-                  "weights are set for VGG19's features (--vgg-weights FILE)", file=sys.stderr)
+        skip = config.bicubic_skip and not (paper and "bicubic_skip" not in explicit)
+        if rrdb and config.stage == "gan" and content == "st-vgg" and not skip:
+            print("warning: rrdb's gan stage on st-vgg without --bicubic-skip is not a working recipe: on real "
+                  "photos it drifted from its pretrained colours within 10 steps, adversarial loss or not "
+                  "(docs/results/srgan.md); ESRGAN's weights are set for VGG19's features (--vgg-weights FILE)",
+                  file=sys.stderr)
         changes: dict[str, Any] = {"content_loss": content,
                                    "gan_loss": ("ragan" if rrdb else "standard") if config.gan_loss == "auto"
                                    else config.gan_loss}
@@ -236,12 +250,17 @@ class SRGANPlugin(Plugin):
         if rrdb:
             changes.update({k: v for k, v in ESRGAN_DEFAULTS.items() if k not in explicit})
             if "residual" in explicit and config.residual:
-                raise UserError("--residual is an SRResNet option; the rrdb generator has its own long skip, "
-                                "leave --residual off")
-            changes["residual"] = False  # the bicubic skip is srresnet's default only
+                raise UserError("--residual is an SRResNet option; rrdb's bicubic skip is --bicubic-skip (on by "
+                                "default), leave --residual off")
+            changes["residual"] = False  # rrdb's bicubic skip is --bicubic-skip
+            changes["bicubic_skip"] = skip  # --paper: Wang et al. 2018's RRDBNet, without it
             if config.stage == "pretrain" and "lr" not in explicit:
                 changes["lr"] = ESRGAN_PRETRAIN_LR
-        elif config.stage == "pretrain" and "lr" not in explicit and not paper:
+            return dataclasses.replace(config, **changes)
+        if "bicubic_skip" in explicit and config.bicubic_skip:
+            raise UserError("--bicubic-skip is an rrdb option; srresnet's bicubic skip is --residual")
+        changes["bicubic_skip"] = False  # not an srresnet setting: recorded off
+        if config.stage == "pretrain" and "lr" not in explicit and not paper:
             changes["lr"] = PRETRAIN_LR
         return dataclasses.replace(config, **changes)
 

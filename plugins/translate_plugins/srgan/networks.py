@@ -22,6 +22,10 @@ dense block five 3×3 convs; each sees the block input and every earlier conv's 
             architecture is easier to train when the initial parameter variance becomes smaller"
             (Wang et al. 2018, §3.1; β = 0.2 and 0.1 in their code)
 
+Models trained here add the bicubic upscaling of the input to that output (``bicubic_skip``, the
+srresnet plugin default's global residual, Kim et al. 2016), with ``conv_last`` starting at zero, so
+an untrained RRDBNet is bicubic; not in the papers, and off for their released weights.
+
 No batch norm anywhere: Wang et al. 2018 (§3.1) remove it from SRGAN's blocks because it brings
 artifacts when training and test statistics differ. The body always upsamples ×4; for ×2 and ×1,
 Real-ESRGAN first folds 2×2 or 4×4 pixel neighbourhoods into channels (pixel-unshuffle), so the
@@ -214,8 +218,10 @@ class RRDBNet(Generator):
     (N×C×(h·scale)×(w·scale), [-1, 1] up to the network's linear output)."""
 
     def __init__(self, scale: int = 4, n_blocks: int = N_BLOCKS, features: int = FEATURES, growth: int = GROWTH,
-                 in_channels: int = 3, out_channels: int = 3, value_range: str | tuple[float, float] = "-1,1"):
+                 in_channels: int = 3, out_channels: int = 3, value_range: str | tuple[float, float] = "-1,1",
+                 residual: bool = False):
         super().__init__()
+        self.residual = residual
         if scale not in UNSHUFFLE:
             raise UserError(f"--scale {scale}: the RRDB generator upsamples ×4, ×2 or ×1 (Real-ESRGAN's layouts)")
         self.scale = scale
@@ -229,6 +235,9 @@ class RRDBNet(Generator):
         self.conv_hr = nn.Conv2d(features, features, 3, 1, 1)
         self.conv_last = nn.Conv2d(features, out_channels, 3, 1, 1)
         self._init_dense_blocks()
+        if residual:  # start at exactly bicubic: the network's whole output is the correction
+            nn.init.zeros_(self.conv_last.weight)
+            nn.init.zeros_(self.conv_last.bias)
 
     def _init_dense_blocks(self) -> None:
         # Only the dense blocks get the small init, as in the authors' code; the other convs keep
@@ -257,31 +266,35 @@ class RRDBNet(Generator):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         lo, hi = self.value_range
         if (lo, hi) == (-1.0, 1.0):
-            return self.forward_native(x)
-        half = (hi - lo) / 2
-        y = self.forward_native((x + 1) * half + lo)  # [-1, 1] → [lo, hi]
-        return (y - lo) / half - 1  # and back
+            y = self.forward_native(x)
+        else:
+            half = (hi - lo) / 2
+            y = (self.forward_native((x + 1) * half + lo) - lo) / half - 1  # [-1, 1] → [lo, hi] and back
+        if self.residual:  # the detail bicubic misses (Kim et al. 2016), as srresnet's --residual
+            y = y.float() + F.interpolate(x.float(), scale_factor=self.scale, mode="bicubic", antialias=True,
+                                          align_corners=False)
+        return y
 
 
 def build_rrdb(scale: int = 4, n_blocks: int = N_BLOCKS, features: int = FEATURES, growth: int = GROWTH,
-               channels: int = 3, value_range: str | tuple[float, float] = "-1,1") -> RRDBNet:
+               channels: int = 3, value_range: str | tuple[float, float] = "-1,1", residual: bool = False) -> RRDBNet:
     """An RRDBNet for ``arch = "rrdb"``; defaults are the released ESRGAN / Real-ESRGAN size."""
     for name, value in (("n-blocks", n_blocks), ("features", features), ("growth", growth)):
         if value < 1:
             raise UserError(f"--{name} {value}: must be at least 1")
-    return RRDBNet(scale, n_blocks, features, growth, channels, channels, value_range)
+    return RRDBNet(scale, n_blocks, features, growth, channels, channels, value_range, residual)
 
 
 def build_generator(arch: str, scale: int, n_blocks: int, features: int, growth: int = GROWTH,
                     residual: bool = False, value_range: str = "-1,1", batch_norm: bool = True,
-                    res_scale: float = 1.0) -> Generator:
-    """The srgan plugin's generator for ``arch``: SRResNet (Ledig et al. 2017) or RRDBNet."""
+                    res_scale: float = 1.0, bicubic_skip: bool = False) -> Generator:
+    """The srgan plugin's generator for ``arch``: SRResNet (Ledig et al. 2017) or RRDBNet. The
+    bicubic skip is ``residual`` for srresnet and ``bicubic_skip`` for rrdb (imported configs carry
+    srresnet's default residual, which rrdb ignores)."""
     if arch == "srresnet":
         return SRResNet(scale, n_blocks, features, residual=residual, batch_norm=batch_norm, res_scale=res_scale)
     if arch == "rrdb":
-        # residual is an SRResNet option: RRDBNet has its own long skip (finalize_config refuses
-        # an explicit --residual with rrdb; imported configs may carry the srresnet default)
-        return build_rrdb(scale, n_blocks, features, growth, value_range=value_range)
+        return build_rrdb(scale, n_blocks, features, growth, value_range=value_range, residual=bicubic_skip)
     raise UserError(f"--arch {arch}: choose one of {', '.join(ARCHS)}")
 
 
@@ -289,7 +302,8 @@ def build_networks(config, size: int, training: bool = True) -> dict[str, nn.Mod
     """The generator of ``config.arch``, and the discriminator for a gan-stage run (``training``)."""
     modules = {"generator": build_generator(config.arch, config.scale, config.n_blocks, config.features,
                                             config.growth, config.residual, config.value_range,
-                                            config.batch_norm, getattr(config, "res_scale", 1.0))}
+                                            config.batch_norm, getattr(config, "res_scale", 1.0),
+                                            getattr(config, "bicubic_skip", False))}
     if training and config.stage == "gan":
         modules["discriminator"] = SRDiscriminator(size, leak=config.leak)
     # channels_last for the 64-channel SRResNet and the discriminator on every device, not only

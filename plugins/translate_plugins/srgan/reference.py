@@ -119,7 +119,7 @@ def convert_esrgan_rrdb(state: Mapping[str, torch.Tensor]) -> Converted | None:
     if c_out != 3:
         raise UserError(f"{title}: the generator makes {c_out}-channel images; translate's srgan is RGB only")
     config = {"arch": "rrdb", "scale": scale, "n_blocks": n_blocks, "features": nf, "growth": gc,
-              "value_range": "0,1"}
+              "value_range": "0,1", "bicubic_skip": False}
     notes = (f"{title}: ×{scale}, {n_blocks} RRDBs, {nf} features, growth {gc}, RGB in [0, 1]",)
     return Converted(config, mapped, notes)
 

@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from click.testing import CliRunner
 from PIL import Image
 
@@ -113,6 +114,46 @@ def test_new_srresnets_leave_batch_norm_out_and_init_runs_keep_theirs(tmp_path):
         assert resolved(init=str(init), batch_norm=not expected) is (not expected)
 
 
+def test_rrdb_starts_at_bicubic_and_older_or_imported_rrdbs_keep_no_skip(tmp_path):
+    """New rrdb runs add the bicubic upscaling to a zero-initialised output, so they start at exactly
+    bicubic (×4 and ×2); --paper, imported ESRGAN weights and rrdb runs recorded before the field
+    existed have no skip, and an --init run takes its checkpoint's; srresnet's skip is --residual."""
+    from safetensors.torch import save_file
+
+    from translate.registry import load_plugin
+    from translate.request import new_request, recorded_request
+    from translate_plugins.srgan.networks import build_generator
+    from translate_plugins.srgan.reference import convert_esrgan_rrdb
+
+    plugin = load_plugin("srgan")
+
+    def resolved(**values):
+        return new_request(plugin, {"data": "skimage", "arch": "rrdb", **values}).config.bicubic_skip
+
+    assert resolved() is True and resolved(paper=True) is False and resolved(bicubic_skip=False) is False
+    assert new_request(plugin, {"data": "skimage"}).config.bicubic_skip is False  # srresnet: recorded off
+    with pytest.raises(UserError, match="--bicubic-skip is an rrdb option"):
+        new_request(plugin, {"data": "skimage", "bicubic_skip": True})
+    torch.manual_seed(0)
+    lr = torch.rand(2, 3, 8, 12) * 2 - 1
+    for scale in (4, 2):
+        G = build_generator("rrdb", scale, 1, 8, 4, bicubic_skip=True)
+        with torch.no_grad():
+            bicubic = F.interpolate(lr, scale_factor=scale, mode="bicubic", antialias=True, align_corners=False)
+            assert torch.equal(G(lr), bicubic)
+    assert not build_generator("rrdb", 4, 1, 8, 4).residual
+
+    esrgan = {k: torch.zeros(v.shape) for k, v in build_generator("rrdb", 4, 1, 8, 4).state_dict().items()}
+    assert convert_esrgan_rrdb(esrgan).config["bicubic_skip"] is False
+    old = new_request(plugin, {"data": "skimage", "arch": "rrdb"}).metadata(step=0)
+    config = json.loads(old["config"])
+    del config["bicubic_skip"]
+    assert recorded_request(plugin, {**old, "config": json.dumps(config)}, "old.safetensors").config.bicubic_skip is False
+    init = tmp_path / "old-rrdb.safetensors"
+    save_file({"x": torch.zeros(1)}, str(init), metadata={**old, "format": "translate.model/1", "config": json.dumps(config)})
+    assert resolved(init=str(init)) is False
+
+
 def test_pretrain_recipe_defaults_and_the_paper_recipe():
     """Default pretraining: L1 at 5e-4 with warm-up and cosine, detailed crops at random scales;
     --paper: Ledig et al.'s MSE at a constant 1e-4 on uniform crops; the gan stage keeps 1e-4."""
@@ -145,7 +186,9 @@ def test_gan_content_loss_is_vgg54_when_its_weights_are_here_else_the_bundled_st
 
     assert content() == "st-vgg"
     capsys.readouterr()
-    assert content(arch="rrdb") == "st-vgg" and "not a working recipe" in capsys.readouterr().err
+    assert content(arch="rrdb") == "st-vgg" and "not a working recipe" not in capsys.readouterr().err
+    # the paper's RRDBNet (no bicubic skip) drifts from its colours on st-vgg: said when it is chosen
+    assert content(arch="rrdb", bicubic_skip=False) == "st-vgg" and "not a working recipe" in capsys.readouterr().err
     assert content(vgg_weights=str(tmp_path / "vgg19.safetensors")) == "vgg54"  # a file given: the paper's
     cache = tmp_path / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth"
     cache.parent.mkdir(parents=True)
