@@ -18,6 +18,8 @@ from translate.data.sources import ImageSource, open_images
 from translate.errors import UserError
 from translate.interfaces import Dataset
 
+from .networks import bicubic_up
+
 # Photos shipped with scikit-image (nothing to download): a small built-in training set, and two
 # held-out photos for evaluation. ``cat`` is the same photo as ``chelsea``, so it is not used.
 SKIMAGE_SETS = {
@@ -52,8 +54,7 @@ def downscale(hr: torch.Tensor, scale: int) -> torch.Tensor:
 
 def upscale_bicubic(lr: torch.Tensor, scale: int) -> torch.Tensor:
     """The bicubic baseline: N×C×h×w in [0, 1] → ×``scale``, clamped to [0, 1]."""
-    up = F.interpolate(lr.float(), scale_factor=scale, mode="bicubic", antialias=True, align_corners=False)
-    return up.clamp(0, 1)
+    return bicubic_up(lr, scale).clamp(0, 1)
 
 
 def crop_transform(crop: int, flip: bool) -> A.Compose:

@@ -94,6 +94,12 @@ def icnr_(conv: nn.Conv2d, factor: int) -> None:
         nn.init.zeros_(conv.bias)
 
 
+def bicubic_up(x: torch.Tensor, scale: int) -> torch.Tensor:
+    """Antialiased bicubic ×``scale`` in float32, unclamped: the global skip of both generators and
+    the bicubic baseline (data.upscale_bicubic); export swaps it for translate.nn.resize.PlusBicubic."""
+    return F.interpolate(x.float(), scale_factor=scale, mode="bicubic", antialias=True, align_corners=False)
+
+
 class SRResNet(Generator):
     """LR image (N×3×h×w) → SR image (N×3×(h·s)×(w·s)), s in {2, 4, 8}. With ``residual`` the
     network adds its output to the bicubic upscaling of the input (not in the paper; the srgan
@@ -129,8 +135,7 @@ class SRResNet(Generator):
         head = self.head(lr)
         out = self.tail(self.upsample(head + self.post(self.blocks(head))))
         if self.residual:  # predict only the detail that bicubic misses (Kim et al. 2016, VDSR)
-            out = out.float() + F.interpolate(lr.float(), scale_factor=self.scale, mode="bicubic",
-                                              antialias=True, align_corners=False)
+            out = out.float() + bicubic_up(lr, self.scale)
         return out
 
 
@@ -271,8 +276,7 @@ class RRDBNet(Generator):
             half = (hi - lo) / 2
             y = (self.forward_native((x + 1) * half + lo) - lo) / half - 1  # [-1, 1] → [lo, hi] and back
         if self.residual:  # the detail bicubic misses (Kim et al. 2016), as srresnet's --residual
-            y = y.float() + F.interpolate(x.float(), scale_factor=self.scale, mode="bicubic", antialias=True,
-                                          align_corners=False)
+            y = y.float() + bicubic_up(x, self.scale)
         return y
 
 
